@@ -1,0 +1,2 @@
+//! The benchmark binary.
+fn main() {}

@@ -1,0 +1,2 @@
+//! allocator-bitmap (under construction).
+#![no_std]

@@ -1,0 +1,2 @@
+//! allocator-buddy (under construction).
+#![no_std]

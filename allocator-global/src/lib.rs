@@ -1,0 +1,2 @@
+//! allocator-global (under construction).
+#![no_std]

@@ -1,0 +1,2 @@
+//! allocator-rc (under construction).
+#![no_std]

@@ -1,0 +1,2 @@
+//! allocator-slab (under construction).
+#![no_std]

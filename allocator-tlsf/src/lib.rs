@@ -1,0 +1,2 @@
+//! allocator-tlsf (under construction).
+#![no_std]

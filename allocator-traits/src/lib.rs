@@ -1,0 +1,327 @@
+//! The vocabulary of the allocator workspace.
+//!
+//! Every backend of the workspace implements the traits of this crate:
+//!
+//! - [`BaseAllocator`]: hand the allocator memory ([`init`](BaseAllocator::init),
+//!   [`add_memory`](BaseAllocator::add_memory)).
+//! - [`ByteAllocator`]: byte-granularity allocation with a [`Layout`].
+//! - [`PageAllocator`]: page-granularity allocation (page frames).
+//! - [`IdAllocator`]: unique integer IDs (thread IDs, ASIDs, IRQ numbers).
+//!
+//! The names and shapes follow the ArceOS `allocator` crate (`ax-allocator`),
+//! so an OS written against it moves over with few edits. Where that API is
+//! unsound or loses errors, this one differs on purpose:
+//!
+//! - `init` and `add_memory` are `unsafe` and return [`AllocResult`]: the
+//!   caller promises the region is memory nobody else uses, and a bad region
+//!   is an error instead of a panic.
+//! - `dealloc` and `dealloc_pages` are `unsafe`: freeing a pointer the
+//!   allocator never gave out corrupts it, so the caller must promise it did.
+//! - [`ByteAllocator::realloc`] is part of the trait, so a backend can grow
+//!   or shrink a block in place.
+//!
+//! The [`region`] module holds the alignment and region arithmetic that every
+//! backend needs, written once, checked against overflow.
+#![no_std]
+#![deny(missing_docs)]
+
+pub mod region;
+
+use core::{alloc::Layout, fmt, ptr::NonNull};
+
+pub use region::{Region, RegionTable};
+
+/// Why an allocator refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AllocError {
+    /// An argument is malformed: an unaligned or too small region, a range
+    /// that overflows the address space, an alignment the backend cannot
+    /// express, a count of zero where one is needed.
+    InvalidParam,
+    /// A region passed to [`BaseAllocator::init`] or
+    /// [`BaseAllocator::add_memory`] overlaps memory the allocator already
+    /// manages.
+    MemoryOverlap,
+    /// Not enough free memory (or IDs) for the request right now, or a request
+    /// larger than the allocator can ever serve.
+    NoMemory,
+    /// The memory or ID being freed or claimed is not allocated (or not
+    /// managed) by this allocator.
+    NotAllocated,
+}
+
+impl fmt::Display for AllocError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::InvalidParam => "invalid parameter",
+            Self::MemoryOverlap => "memory region overlaps managed memory",
+            Self::NoMemory => "out of memory",
+            Self::NotAllocated => "not allocated by this allocator",
+        })
+    }
+}
+
+impl core::error::Error for AllocError {}
+
+/// A [`Result`] whose error is an [`AllocError`].
+pub type AllocResult<T = ()> = Result<T, AllocError>;
+
+/// What every allocator has: memory (or IDs) handed to it by its owner.
+pub trait BaseAllocator {
+    /// Initialises the allocator with its first region `[start, start + size)`.
+    ///
+    /// The backend trims the region to its own alignment; a region that is
+    /// too small, whose end overflows the address space, or that the backend
+    /// cannot manage is an [`AllocError`], never a panic. Calling `init` on an
+    /// allocator that already manages memory is an error (documented by each
+    /// backend: [`AllocError::MemoryOverlap`] for an overlapping region, or
+    /// [`AllocError::InvalidParam`]).
+    ///
+    /// # Safety
+    ///
+    /// For a memory allocator: `[start, start + size)` is valid, writable
+    /// memory, used by nothing else, that outlives the allocator and every
+    /// block it hands out. The address must carry exposed provenance (for
+    /// example `slice.as_mut_ptr() as usize`, or `expose_provenance()`).
+    /// For an ID allocator the range is a range of IDs and the call has no
+    /// memory-safety requirement.
+    unsafe fn init(&mut self, start: usize, size: usize) -> AllocResult;
+
+    /// Adds the region `[start, start + size)` to an allocator.
+    ///
+    /// Regions may be added in any address order. A region that overlaps one
+    /// already managed is [`AllocError::MemoryOverlap`]; other bad regions are
+    /// errors as for [`init`](Self::init).
+    ///
+    /// # Safety
+    ///
+    /// As for [`init`](Self::init).
+    unsafe fn add_memory(&mut self, start: usize, size: usize) -> AllocResult;
+}
+
+/// Byte-granularity allocation: the heap behind `Box`, `Vec` and friends.
+pub trait ByteAllocator: BaseAllocator {
+    /// Allocates a block for `layout`.
+    ///
+    /// The block is aligned to `layout.align()`, lies inside a managed
+    /// region, and overlaps no other live block. A zero-size layout gets a
+    /// valid, aligned, unique pointer that must be passed back to
+    /// [`dealloc`](Self::dealloc) like any other. A layout larger than the
+    /// allocator can ever serve is [`AllocError::NoMemory`]; an alignment the
+    /// backend cannot give is [`AllocError::NoMemory`] or
+    /// [`AllocError::InvalidParam`], as the backend documents.
+    fn alloc(&mut self, layout: Layout) -> AllocResult<NonNull<u8>>;
+
+    /// Frees the block at `pos`.
+    ///
+    /// # Safety
+    ///
+    /// `pos` was returned by [`alloc`](Self::alloc) or
+    /// [`realloc`](Self::realloc) of this allocator with this `layout` (for
+    /// `realloc`: the old alignment and the new size) and has not been freed
+    /// since.
+    unsafe fn dealloc(&mut self, pos: NonNull<u8>, layout: Layout);
+
+    /// Resizes the block at `pos` from `old` to `new_size` bytes, keeping
+    /// `old.align()`.
+    ///
+    /// On success the first `min(old.size(), new_size)` bytes are preserved,
+    /// `pos` must no longer be used, and the returned block has the layout
+    /// `(new_size, old.align())`. On error the old block is untouched and
+    /// still owned by the caller. A `new_size` that cannot form a [`Layout`]
+    /// with `old.align()` is [`AllocError::NoMemory`].
+    ///
+    /// The provided implementation allocates, copies and frees; backends
+    /// override it to grow or shrink in place where they can.
+    ///
+    /// # Safety
+    ///
+    /// `pos` was returned by this allocator for the layout `old` and has not
+    /// been freed since.
+    unsafe fn realloc(&mut self, pos: NonNull<u8>, old: Layout, new_size: usize) -> AllocResult<NonNull<u8>> {
+        let new = Layout::from_size_align(new_size, old.align()).map_err(|_| AllocError::NoMemory)?;
+        let new_pos = self.alloc(new)?;
+        // SAFETY: `new_pos` is a fresh block of `new_size` bytes that overlaps
+        // no live block, in particular not `pos`, which holds `old.size()`
+        // bytes (caller's contract); the copy stays inside both.
+        unsafe {
+            core::ptr::copy_nonoverlapping(pos.as_ptr(), new_pos.as_ptr(), old.size().min(new_size));
+        }
+        // SAFETY: `pos` was allocated by `self` with `old` (caller's contract)
+        // and its contents now live at `new_pos`.
+        unsafe { self.dealloc(pos, old) };
+        Ok(new_pos)
+    }
+
+    /// The bytes this allocator manages (metadata carved from the regions is
+    /// excluded where the backend says so).
+    fn total_bytes(&self) -> usize;
+
+    /// The bytes of the blocks handed out, as the backend really reserves them
+    /// (its rounding included).
+    fn used_bytes(&self) -> usize;
+
+    /// The bytes still free. `used_bytes() + available_bytes() <=
+    /// total_bytes()` always holds; fragmentation may keep a request of
+    /// `available_bytes()` bytes from succeeding.
+    fn available_bytes(&self) -> usize;
+}
+
+/// Page-granularity allocation: page frames for page tables, DMA, stacks.
+pub trait PageAllocator: BaseAllocator {
+    /// The size of a page in bytes (a power of two).
+    const PAGE_SIZE: usize;
+
+    /// Allocates `num_pages` contiguous pages whose start is aligned to
+    /// `align` bytes, and returns the start address.
+    ///
+    /// `align` is in bytes: a power of two, at least [`Self::PAGE_SIZE`].
+    /// `num_pages == 0` or a bad `align` is [`AllocError::InvalidParam`].
+    fn alloc_pages(&mut self, num_pages: usize, align: usize) -> AllocResult<usize>;
+
+    /// Allocates `num_pages` contiguous pages starting exactly at `base`.
+    ///
+    /// `base` must be aligned to `align` (bytes, a power of two, at least
+    /// [`Self::PAGE_SIZE`]) and the range must lie inside managed memory.
+    /// Pages already in use are [`AllocError::NoMemory`].
+    fn alloc_pages_at(&mut self, base: usize, num_pages: usize, align: usize) -> AllocResult<usize>;
+
+    /// Frees `num_pages` pages starting at `pos`.
+    ///
+    /// # Safety
+    ///
+    /// `[pos, pos + num_pages * PAGE_SIZE)` was allocated by this allocator
+    /// (by one or several calls) and is not used any more.
+    unsafe fn dealloc_pages(&mut self, pos: usize, num_pages: usize);
+
+    /// The number of pages managed.
+    fn total_pages(&self) -> usize;
+
+    /// The number of pages allocated.
+    fn used_pages(&self) -> usize;
+
+    /// The number of pages free.
+    fn available_pages(&self) -> usize;
+}
+
+/// Unique integer IDs: thread IDs, ASIDs, IRQ numbers.
+///
+/// [`BaseAllocator::init`] and [`BaseAllocator::add_memory`] take a range of
+/// IDs rather than memory.
+pub trait IdAllocator: BaseAllocator {
+    /// Allocates `count` contiguous IDs whose first ID is a multiple of
+    /// `align_pow2` (a power of two), and returns the first.
+    fn alloc_id(&mut self, count: usize, align_pow2: usize) -> AllocResult<usize>;
+
+    /// Frees `count` contiguous IDs starting at `start_id`. IDs that are not
+    /// allocated or not managed are ignored.
+    fn dealloc_id(&mut self, start_id: usize, count: usize);
+
+    /// Whether `id` is allocated (`false` for IDs not managed at all).
+    fn is_allocated(&self, id: usize) -> bool;
+
+    /// Marks `id` as allocated. An ID already allocated is
+    /// [`AllocError::NoMemory`]; an ID outside the managed range is
+    /// [`AllocError::InvalidParam`].
+    fn alloc_fixed_id(&mut self, id: usize) -> AllocResult;
+
+    /// The number of IDs managed.
+    fn size(&self) -> usize;
+
+    /// The number of IDs allocated.
+    fn used(&self) -> usize;
+
+    /// The number of IDs free.
+    fn available(&self) -> usize;
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use std::{string::ToString, vec::Vec};
+
+    #[test]
+    fn errors_display_and_compare() {
+        assert_eq!(AllocError::NoMemory.to_string(), "out of memory");
+        assert_eq!(AllocError::InvalidParam.to_string(), "invalid parameter");
+        assert_ne!(AllocError::NoMemory, AllocError::NotAllocated);
+        let boxed: std::boxed::Box<dyn core::error::Error> = std::boxed::Box::new(AllocError::MemoryOverlap);
+        assert!(boxed.to_string().contains("overlaps"));
+    }
+
+    /// A bump allocator over a `Vec`, to test the provided `realloc`.
+    struct Bump {
+        arena: Vec<u8>,
+        next: usize,
+        freed: usize,
+    }
+
+    impl BaseAllocator for Bump {
+        unsafe fn init(&mut self, _: usize, _: usize) -> AllocResult {
+            Ok(())
+        }
+        unsafe fn add_memory(&mut self, _: usize, _: usize) -> AllocResult {
+            Err(AllocError::InvalidParam)
+        }
+    }
+
+    impl ByteAllocator for Bump {
+        fn alloc(&mut self, layout: Layout) -> AllocResult<NonNull<u8>> {
+            let base = self.arena.as_mut_ptr();
+            let start = region::align_up(base.addr() + self.next, layout.align())
+                .ok_or(AllocError::NoMemory)?
+                - base.addr();
+            let end = start.checked_add(layout.size()).ok_or(AllocError::NoMemory)?;
+            if end > self.arena.len() {
+                return Err(AllocError::NoMemory);
+            }
+            self.next = end;
+            // SAFETY: `start <= end <= arena.len()`, so the offset stays in
+            // the arena's allocation.
+            NonNull::new(unsafe { base.add(start) }).ok_or(AllocError::NoMemory)
+        }
+        unsafe fn dealloc(&mut self, _: NonNull<u8>, layout: Layout) {
+            self.freed += layout.size();
+        }
+        fn total_bytes(&self) -> usize {
+            self.arena.len()
+        }
+        fn used_bytes(&self) -> usize {
+            self.next - self.freed
+        }
+        fn available_bytes(&self) -> usize {
+            self.arena.len() - self.next
+        }
+    }
+
+    #[test]
+    fn provided_realloc_copies_and_frees() {
+        let mut bump = Bump { arena: std::vec![0; 256], next: 0, freed: 0 };
+        let old = Layout::from_size_align(8, 8).unwrap();
+        let p = bump.alloc(old).unwrap();
+        // SAFETY: `p` is a live 8-byte block.
+        unsafe { p.as_ptr().copy_from_nonoverlapping([1u8, 2, 3, 4, 5, 6, 7, 8].as_ptr(), 8) };
+        // SAFETY: `p` came from `bump.alloc(old)`.
+        let q = unsafe { bump.realloc(p, old, 32) }.unwrap();
+        assert_ne!(p, q);
+        assert_eq!(q.as_ptr().addr() % 8, 0);
+        // SAFETY: `q` is a live 32-byte block whose first 8 bytes were copied.
+        let head = unsafe { core::slice::from_raw_parts(q.as_ptr(), 8) };
+        assert_eq!(head, &[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(bump.freed, 8, "the old block was freed");
+    }
+
+    #[test]
+    fn provided_realloc_keeps_old_block_on_failure() {
+        let mut bump = Bump { arena: std::vec![0; 64], next: 0, freed: 0 };
+        let old = Layout::from_size_align(16, 8).unwrap();
+        let p = bump.alloc(old).unwrap();
+        // SAFETY: `p` came from `bump.alloc(old)`.
+        assert_eq!(unsafe { bump.realloc(p, old, 1024) }, Err(AllocError::NoMemory));
+        // SAFETY: as above; `usize::MAX` cannot form a layout.
+        assert_eq!(unsafe { bump.realloc(p, old, usize::MAX) }, Err(AllocError::NoMemory));
+        assert_eq!(bump.freed, 0, "the old block stays allocated");
+    }
+}
