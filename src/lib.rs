@@ -2,18 +2,55 @@
 //! embedded systems.
 //!
 //! This facade re-exports the vocabulary of [`allocator_traits`] and, behind
-//! one Cargo feature each, the backends:
+//! one Cargo feature each, the backends; nothing else is compiled:
 //!
-//! | feature | type | crate |
+//! | feature | what you get | crate |
 //! |---|---|---|
-//! | `tlsf` | `TlsfByteAllocator` | `allocator-tlsf` |
-//! | `buddy` | `BuddyByteAllocator` | `allocator-buddy` |
-//! | `slab` | `SlabByteAllocator` | `allocator-slab` |
+//! | `tlsf` | `TlsfByteAllocator`: O(1) TLSF over `rlsf` | `allocator-tlsf` |
+//! | `buddy` | `BuddyByteAllocator`: binary buddy, O(log n) | `allocator-buddy` |
+//! | `slab` | `SlabByteAllocator`, `slab::Heap`: size classes in front of buddy or TLSF | `allocator-slab` |
 //! | `bitmap` | `BitmapPageAllocator`, `BitmapIdAllocator` | `allocator-bitmap` |
-//! | `allocator-api2` | `AllocatorRc` (stable `allocator_api2::alloc::Allocator`) | `allocator-rc` |
+//! | `page-alloc-256m` … `page-alloc-1t` | the bitmap page allocator's capacity | `allocator-bitmap` |
+//! | `allocator-api2` | `AllocatorRc` as `allocator_api2::alloc::Allocator` (stable) | `allocator-rc` |
 //! | `allocator_api` | `AllocatorRc` as `core::alloc::Allocator` (nightly) | `allocator-rc` |
+//! | `full` | every backend and the stable bridge | |
 //!
-//! `full` turns on every backend and the stable bridge.
+//! ```
+//! # #[cfg(feature = "tlsf")] {
+//! use allocator::{BaseAllocator, ByteAllocator, TlsfByteAllocator};
+//! use core::alloc::Layout;
+//!
+//! let region: &'static mut [u8] = std::vec![0u8; 1 << 20].leak();
+//! let mut heap = TlsfByteAllocator::new();
+//! // SAFETY: the leaked region is ours alone, forever.
+//! unsafe { heap.init(region.as_mut_ptr() as usize, region.len()) }.unwrap();
+//! let layout = Layout::from_size_align(100, 16).unwrap();
+//! let block = heap.alloc(layout).unwrap();
+//! assert_eq!(block.as_ptr() as usize % 16, 0);
+//! // SAFETY: `block` came from `heap.alloc(layout)`.
+//! unsafe { heap.dealloc(block, layout) };
+//! assert_eq!(heap.used_bytes(), 0);
+//! # }
+//! ```
 #![no_std]
+#![deny(missing_docs)]
 
 pub use allocator_traits::*;
+
+#[cfg(feature = "tlsf")]
+pub use allocator_tlsf::TlsfByteAllocator;
+
+#[cfg(feature = "buddy")]
+pub use allocator_buddy::BuddyByteAllocator;
+
+#[cfg(feature = "slab")]
+pub use allocator_slab::SlabByteAllocator;
+/// The hybrid slab heap behind [`SlabByteAllocator`].
+#[cfg(feature = "slab")]
+pub use allocator_slab as slab;
+
+#[cfg(feature = "bitmap")]
+pub use allocator_bitmap::{BitmapIdAllocator, BitmapPageAllocator};
+
+#[cfg(feature = "allocator-api2")]
+pub use allocator_rc::AllocatorRc;

@@ -1,2 +1,205 @@
-//! allocator-rc (under construction).
+//! [`AllocatorRc`]: any [`ByteAllocator`] as an
+//! [`Allocator`](allocator_api2::alloc::Allocator), so collections can live
+//! in it.
+//!
+//! On stable the trait is `allocator_api2::alloc::Allocator` (allocator-api2
+//! 0.2, the version hashbrown uses), so `allocator_api2::vec::Vec::new_in` and
+//! `hashbrown::HashMap::new_in` work. With the `nightly` feature
+//! allocator-api2 re-exports `core::alloc::Allocator`, so the very same impl
+//! makes `Vec::new_in(rc.clone())` and `BTreeMap::new_in(rc.clone())` of the
+//! standard library work.
+//!
+//! ```
+//! use allocator_api2::vec::Vec;
+//! use allocator_rc::AllocatorRc;
+//! use allocator_tlsf::TlsfByteAllocator;
+//!
+//! let pool: &'static mut [u8] = std::vec![0u8; 1 << 20].leak();
+//! let rc = AllocatorRc::new(TlsfByteAllocator::new(), pool).unwrap();
+//! let mut v = Vec::new_in(rc.clone());
+//! v.extend(0..1000u32);
+//! assert!(rc.used_bytes() >= 4000);
+//! drop(v);
+//! assert_eq!(rc.used_bytes(), 0);
+//! ```
+//!
+//! `grow` and `shrink` go through [`ByteAllocator::realloc`], so a backend that
+//! resizes in place does so for a growing `Vec` too.
 #![no_std]
+#![cfg_attr(feature = "nightly", feature(allocator_api))]
+#![deny(missing_docs)]
+
+extern crate alloc;
+
+use alloc::rc::Rc;
+use core::{alloc::Layout, cell::RefCell, ptr::NonNull};
+
+use allocator_api2::alloc::{AllocError as ApiAllocError, Allocator};
+use allocator_traits::{AllocResult, ByteAllocator};
+
+/// A byte allocator shared by reference counting, usable as an
+/// [`Allocator`]. Cloning it clones the handle, not the heap.
+///
+/// It is single-threaded (`Rc<RefCell<_>>`), like the collections it serves;
+/// for a heap shared between threads use `allocator-global`.
+pub struct AllocatorRc<A: ByteAllocator>(Rc<RefCell<A>>);
+
+/// A snapshot of the inner allocator's statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// [`ByteAllocator::total_bytes`].
+    pub total_bytes: usize,
+    /// [`ByteAllocator::used_bytes`].
+    pub used_bytes: usize,
+    /// [`ByteAllocator::available_bytes`].
+    pub available_bytes: usize,
+}
+
+impl<A: ByteAllocator> AllocatorRc<A> {
+    /// Initialises `inner` with `pool` and wraps it.
+    ///
+    /// The pool is `'static` because blocks handed out may outlive any shorter
+    /// borrow (a leaked `Vec`, a `static` array). Errors from
+    /// [`BaseAllocator::init`](allocator_traits::BaseAllocator::init) (a pool
+    /// too small or already managed) are returned.
+    pub fn new(mut inner: A, pool: &'static mut [u8]) -> AllocResult<Self> {
+        let start = pool.as_mut_ptr().expose_provenance();
+        // SAFETY: `pool` is an exclusive `'static` borrow: valid, writable,
+        // used by nothing else, and it outlives the allocator; its address is
+        // exposed just above.
+        unsafe { inner.init(start, pool.len())? };
+        Ok(Self::from(inner))
+    }
+
+    /// The inner allocator's statistics.
+    pub fn stats(&self) -> Stats {
+        let inner = self.0.borrow();
+        Stats {
+            total_bytes: inner.total_bytes(),
+            used_bytes: inner.used_bytes(),
+            available_bytes: inner.available_bytes(),
+        }
+    }
+
+    /// [`ByteAllocator::total_bytes`] of the inner allocator.
+    pub fn total_bytes(&self) -> usize {
+        self.0.borrow().total_bytes()
+    }
+
+    /// [`ByteAllocator::used_bytes`] of the inner allocator.
+    pub fn used_bytes(&self) -> usize {
+        self.0.borrow().used_bytes()
+    }
+
+    /// [`ByteAllocator::available_bytes`] of the inner allocator.
+    pub fn available_bytes(&self) -> usize {
+        self.0.borrow().available_bytes()
+    }
+
+    /// The inner allocator, if this is the last handle; otherwise the handle
+    /// back.
+    pub fn try_into_inner(self) -> Result<A, Self> {
+        Rc::try_unwrap(self.0).map(RefCell::into_inner).map_err(Self)
+    }
+}
+
+impl<A: ByteAllocator> From<A> for AllocatorRc<A> {
+    /// Wraps an allocator the caller has already initialised.
+    fn from(inner: A) -> Self {
+        Self(Rc::new(RefCell::new(inner)))
+    }
+}
+
+impl<A: ByteAllocator> Clone for AllocatorRc<A> {
+    fn clone(&self) -> Self {
+        Self(Rc::clone(&self.0))
+    }
+}
+
+impl<A: ByteAllocator> core::fmt::Debug for AllocatorRc<A> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("AllocatorRc").field(&self.stats()).finish()
+    }
+}
+
+impl<A: ByteAllocator> AllocatorRc<A> {
+    /// Moves the block at `ptr` from `old` to `new`: through `realloc` when the
+    /// alignment is unchanged (in place where the backend can), else by
+    /// allocate, copy, free.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a block of this allocator with layout `old`.
+    unsafe fn resize(&self, ptr: NonNull<u8>, old: Layout, new: Layout) -> Result<NonNull<[u8]>, ApiAllocError> {
+        if new.align() == old.align() {
+            let mut inner = self.0.try_borrow_mut().map_err(|_| ApiAllocError)?;
+            // SAFETY: `ptr` was allocated by this allocator with `old`
+            // (caller's contract); the alignment is kept.
+            let moved = unsafe { inner.realloc(ptr, old, new.size()) }.map_err(|_| ApiAllocError)?;
+            return Ok(NonNull::slice_from_raw_parts(moved, new.size()));
+        }
+        let fresh = self.allocate(new)?;
+        // SAFETY: `fresh` is a new block of `new.size()` bytes distinct from
+        // `ptr`, which holds `old.size()` bytes; the copy stays in both.
+        unsafe {
+            core::ptr::copy_nonoverlapping(ptr.as_ptr(), fresh.cast::<u8>().as_ptr(), old.size().min(new.size()));
+        }
+        // SAFETY: `ptr` is a live block of this allocator with `old`.
+        unsafe { self.deallocate(ptr, old) };
+        Ok(fresh)
+    }
+}
+
+// SAFETY: blocks come from the shared inner allocator, which hands out
+// aligned, disjoint blocks that stay valid until freed through it; clones
+// share that allocator, so a block may be freed through any clone.
+unsafe impl<A: ByteAllocator> Allocator for AllocatorRc<A> {
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, ApiAllocError> {
+        // No borrow of the cell outlives a method of this type, so this only
+        // fails if the inner allocator itself re-enters: an error, not a panic.
+        let mut inner = self.0.try_borrow_mut().map_err(|_| ApiAllocError)?;
+        let ptr = inner.alloc(layout).map_err(|_| ApiAllocError)?;
+        Ok(NonNull::slice_from_raw_parts(ptr, layout.size()))
+    }
+
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: the caller of `deallocate` guarantees `ptr` is a block of
+        // this allocator with `layout`, which is `dealloc`'s contract.
+        unsafe { self.0.borrow_mut().dealloc(ptr, layout) }
+    }
+
+    unsafe fn grow(
+        &self,
+        ptr: NonNull<u8>,
+        old_layout: Layout,
+        new_layout: Layout,
+    ) -> Result<NonNull<[u8]>, ApiAllocError> {
+        // SAFETY: forwarded from the caller of `grow`.
+        unsafe { self.resize(ptr, old_layout, new_layout) }
+    }
+
+    unsafe fn grow_zeroed(
+        &self,
+        ptr: NonNull<u8>,
+        old_layout: Layout,
+        new_layout: Layout,
+    ) -> Result<NonNull<[u8]>, ApiAllocError> {
+        // SAFETY: forwarded from the caller of `grow_zeroed`.
+        let grown = unsafe { self.resize(ptr, old_layout, new_layout) }?;
+        let tail = new_layout.size() - old_layout.size();
+        // SAFETY: the block holds `new_layout.size()` bytes and the caller
+        // guarantees `new_layout.size() >= old_layout.size()`.
+        unsafe { grown.cast::<u8>().add(old_layout.size()).write_bytes(0, tail) };
+        Ok(grown)
+    }
+
+    unsafe fn shrink(
+        &self,
+        ptr: NonNull<u8>,
+        old_layout: Layout,
+        new_layout: Layout,
+    ) -> Result<NonNull<[u8]>, ApiAllocError> {
+        // SAFETY: forwarded from the caller of `shrink`.
+        unsafe { self.resize(ptr, old_layout, new_layout) }
+    }
+}
