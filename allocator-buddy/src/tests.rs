@@ -1,0 +1,480 @@
+extern crate std;
+
+use std::{vec, vec::Vec};
+
+use super::*;
+
+/// Memory from the system allocator, aligned, freed on drop.
+struct Pool {
+    ptr: NonNull<u8>,
+    layout: Layout,
+}
+
+impl Pool {
+    fn new(size: usize, align: usize) -> Self {
+        let layout = Layout::from_size_align(size, align).unwrap();
+        // SAFETY: `layout` has a non-zero size.
+        let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).unwrap();
+        Self { ptr, layout }
+    }
+
+    /// The exposed address `offset` bytes into the pool.
+    fn addr(&self, offset: usize) -> usize {
+        assert!(offset <= self.layout.size());
+        self.ptr.as_ptr().expose_provenance() + offset
+    }
+
+    fn start(&self) -> usize {
+        self.addr(0)
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) };
+    }
+}
+
+/// The metadata of a region that manages exactly `blocks` bytes after its
+/// bitmap: the fixed point of `m = metadata_bytes(blocks + m)`.
+fn meta_for(blocks: usize) -> usize {
+    let mut meta = metadata_bytes(blocks);
+    while metadata_bytes(blocks + meta) != meta {
+        meta = metadata_bytes(blocks + meta);
+    }
+    meta
+}
+
+fn layout(size: usize, align: usize) -> Layout {
+    Layout::from_size_align(size, align).unwrap()
+}
+
+/// A region of `len` bytes starting at `pool.addr(offset)` whose blocks are
+/// exactly `[pool.addr(offset) + metadata, pool.addr(offset) + len)`.
+fn heap_over<const ORDER: usize>(pool: &Pool, offset: usize, len: usize) -> BuddyByteAllocator<ORDER> {
+    let mut heap = BuddyByteAllocator::<ORDER>::empty();
+    // SAFETY: the pool is ours and outlives the heap in every test.
+    unsafe { heap.init(pool.addr(offset), len) }.unwrap();
+    heap
+}
+
+impl<const ORDER: usize> BuddyByteAllocator<ORDER> {
+    /// Every free block as `(addr, order)`, sorted, after checking every
+    /// invariant of the lists and bitmaps: links consistent both ways, tags
+    /// and order words right, bitmap bits set exactly at free heads, no two
+    /// free buddies left unmerged, the non-empty mask exact, and the
+    /// statistics matching.
+    fn free_blocks(&self) -> Vec<(usize, usize)> {
+        let mut blocks = Vec::new();
+        for order in 0..ORDER {
+            let mut prev: *mut FreeBlock = ptr::null_mut();
+            let mut block = self.free_lists[order];
+            assert_eq!(self.non_empty & (1 << order) != 0, !block.is_null(), "non-empty mask at {order}");
+            while !block.is_null() {
+                // SAFETY: listed blocks hold headers.
+                let (next, prev_word) = unsafe { ((*block).next, (*block).prev) };
+                assert_eq!(prev_word.addr() & MIN_ORDER_TAG, tag_of(order), "tag at order {order}");
+                assert_eq!(prev_word.addr() & !MIN_ORDER_TAG, prev.addr(), "prev link at order {order}");
+                if order != MIN_ORDER {
+                    // SAFETY: blocks above the minimum order hold the order word.
+                    assert_eq!(unsafe { (*block).order }, order);
+                }
+                blocks.push((block.addr(), order));
+                prev = block;
+                block = next;
+            }
+        }
+        blocks.sort_unstable();
+        let mut heads = 0;
+        for r in &self.regions[..self.region_count] {
+            let mut addr = r.start;
+            while addr < r.end {
+                // SAFETY: `addr` is inside the region.
+                if unsafe { r.is_free_head(addr) } {
+                    heads += 1;
+                    let i = blocks.binary_search_by_key(&addr, |b| b.0).expect("bit set for a listed block");
+                    let order = blocks[i].1;
+                    assert!(r.holds(addr, 1 << order) && addr % (1 << order) == 0);
+                    let buddy = addr ^ (1 << order);
+                    if order + 1 < ORDER && r.holds(buddy, 1 << order) {
+                        assert!(
+                            !blocks.contains(&(buddy, order)),
+                            "free buddies {addr:#x} and {buddy:#x} unmerged"
+                        );
+                    }
+                }
+                addr += MIN_BLOCK_SIZE;
+            }
+        }
+        assert_eq!(heads, blocks.len(), "every free block has its bit");
+        let free: usize = blocks.iter().map(|b| 1usize << b.1).sum();
+        assert_eq!(free, self.available_bytes());
+        assert_eq!(self.used_bytes() + free, self.total_bytes());
+        blocks
+    }
+}
+
+#[test]
+fn order_for_rounds_to_powers_of_two() {
+    assert_eq!(order_for(0, 1, 32), Some(MIN_ORDER));
+    assert_eq!(order_for(1, 1, 32), Some(MIN_ORDER));
+    assert_eq!(order_for(MIN_BLOCK_SIZE, 1, 32), Some(MIN_ORDER));
+    assert_eq!(order_for(MIN_BLOCK_SIZE + 1, 1, 32), Some(MIN_ORDER + 1));
+    assert_eq!(order_for(100, 8, 32), Some(7));
+    assert_eq!(order_for(8, 4096, 32), Some(12));
+    assert_eq!(order_for((1 << 31) + 1, 1, 32), None);
+    assert_eq!(order_for(1 << 31, 1, 32), Some(31));
+    assert_eq!(order_for(1, 1 << 31, 32), Some(31));
+    assert_eq!(order_for(1, 1 << 32, 32), None);
+    assert_eq!(order_for(isize::MAX as usize, 1, 64), Some(63));
+}
+
+#[test]
+fn metadata_is_one_bit_per_minimum_block() {
+    assert_eq!(metadata_bytes(0), 0);
+    assert_eq!(metadata_bytes(MIN_BLOCK_SIZE), MIN_BLOCK_SIZE);
+    let len = 1 << 20;
+    let bits = len / MIN_BLOCK_SIZE;
+    assert_eq!(metadata_bytes(len), bits / 8);
+    assert_eq!(metadata_bytes(usize::MAX) % MIN_BLOCK_SIZE, 0, "no overflow at the top");
+}
+
+#[test]
+fn init_splits_into_naturally_aligned_blocks() {
+    let pool = Pool::new(1 << 16, 1 << 16);
+    // 16 KiB + metadata from offset 4096 - metadata: blocks start at 4096
+    // (aligned to 4 KiB only) and end at 20480.
+    let meta = meta_for(16 << 10);
+    let heap = heap_over::<32>(&pool, 4096 - meta, (16 << 10) + meta);
+    let base = pool.start();
+    assert_eq!(heap.total_bytes(), 16 << 10);
+    assert_eq!(heap.used_bytes(), 0);
+    assert_eq!(heap.free_blocks(), vec![(base + 4096, 12), (base + 8192, 13), (base + 16384, 12)]);
+}
+
+#[test]
+fn splitting_and_coalescing_restore_the_initial_blocks() {
+    let pool = Pool::new(1 << 20, 4096);
+    let mut heap = heap_over::<32>(&pool, 24, (1 << 20) - 100);
+    let initial = heap.free_blocks();
+    let mut rng = 0x1234_5678_9abc_def0u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut live: Vec<(NonNull<u8>, Layout)> = Vec::new();
+    for round in 0..3000 {
+        if live.is_empty() || next() % 3 != 0 {
+            let l = layout((next() % 3000) as usize, 1 << (next() % 8));
+            if let Ok(p) = heap.alloc(l) {
+                assert_eq!(p.as_ptr().addr() % l.align(), 0);
+                // SAFETY: `p` is a fresh block of at least `l.size()` bytes.
+                unsafe { p.as_ptr().write_bytes(0xa5, l.size()) };
+                live.push((p, l));
+            }
+        } else {
+            let (p, l) = live.swap_remove((next() as usize) % live.len());
+            // SAFETY: `p` is live with layout `l`.
+            unsafe { heap.dealloc(p, l) };
+        }
+        if round % 500 == 0 {
+            heap.free_blocks();
+        }
+    }
+    let used: usize = live.iter().map(|(_, l)| 1usize << order_for(l.size(), l.align(), 32).unwrap()).sum();
+    assert_eq!(heap.used_bytes(), used);
+    for (p, l) in live.drain(..) {
+        // SAFETY: `p` is live with layout `l`.
+        unsafe { heap.dealloc(p, l) };
+    }
+    assert_eq!(heap.used_bytes(), 0);
+    assert_eq!(heap.free_blocks(), initial);
+}
+
+#[test]
+fn blocks_split_lower_half_first_and_merge_back() {
+    let pool = Pool::new(1 << 13, 1 << 13);
+    let meta = meta_for(4096);
+    let base = pool.addr(4096);
+    let mut heap = heap_over::<32>(&pool, 4096 - meta, 4096 + meta);
+    assert_eq!(heap.free_blocks(), vec![(base, 12)]);
+    let a = heap.alloc(layout(16, 1)).unwrap();
+    assert_eq!(a.as_ptr().addr(), base);
+    let expected: Vec<_> = (4..12).map(|k| (base + (1 << k), k)).collect();
+    assert_eq!(heap.free_blocks(), expected);
+    let b = heap.alloc(layout(16, 1)).unwrap();
+    assert_eq!(b.as_ptr().addr(), base + 16, "the buddy of `a`");
+    let c = heap.alloc(layout(1024, 1024)).unwrap();
+    assert_eq!(c.as_ptr().addr(), base + 1024);
+    assert_eq!(heap.used_bytes(), 1024 + 32);
+    // SAFETY: each block is live with the layout it was allocated with.
+    unsafe {
+        heap.dealloc(a, layout(16, 1));
+        assert!(heap.free_blocks().contains(&(base, 4)), "`a` cannot merge while `b` is live");
+        heap.dealloc(c, layout(1024, 1024));
+        heap.dealloc(b, layout(16, 1));
+    }
+    assert_eq!(heap.free_blocks(), vec![(base, 12)]);
+}
+
+#[test]
+fn alignment_above_the_size_is_served() {
+    let pool = Pool::new(1 << 20, 4096);
+    let mut heap = heap_over::<32>(&pool, 8, (1 << 20) - 8);
+    let mut live = Vec::new();
+    for shift in 0..16 {
+        let l = layout(8, 1 << shift);
+        let p = heap.alloc(l).unwrap();
+        assert_eq!(p.as_ptr().addr() % (1 << shift), 0, "align {}", 1 << shift);
+        live.push((p, l));
+    }
+    let used: usize = (0..16).map(|s| (1usize << s).max(MIN_BLOCK_SIZE)).sum();
+    assert_eq!(heap.used_bytes(), used);
+    assert_eq!(heap.alloc(layout(8, 1 << 20)), Err(AllocError::NoMemory), "no block that large");
+    for (p, l) in live {
+        // SAFETY: `p` is live with layout `l`.
+        unsafe { heap.dealloc(p, l) };
+    }
+    assert_eq!(heap.used_bytes(), 0);
+}
+
+#[test]
+fn zero_size_layouts_get_distinct_minimum_blocks() {
+    let pool = Pool::new(4096, 4096);
+    let mut heap = heap_over::<32>(&pool, 0, 4096);
+    let a = heap.alloc(layout(0, 1)).unwrap();
+    let b = heap.alloc(layout(0, 1)).unwrap();
+    assert_ne!(a, b);
+    assert_eq!(heap.used_bytes(), 2 * MIN_BLOCK_SIZE);
+    // SAFETY: both are live zero-size blocks.
+    unsafe {
+        heap.dealloc(a, layout(0, 1));
+        heap.dealloc(b, layout(0, 1));
+    }
+    assert_eq!(heap.used_bytes(), 0);
+}
+
+#[test]
+fn impossible_requests_are_no_memory() {
+    let mut heap = BuddyByteAllocator::new();
+    assert_eq!(heap.alloc(layout(8, 8)), Err(AllocError::NoMemory), "before init");
+    let pool = Pool::new(1 << 16, 4096);
+    // SAFETY: the pool outlives the heap.
+    unsafe { heap.init(pool.start(), 1 << 16) }.unwrap();
+    assert_eq!(heap.alloc(layout(1 << 16, 8)), Err(AllocError::NoMemory), "larger than any block");
+    assert_eq!(heap.alloc(layout(1 << 31, 8)), Err(AllocError::NoMemory), "beyond the largest order");
+    assert_eq!(heap.alloc(layout(isize::MAX as usize, 1)), Err(AllocError::NoMemory));
+    assert_eq!(heap.alloc(layout(1, 1 << 40)), Err(AllocError::NoMemory));
+    assert_eq!(heap.used_bytes(), 0);
+    let big = heap.alloc(layout(1 << 15, 8)).unwrap();
+    assert_eq!(heap.alloc(layout(1 << 15, 8)), Err(AllocError::NoMemory), "the other half has the bitmap");
+    // SAFETY: `big` is live with this layout.
+    unsafe { heap.dealloc(big, layout(1 << 15, 8)) };
+}
+
+#[test]
+fn bad_regions_are_errors() {
+    let pool = Pool::new(1 << 16, 4096);
+    let mut heap = BuddyByteAllocator::new();
+    // SAFETY: every accepted region lies in the pool,
+    // which outlives the heap; rejected ones are never touched.
+    unsafe {
+        assert_eq!(heap.init(usize::MAX - 64, 128), Err(AllocError::InvalidParam), "end overflows");
+        assert_eq!(
+            heap.init(pool.addr(1), MIN_BLOCK_SIZE),
+            Err(AllocError::InvalidParam),
+            "nothing after trimming"
+        );
+        assert_eq!(
+            heap.init(pool.start(), MIN_BLOCK_SIZE),
+            Err(AllocError::InvalidParam),
+            "only the bitmap fits"
+        );
+        assert_eq!(heap.init(pool.start(), 0), Err(AllocError::InvalidParam));
+        assert_eq!(heap.total_bytes(), 0);
+        heap.init(pool.start(), 4096).unwrap();
+        assert_eq!(heap.init(pool.addr(8192), 4096), Err(AllocError::InvalidParam), "init twice");
+        assert_eq!(
+            heap.init(pool.addr(100), 4096),
+            Err(AllocError::MemoryOverlap),
+            "init twice, overlapping"
+        );
+        assert_eq!(heap.add_memory(pool.addr(4000), 200), Err(AllocError::MemoryOverlap));
+        assert_eq!(heap.add_memory(pool.addr(4095), 17), Err(AllocError::InvalidParam), "trims to nothing");
+        assert_eq!(heap.add_memory(pool.start(), 16), Err(AllocError::InvalidParam), "too small first");
+        assert_eq!(heap.add_memory(pool.addr(0), 4096), Err(AllocError::MemoryOverlap), "the same region");
+        heap.add_memory(pool.addr(4096), 4096).unwrap();
+        assert_eq!(heap.total_bytes(), 2 * (4096 - metadata_bytes(4096)));
+    }
+}
+
+#[test]
+fn region_table_has_a_fixed_capacity() {
+    let pool = Pool::new((MAX_REGIONS + 1) * 256, 4096);
+    let mut heap = BuddyByteAllocator::new();
+    for i in 0..MAX_REGIONS {
+        // SAFETY: disjoint slices of the pool, which outlives the heap.
+        unsafe { heap.add_memory(pool.addr(i * 256), 256) }.unwrap();
+    }
+    // SAFETY: as above.
+    assert_eq!(unsafe { heap.add_memory(pool.addr(MAX_REGIONS * 256), 256) }, Err(AllocError::NoMemory));
+    assert_eq!(heap.total_bytes(), MAX_REGIONS * (256 - metadata_bytes(256)));
+    heap.free_blocks();
+}
+
+#[test]
+fn regions_in_any_order_never_merge_across() {
+    let pool = Pool::new(1 << 16, 1 << 16);
+    let mut heap = BuddyByteAllocator::new();
+    let chunk = 1 << 13;
+    // Adjacent regions, added out of order.
+    for i in [3, 1, 6, 0, 2, 7, 5, 4] {
+        // SAFETY: disjoint slices of the pool, which outlives the heap.
+        unsafe { heap.add_memory(pool.addr(i * chunk), chunk) }.unwrap();
+    }
+    let regions: Vec<usize> = heap.regions[..heap.region_count].iter().map(|r| r.start).collect();
+    assert!(regions.windows(2).all(|w| w[0] < w[1]), "kept sorted");
+    let initial = heap.free_blocks();
+    let mut live = Vec::new();
+    while let Ok(p) = heap.alloc(layout(1024, 8)) {
+        live.push(p);
+    }
+    let per_region = (chunk - metadata_bytes(chunk)) / 1024;
+    assert_eq!(live.len(), 8 * per_region);
+    assert_eq!(heap.available_bytes(), heap.total_bytes() - live.len() * 1024);
+    for p in live.iter().rev() {
+        // SAFETY: live with this layout.
+        unsafe { heap.dealloc(*p, layout(1024, 8)) };
+    }
+    assert_eq!(heap.free_blocks(), initial);
+    assert!(heap.free_blocks().iter().all(|&(_, order)| 1 << order < chunk), "no block spans two regions");
+}
+
+#[test]
+fn the_largest_order_caps_blocks() {
+    let pool = Pool::new(1 << 16, 1 << 16);
+    let meta = meta_for(1 << 15);
+    let mut heap = heap_over::<11>(&pool, (1 << 15) - meta, (1 << 15) + meta);
+    assert_eq!(BuddyByteAllocator::<11>::MAX_BLOCK_SIZE, 1024);
+    let blocks = heap.free_blocks();
+    assert_eq!(blocks.len(), 32);
+    assert!(blocks.iter().all(|&(_, order)| order == 10));
+    assert_eq!(heap.alloc(layout(1025, 1)), Err(AllocError::NoMemory));
+    let a = heap.alloc(layout(1024, 1)).unwrap();
+    let b = heap.alloc(layout(1024, 1)).unwrap();
+    // SAFETY: live with this layout.
+    unsafe {
+        heap.dealloc(a, layout(1024, 1));
+        heap.dealloc(b, layout(1024, 1));
+    }
+    assert_eq!(heap.free_blocks(), blocks, "largest blocks never merge");
+}
+
+#[test]
+fn realloc_shrinks_in_place_and_grows_into_free_buddies() {
+    let pool = Pool::new(1 << 14, 1 << 14);
+    let meta = meta_for(4096);
+    let base = pool.addr(4096);
+    let mut heap = heap_over::<32>(&pool, 4096 - meta, 4096 + meta);
+    let p = heap.alloc(layout(64, 8)).unwrap();
+    assert_eq!(p.as_ptr().addr(), base);
+    // SAFETY: `p` is live (64 bytes).
+    unsafe { p.as_ptr().copy_from_nonoverlapping([7u8; 64].as_ptr(), 64) };
+    // SAFETY: `p` is live with this layout.
+    let q = unsafe { heap.realloc(p, layout(64, 8), 1000) }.unwrap();
+    assert_eq!(q, p, "grown in place");
+    assert_eq!(heap.used_bytes(), 1024);
+    // SAFETY: `q` holds 1000 bytes, the first 64 kept.
+    assert_eq!(unsafe { core::slice::from_raw_parts(q.as_ptr(), 64) }, &[7u8; 64]);
+    // SAFETY: `q` is live with this layout.
+    let r = unsafe { heap.realloc(q, layout(1000, 8), 20) }.unwrap();
+    assert_eq!(r, p, "shrunk in place");
+    assert_eq!(heap.used_bytes(), 32);
+    let expected: Vec<_> = (5..12).map(|k| (base + (1 << k), k)).collect();
+    assert_eq!(heap.free_blocks(), expected);
+    // SAFETY: `r` is live with this layout.
+    let same = unsafe { heap.realloc(r, layout(20, 8), 30) }.unwrap();
+    assert_eq!(same, r, "same block size");
+
+    // A live upper buddy forces a move.
+    let blocker = heap.alloc(layout(32, 8)).unwrap();
+    assert_eq!(blocker.as_ptr().addr(), base + 32);
+    // SAFETY: `same` is live with this layout.
+    let moved = unsafe { heap.realloc(same, layout(30, 8), 64) }.unwrap();
+    assert_ne!(moved, same);
+    assert_eq!(moved.as_ptr().addr(), base + 64);
+    // SAFETY: `moved` holds 64 bytes, the first 30 copied.
+    assert_eq!(unsafe { core::slice::from_raw_parts(moved.as_ptr(), 30) }, &[7u8; 30]);
+    assert_eq!(heap.used_bytes(), 64 + 32);
+
+    // An upper-half block cannot grow in place even with free space above.
+    // SAFETY: `blocker` is live with this layout.
+    let grown = unsafe { heap.realloc(blocker, layout(32, 8), 64) }.unwrap();
+    assert_ne!(grown, blocker);
+    assert_eq!(heap.used_bytes(), 128);
+
+    // Errors keep the block.
+    // SAFETY: `grown` is live with this layout (and stays so on error).
+    assert_eq!(unsafe { heap.realloc(grown, layout(64, 8), 1 << 12) }, Err(AllocError::NoMemory));
+    // SAFETY: as above.
+    assert_eq!(unsafe { heap.realloc(grown, layout(64, 8), usize::MAX) }, Err(AllocError::NoMemory));
+    assert_eq!(heap.used_bytes(), 128);
+    // SAFETY: both live with these layouts.
+    unsafe {
+        heap.dealloc(grown, layout(64, 8));
+        heap.dealloc(moved, layout(64, 8));
+    }
+    assert_eq!(heap.free_blocks(), vec![(base, 12)]);
+}
+
+/// Builds a heap over `pool` holding `scattered` free 64-byte blocks that
+/// cannot merge (their buddies are live), then a live 128-byte block `q`
+/// and, just above it, its buddy `p`, shrunk to 64 bytes so that the upper
+/// half of `p` is free. Returns the heap and `p`.
+fn heap_with_free_blocks(pool: &Pool, scattered: usize) -> (BuddyByteAllocator, NonNull<u8>) {
+    let mut heap = BuddyByteAllocator::new();
+    // SAFETY: the pool outlives the heap.
+    unsafe { heap.init(pool.start(), pool.layout.size()) }.unwrap();
+    let small = layout(64, 8);
+    let blocks: Vec<_> = (0..2 * scattered).map(|_| heap.alloc(small).unwrap()).collect();
+    for pair in blocks.chunks(2) {
+        // SAFETY: live with this layout.
+        unsafe { heap.dealloc(pair[1], small) };
+    }
+    let q = heap.alloc(layout(128, 8)).unwrap();
+    let p = heap.alloc(layout(128, 8)).unwrap();
+    assert_eq!(p.as_ptr().addr(), q.as_ptr().addr() ^ 128, "p is q's buddy");
+    // SAFETY: `p` is live with this layout.
+    let p = unsafe { heap.realloc(p, layout(128, 8), 64) }.unwrap();
+    let free_64 = heap.free_blocks().iter().filter(|b| b.1 == 6).count();
+    assert_eq!(free_64, scattered + 1);
+    (heap, p)
+}
+
+#[test]
+fn free_cost_does_not_depend_on_the_number_of_free_blocks() {
+    let pool = Pool::new(4 << 20, 4096);
+    let mut steps = Vec::new();
+    for scattered in [10, 10_000] {
+        let (mut heap, p) = heap_with_free_blocks(&pool, scattered);
+        let before = heap.free_blocks().len();
+        heap.steps = 0;
+        // SAFETY: `p` is live with this layout.
+        unsafe { heap.dealloc(p, layout(64, 8)) };
+        steps.push(heap.steps);
+        assert_eq!(heap.free_blocks().len(), before, "merged once: -1 free buddy +1 merged block");
+    }
+    // Check the buddy at 64 (free), unlink it, check the buddy at 128
+    // (live), push the merged block.
+    assert_eq!(steps, [4, 4]);
+}
+
+#[test]
+fn debug_shows_the_statistics() {
+    let heap = BuddyByteAllocator::new();
+    let text = std::format!("{heap:?}");
+    assert!(text.contains("total_bytes: 0") && text.contains("orders: 32"), "{text}");
+}
