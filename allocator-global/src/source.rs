@@ -1,0 +1,207 @@
+//! Where a [`GlobalAllocator`](crate::GlobalAllocator) gets more memory when
+//! its byte allocator runs dry.
+
+use allocator_traits::{AllocError, AllocResult, PageAllocator};
+
+/// A supplier of memory chunks for a growing heap.
+///
+/// When the byte allocator of a [`GlobalAllocator`](crate::GlobalAllocator)
+/// reports [`AllocError::NoMemory`], the allocator asks its source for a
+/// chunk, hands it to the byte allocator with `add_memory` (or `init`, the
+/// first time) and retries once.
+///
+/// The source is called **with the allocator's lock held**: it must not
+/// allocate through the same `GlobalAllocator` (that would deadlock), and on
+/// a kernel it should be quick.
+///
+/// # Safety
+///
+/// Every chunk `[start, start + size)` that [`alloc_chunk`](Self::alloc_chunk)
+/// returns must be valid, writable memory, used by nothing else, that stays
+/// valid for as long as the allocator (and every block carved from the chunk)
+/// lives, and whose address carries exposed provenance: the allocator passes
+/// it straight to [`BaseAllocator::add_memory`](allocator_traits::BaseAllocator::add_memory).
+pub unsafe trait PageSource {
+    /// The granule of this source: a power of two; every size asked of
+    /// [`alloc_chunk`](Self::alloc_chunk) is a non-zero multiple of it.
+    fn granule(&self) -> usize;
+
+    /// Takes a chunk of exactly `size` bytes (a non-zero multiple of
+    /// [`granule`](Self::granule)) and returns its start address.
+    ///
+    /// [`AllocError::NoMemory`] when the source cannot give that much.
+    fn alloc_chunk(&mut self, size: usize) -> AllocResult<usize>;
+
+    /// Takes back a chunk the allocator could not use (the byte allocator
+    /// refused it). Chunks the byte allocator accepted are never given back.
+    ///
+    /// # Safety
+    ///
+    /// `[start, start + size)` was returned by
+    /// [`alloc_chunk(size)`](Self::alloc_chunk) of this source and nothing
+    /// uses it.
+    unsafe fn dealloc_chunk(&mut self, start: usize, size: usize);
+}
+
+/// No source: the heap is fixed to the memory given to
+/// [`GlobalAllocator::init`](crate::GlobalAllocator::init) and
+/// [`add_memory`](crate::GlobalAllocator::add_memory); an allocation that does
+/// not fit fails (a null pointer from `GlobalAlloc`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoSource;
+
+impl NoSource {
+    /// The source that never gives memory.
+    pub const fn new() -> Self {
+        Self
+    }
+}
+
+// SAFETY: `alloc_chunk` never returns a chunk.
+unsafe impl PageSource for NoSource {
+    fn granule(&self) -> usize {
+        1
+    }
+
+    fn alloc_chunk(&mut self, _size: usize) -> AllocResult<usize> {
+        Err(AllocError::NoMemory)
+    }
+
+    unsafe fn dealloc_chunk(&mut self, _start: usize, _size: usize) {}
+}
+
+/// A page allocator (a kernel's frame allocator, for example
+/// `BitmapPageAllocator`) as the source of a growing heap.
+///
+/// Chunks are whole runs of `P::PAGE_SIZE` pages, aligned to a page. The
+/// addresses the page allocator hands out are used directly as memory, which
+/// is what [`BaseAllocator::init`](allocator_traits::BaseAllocator::init) of a
+/// memory allocator already promises: on a kernel whose frames are not
+/// identity-mapped, initialise the page allocator with the (linearly mapped)
+/// virtual addresses of the frames.
+///
+/// In a [`GlobalAllocator`](crate::GlobalAllocator), the page allocator is
+/// also reachable directly through
+/// [`alloc_pages`](crate::GlobalAllocator::alloc_pages) and
+/// [`dealloc_pages`](crate::GlobalAllocator::dealloc_pages), so one static
+/// is the whole memory subsystem.
+#[derive(Debug, Default)]
+pub struct PageAllocatorSource<P> {
+    pages: P,
+}
+
+impl<P> PageAllocatorSource<P> {
+    /// The source over `pages` (initialised now or later, through
+    /// [`GlobalAllocator::init_pages`](crate::GlobalAllocator::init_pages)).
+    pub const fn new(pages: P) -> Self {
+        Self { pages }
+    }
+
+    /// The page allocator.
+    pub fn page_allocator(&self) -> &P {
+        &self.pages
+    }
+
+    /// The page allocator, mutably (to `init` it before the source is put
+    /// into a `GlobalAllocator`).
+    pub fn page_allocator_mut(&mut self) -> &mut P {
+        &mut self.pages
+    }
+
+    /// The page allocator, taken back.
+    pub fn into_inner(self) -> P {
+        self.pages
+    }
+}
+
+// SAFETY: the pages come from `P::alloc_pages`: memory that the owner of `P`
+// promised (in the `unsafe` `init`/`add_memory` of `P`) is valid, writable,
+// used by nothing else and outlives `P`, which lives inside the allocator.
+// A run of pages stays allocated in `P` while the heap owns it.
+unsafe impl<P: PageAllocator> PageSource for PageAllocatorSource<P> {
+    fn granule(&self) -> usize {
+        P::PAGE_SIZE
+    }
+
+    fn alloc_chunk(&mut self, size: usize) -> AllocResult<usize> {
+        if size == 0 || size % P::PAGE_SIZE != 0 {
+            return Err(AllocError::InvalidParam);
+        }
+        self.pages.alloc_pages(size / P::PAGE_SIZE, P::PAGE_SIZE)
+    }
+
+    unsafe fn dealloc_chunk(&mut self, start: usize, size: usize) {
+        // SAFETY: the chunk came from `alloc_chunk(size)`, that is from
+        // `alloc_pages(size / PAGE_SIZE, ..)` of `self.pages`, and is unused
+        // (caller's contract).
+        unsafe { self.pages.dealloc_pages(start, size / P::PAGE_SIZE) }
+    }
+}
+
+#[cfg(feature = "std")]
+pub use system::SystemSource;
+
+#[cfg(feature = "std")]
+mod system {
+    use core::alloc::{GlobalAlloc, Layout};
+
+    use allocator_traits::{AllocError, AllocResult, region::addr_to_ptr};
+
+    use super::PageSource;
+
+    /// Large page-aligned chunks from the operating system's allocator
+    /// ([`std::alloc::System`]), so a [`GlobalAllocator`](crate::GlobalAllocator)
+    /// can be a host program's `#[global_allocator]`.
+    ///
+    /// Chunks handed to the heap are **never returned** to the system: the
+    /// heap keeps every byte it grew by until the process ends (as a kernel
+    /// heap keeps its frames). Only a chunk the byte allocator refused is
+    /// freed at once.
+    ///
+    /// `System` does not go through the Rust global allocator, so using it
+    /// under the allocator's lock does not re-enter.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct SystemSource;
+
+    impl SystemSource {
+        /// The alignment (and size granule) of every chunk: 4 KiB.
+        pub const CHUNK_ALIGN: usize = 4096;
+
+        /// The source over `std::alloc::System`.
+        pub const fn new() -> Self {
+            Self
+        }
+    }
+
+    // SAFETY: every chunk is a fresh `System` allocation of `size` bytes
+    // (exposed provenance), owned by the heap from then on and never freed
+    // while in use: `dealloc_chunk` only frees chunks the heap refused.
+    unsafe impl PageSource for SystemSource {
+        fn granule(&self) -> usize {
+            Self::CHUNK_ALIGN
+        }
+
+        fn alloc_chunk(&mut self, size: usize) -> AllocResult<usize> {
+            if size == 0 {
+                return Err(AllocError::InvalidParam);
+            }
+            let layout =
+                Layout::from_size_align(size, Self::CHUNK_ALIGN).map_err(|_| AllocError::NoMemory)?;
+            // SAFETY: `layout` has a non-zero size.
+            let ptr = unsafe { std::alloc::System.alloc(layout) };
+            if ptr.is_null() { Err(AllocError::NoMemory) } else { Ok(ptr.expose_provenance()) }
+        }
+
+        unsafe fn dealloc_chunk(&mut self, start: usize, size: usize) {
+            let (Some(ptr), Ok(layout)) =
+                (addr_to_ptr(start), Layout::from_size_align(size, Self::CHUNK_ALIGN))
+            else {
+                return;
+            };
+            // SAFETY: the chunk came from `alloc_chunk(size)`, i.e. from
+            // `System.alloc` with this very layout, and is unused (caller's
+            // contract); `addr_to_ptr` recovers the provenance exposed there.
+            unsafe { std::alloc::System.dealloc(ptr.as_ptr(), layout) }
+        }
+    }
+}
