@@ -1,0 +1,398 @@
+//! Tests of the TLSF-specific behaviour: exact statistics against the blocks
+//! rlsf really holds, in-place realloc, pools, and every error path.
+
+extern crate std;
+
+use std::{alloc, vec::Vec};
+
+use super::*;
+
+/// A zeroed, 4 KiB-aligned heap buffer, freed on drop. Declare it before the
+/// allocator using it, so it is dropped after.
+struct Pool {
+    ptr: NonNull<u8>,
+    layout: alloc::Layout,
+}
+
+impl Pool {
+    fn new(size: usize) -> Self {
+        let layout = alloc::Layout::from_size_align(size, 4096).unwrap();
+        // SAFETY: `size` is non-zero in every test.
+        let ptr = NonNull::new(unsafe { alloc::alloc_zeroed(layout) }).unwrap();
+        Self { ptr, layout }
+    }
+
+    fn start(&self) -> usize {
+        self.ptr.as_ptr().expose_provenance()
+    }
+
+    fn end(&self) -> usize {
+        self.start() + self.layout.size()
+    }
+
+    fn contains(&self, ptr: NonNull<u8>, size: usize) -> bool {
+        ptr.addr().get() >= self.start() && ptr.addr().get() + size <= self.end()
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with `self.layout`.
+        unsafe { alloc::dealloc(self.ptr.as_ptr(), self.layout) };
+    }
+}
+
+fn layout(size: usize, align: usize) -> Layout {
+    Layout::from_size_align(size, align).unwrap()
+}
+
+fn heap_on(pool: &Pool) -> TlsfByteAllocator {
+    let mut heap = TlsfByteAllocator::new();
+    // SAFETY: the pool is exposed, unused, and outlives the allocator (it is
+    // declared first in every test).
+    unsafe { heap.init(pool.start(), pool.layout.size()) }.unwrap();
+    heap
+}
+
+/// The sum of the sizes of the occupied and of the free blocks rlsf holds in
+/// every managed region (each region is one chunk in these tests).
+fn block_sums(heap: &TlsfByteAllocator) -> (usize, usize) {
+    let (mut used, mut free) = (0, 0);
+    for region in heap.regions() {
+        let start = addr_to_ptr(region.start).unwrap();
+        let pool = NonNull::slice_from_raw_parts(start, region.size());
+        // SAFETY: `pool` is exactly the range handed to
+        // `insert_free_block_ptr` (one chunk: the tests' pools are small).
+        for block in unsafe { heap.engine.iter_blocks(pool) } {
+            if block.is_occupied() {
+                used += block.size();
+            } else {
+                free += block.size();
+            }
+        }
+    }
+    (used, free)
+}
+
+fn assert_stats_exact(heap: &TlsfByteAllocator) {
+    let (used, free) = block_sums(heap);
+    assert_eq!(heap.used_bytes(), used, "used_bytes is the sum of rlsf's occupied blocks");
+    assert_eq!(heap.available_bytes(), free, "available_bytes is the sum of rlsf's free blocks");
+    assert!(heap.used_bytes() + heap.available_bytes() <= heap.total_bytes());
+}
+
+/// The largest layout with alignment 8 that `heap` can allocate now (found
+/// by bisection; the block is freed again).
+fn largest_alloc(heap: &mut TlsfByteAllocator) -> Layout {
+    let (mut fits, mut fails) = (0, heap.total_bytes());
+    while fails - fits > 1 {
+        let mid = (fits + fails) / 2;
+        match heap.alloc(layout(mid, 8)) {
+            Ok(p) => {
+                // SAFETY: allocated just now with this layout.
+                unsafe { heap.dealloc(p, layout(mid, 8)) };
+                fits = mid;
+            }
+            Err(e) => {
+                assert_eq!(e, AllocError::NoMemory);
+                fails = mid;
+            }
+        }
+    }
+    layout(fits, 8)
+}
+
+#[test]
+fn init_manages_the_trimmed_region() {
+    let pool = Pool::new(64 * 1024);
+    let mut heap = TlsfByteAllocator::new();
+    // Start one byte in, end one byte short: trimmed to granules inwards.
+    // SAFETY: inside the pool, which outlives the heap.
+    unsafe { heap.init(pool.start() + 1, pool.layout.size() - 2) }.unwrap();
+    assert_eq!(heap.total_bytes(), pool.layout.size() - 2 * GRANULARITY);
+    assert_eq!(heap.used_bytes(), 0);
+    assert_eq!(heap.available_bytes(), heap.total_bytes() - GRANULARITY, "one end marker");
+    assert_eq!(
+        heap.regions().next(),
+        Some(&Region { start: pool.start() + GRANULARITY, end: pool.end() - GRANULARITY })
+    );
+    assert_stats_exact(&heap);
+}
+
+#[test]
+fn statistics_are_the_real_block_sizes() {
+    let pool = Pool::new(256 * 1024);
+    let mut heap = heap_on(&pool);
+    let mut live = Vec::new();
+    let cases = [(1, 1), (0, 1), (16, 8), (17, 8), (100, 16), (100, 32), (5, 64), (3000, 4096), (0, 256)];
+    for (size, align) in cases {
+        let l = layout(size, align);
+        let before = heap.used_bytes();
+        let p = heap.alloc(l).unwrap();
+        assert_eq!(p.addr().get() % align, 0);
+        assert!(pool.contains(p, size));
+        let grew = heap.used_bytes() - before;
+        assert!(grew >= size + HEADER_SIZE, "a block holds header and payload");
+        assert_eq!(grew % GRANULARITY, 0);
+        assert_stats_exact(&heap);
+        live.push((p, l));
+    }
+    // Small alignments have no padding: exactly the header and the payload,
+    // rounded up.
+    let before = heap.used_bytes();
+    let p = heap.alloc(layout(17, 8)).unwrap();
+    assert_eq!(heap.used_bytes() - before, (17 + HEADER_SIZE).next_multiple_of(GRANULARITY));
+    live.push((p, layout(17, 8)));
+    for (p, l) in live {
+        // SAFETY: allocated above with `l`.
+        unsafe { heap.dealloc(p, l) };
+        assert_stats_exact(&heap);
+    }
+    assert_eq!(heap.used_bytes(), 0);
+    assert_eq!(heap.available_bytes(), heap.total_bytes() - GRANULARITY);
+}
+
+#[test]
+fn zero_size_layouts_get_unique_minimum_blocks() {
+    let pool = Pool::new(4096);
+    let mut heap = heap_on(&pool);
+    let a = heap.alloc(layout(0, 1)).unwrap();
+    let b = heap.alloc(layout(0, 1)).unwrap();
+    let c = heap.alloc(layout(0, 128)).unwrap();
+    assert_ne!(a, b);
+    assert_ne!(b, c);
+    assert_eq!(c.addr().get() % 128, 0);
+    assert!(heap.used_bytes() >= 3 * GRANULARITY);
+    assert_stats_exact(&heap);
+    // SAFETY: each allocated above with the layout given here.
+    unsafe {
+        heap.dealloc(a, layout(0, 1));
+        heap.dealloc(b, layout(0, 1));
+        heap.dealloc(c, layout(0, 128));
+    }
+    assert_eq!(heap.used_bytes(), 0);
+}
+
+#[test]
+fn fill_to_exhaustion_then_recover() {
+    let pool = Pool::new(16 * 1024);
+    let mut heap = heap_on(&pool);
+    // TLSF's good-fit search rounds a request up to its size class, so the
+    // largest block that succeeds is a little below the free bytes.
+    let largest = largest_alloc(&mut heap);
+    assert!(largest.size() >= heap.available_bytes() * 31 / 32 - GRANULARITY, "{largest:?}");
+    assert!(largest.size() < heap.available_bytes());
+
+    let mut live = Vec::new();
+    while let Ok(p) = heap.alloc(layout(8, 8)) {
+        live.push(p);
+    }
+    assert_eq!(heap.available_bytes(), 0);
+    assert_eq!(heap.used_bytes() + GRANULARITY, heap.total_bytes());
+    assert_stats_exact(&heap);
+    for p in live {
+        // SAFETY: allocated above with `layout(8, 8)`.
+        unsafe { heap.dealloc(p, layout(8, 8)) };
+    }
+    assert_eq!(heap.used_bytes(), 0);
+    assert_eq!(largest_alloc(&mut heap), largest, "everything coalesced back into one block");
+}
+
+#[test]
+fn realloc_grows_and_shrinks_in_place() {
+    let pool = Pool::new(64 * 1024);
+    let mut heap = heap_on(&pool);
+    let old = layout(64, 8);
+    let p = heap.alloc(old).unwrap();
+    // SAFETY: `p` is a live 64-byte block.
+    unsafe { p.as_ptr().write_bytes(0xA5, 64) };
+
+    // The rest of the pool is free right after `p`: growing stays in place.
+    // SAFETY: `p` was allocated with `old`.
+    let grown = unsafe { heap.realloc(p, old, 4000) }.unwrap();
+    assert_eq!(grown, p, "grown in place");
+    // SAFETY: the first 64 bytes were preserved.
+    assert!(unsafe { core::slice::from_raw_parts(grown.as_ptr(), 64) }.iter().all(|&b| b == 0xA5));
+    assert_eq!(heap.used_bytes(), (4000 + HEADER_SIZE).next_multiple_of(GRANULARITY));
+    assert_stats_exact(&heap);
+
+    // SAFETY: `grown` has the layout (4000, 8).
+    let shrunk = unsafe { heap.realloc(grown, layout(4000, 8), 10) }.unwrap();
+    assert_eq!(shrunk, p, "shrunk in place");
+    assert_eq!(heap.used_bytes(), GRANULARITY);
+    assert_stats_exact(&heap);
+
+    // A neighbour in the way: the block moves, and the data with it.
+    let blocker = heap.alloc(layout(8, 8)).unwrap();
+    // SAFETY: `shrunk` has the layout (10, 8).
+    let moved = unsafe { heap.realloc(shrunk, layout(10, 8), 2000) }.unwrap();
+    assert_ne!(moved, shrunk);
+    // SAFETY: the first 10 bytes were preserved.
+    assert!(unsafe { core::slice::from_raw_parts(moved.as_ptr(), 10) }.iter().all(|&b| b == 0xA5));
+    assert_stats_exact(&heap);
+    // SAFETY: live blocks with these layouts.
+    unsafe {
+        heap.dealloc(moved, layout(2000, 8));
+        heap.dealloc(blocker, layout(8, 8));
+    }
+    assert_eq!(heap.used_bytes(), 0);
+}
+
+#[test]
+fn failed_realloc_keeps_the_old_block() {
+    let pool = Pool::new(8 * 1024);
+    let mut heap = heap_on(&pool);
+    let old = layout(32, 64);
+    let p = heap.alloc(old).unwrap();
+    // SAFETY: `p` is a live 32-byte block.
+    unsafe { p.as_ptr().write_bytes(7, 32) };
+    let used = heap.used_bytes();
+    // SAFETY: `p` was allocated with `old`.
+    assert_eq!(unsafe { heap.realloc(p, old, 1 << 20) }, Err(AllocError::NoMemory));
+    // SAFETY: as above; this size cannot form a layout.
+    assert_eq!(unsafe { heap.realloc(p, old, usize::MAX) }, Err(AllocError::NoMemory));
+    assert_eq!(heap.used_bytes(), used);
+    // SAFETY: the block is still live and untouched.
+    assert!(unsafe { core::slice::from_raw_parts(p.as_ptr(), 32) }.iter().all(|&b| b == 7));
+    assert_stats_exact(&heap);
+    // SAFETY: `p` is still allocated with `old`.
+    unsafe { heap.dealloc(p, old) };
+    assert_eq!(heap.used_bytes(), 0);
+}
+
+#[test]
+fn layouts_no_pool_can_hold_are_no_memory() {
+    let pool = Pool::new(64 * 1024);
+    let mut heap = heap_on(&pool);
+    for l in [
+        layout(64 * 1024, 1),
+        layout(isize::MAX as usize - 4096, 1),
+        layout(1, 1 << 20),
+        layout(0, 1 << 40),
+        layout(0, 1 << (usize::BITS - 1)),
+        layout(isize::MAX as usize / 2, 1 << 30),
+    ] {
+        assert_eq!(heap.alloc(l), Err(AllocError::NoMemory), "{l:?}");
+    }
+    assert_eq!(heap.used_bytes(), 0);
+    assert_eq!(TlsfByteAllocator::new().alloc(layout(1, 1)), Err(AllocError::NoMemory), "no pool yet");
+}
+
+#[test]
+fn bad_regions_are_errors() {
+    let pool = Pool::new(64 * 1024);
+    let mut heap = TlsfByteAllocator::new();
+    let s = pool.start();
+    // SAFETY: every range lies in the pool, which outlives the heap, or is
+    // rejected before anything is written.
+    unsafe {
+        assert_eq!(heap.init(s, MIN_POOL_SIZE - 1), Err(AllocError::InvalidParam), "too small");
+        assert_eq!(heap.init(s + 1, MIN_POOL_SIZE), Err(AllocError::InvalidParam), "too small once trimmed");
+        assert_eq!(heap.init(s, 0), Err(AllocError::InvalidParam));
+        assert_eq!(heap.init(usize::MAX - 100, 200), Err(AllocError::InvalidParam), "overflowing end");
+        assert_eq!(heap.init(0, MIN_POOL_SIZE), Err(AllocError::InvalidParam), "null start, too small");
+        assert_eq!(heap.total_bytes(), 0, "nothing was taken");
+
+        heap.init(s + 4096, 8192).unwrap();
+        assert_eq!(heap.add_memory(s + 8192, 8192), Err(AllocError::MemoryOverlap));
+        assert_eq!(heap.add_memory(s, 4096 + 1), Err(AllocError::MemoryOverlap));
+        assert_eq!(heap.init(s + 4096, 8192), Err(AllocError::MemoryOverlap), "init twice");
+        // Touching but not overlapping is fine, on both sides.
+        heap.add_memory(s, 4096).unwrap();
+        heap.add_memory(s + 12288, 4096).unwrap();
+    }
+    assert_eq!(heap.total_bytes(), 16384);
+    assert_eq!(heap.available_bytes(), 16384 - 3 * GRANULARITY);
+    assert_stats_exact(&heap);
+}
+
+#[test]
+fn region_table_full_is_no_memory() {
+    let pool = Pool::new((MAX_REGIONS + 1) * MIN_POOL_SIZE);
+    let mut heap = TlsfByteAllocator::new();
+    for i in 0..MAX_REGIONS {
+        // SAFETY: disjoint slices of the pool, which outlives the heap.
+        unsafe { heap.add_memory(pool.start() + i * MIN_POOL_SIZE, MIN_POOL_SIZE) }.unwrap();
+    }
+    // SAFETY: the last slice of the pool; rejected before it is touched.
+    let last = unsafe { heap.add_memory(pool.start() + MAX_REGIONS * MIN_POOL_SIZE, MIN_POOL_SIZE) };
+    assert_eq!(last, Err(AllocError::NoMemory));
+    assert_eq!(heap.total_bytes(), MAX_REGIONS * MIN_POOL_SIZE);
+    // Each minimal pool holds exactly one minimal block.
+    let blocks: Vec<_> = (0..MAX_REGIONS).map(|_| heap.alloc(layout(HEADER_SIZE, 8)).unwrap()).collect();
+    assert_eq!(heap.alloc(layout(0, 1)), Err(AllocError::NoMemory));
+    assert_stats_exact(&heap);
+    for p in blocks {
+        // SAFETY: allocated above with this layout.
+        unsafe { heap.dealloc(p, layout(HEADER_SIZE, 8)) };
+    }
+}
+
+#[test]
+fn several_pools_serve_blocks_from_each() {
+    let high = Pool::new(16 * 1024);
+    let low = Pool::new(16 * 1024);
+    let mut heap = TlsfByteAllocator::new();
+    // SAFETY: whole pools, which outlive the heap.
+    unsafe {
+        heap.init(high.start(), 16 * 1024).unwrap();
+        heap.add_memory(low.start(), 16 * 1024).unwrap();
+    }
+    let big = layout(12 * 1024, 8);
+    let a = heap.alloc(big).unwrap();
+    let b = heap.alloc(big).unwrap();
+    assert!(high.contains(a, big.size()) != high.contains(b, big.size()), "one in each pool");
+    assert!(low.contains(a, big.size()) || low.contains(b, big.size()));
+    assert_eq!(heap.alloc(big), Err(AllocError::NoMemory));
+    assert_eq!(heap.alloc(layout(20 * 1024, 8)), Err(AllocError::NoMemory), "pools do not join");
+    assert_stats_exact(&heap);
+    // SAFETY: allocated above with `big`.
+    unsafe {
+        heap.dealloc(a, big);
+        heap.dealloc(b, big);
+    }
+    assert_eq!(heap.used_bytes(), 0);
+}
+
+#[test]
+fn large_regions_are_split_into_chunks_rlsf_can_hold() {
+    let max = MAX_CHUNK.unwrap_or(usize::MAX);
+    assert_eq!(next_chunk(0), None);
+    assert_eq!(next_chunk(MIN_POOL_SIZE - GRANULARITY), None);
+    assert_eq!(next_chunk(MIN_POOL_SIZE), Some(MIN_POOL_SIZE));
+    if let Some(max) = MAX_CHUNK {
+        assert_eq!(next_chunk(max), Some(max));
+        assert_eq!(next_chunk(max + GRANULARITY), Some(max));
+        assert_eq!(next_chunk(usize::MAX & !(GRANULARITY - 1)), Some(max));
+        // The biggest block of a chunk maps to the last first-level class.
+        assert!(max.trailing_zeros() as usize - GRANULARITY.trailing_zeros() as usize == FLLEN);
+    }
+    assert!(max >= 1 << 37 || usize::BITS < 64, "128 GiB chunks on 64-bit targets");
+}
+
+#[test]
+fn block_size_matches_rlsf_layout_rules() {
+    // Cross-check the header reading against rlsf's rule: a used block is
+    // its header, the padding up to the alignment, and the payload, rounded
+    // up to granules.
+    let pool = Pool::new(64 * 1024);
+    let mut heap = heap_on(&pool);
+    let mut live = Vec::new();
+    for (i, align) in [1, 8, 16, 32, 64, 512, 4096].into_iter().enumerate() {
+        let l = layout(i * 37, align);
+        let p = heap.alloc(l).unwrap();
+        // SAFETY: live allocation with `l.align()`.
+        let size = unsafe { TlsfByteAllocator::block_size(p, l.align()) };
+        assert_eq!(size % GRANULARITY, 0);
+        assert!(
+            size >= l.size() + HEADER_SIZE
+                && size < l.size() + HEADER_SIZE + align.max(GRANULARITY) + GRANULARITY
+        );
+        live.push((p, l));
+    }
+    assert_stats_exact(&heap);
+    for (p, l) in live {
+        // SAFETY: allocated above with `l`.
+        unsafe { heap.dealloc(p, l) };
+    }
+}
