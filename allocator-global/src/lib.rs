@@ -32,8 +32,15 @@
 //! first estimated tightly (size + alignment + 1/8 + 4 KiB for the byte
 //! allocator's metadata); if the retry still fails (a buddy backend, for
 //! example, needs a power-of-two block aligned to its size), the heap grows
-//! once more by twice the power of two above the request, and retries a last
-//! time. Memory taken from the source is never returned.
+//! once more by twice the power of two above the request (and 1/32 of that
+//! for metadata), and retries a last time. Memory taken from the source is
+//! never returned.
+//!
+//! Every growth is one more region of the byte allocator, and backends keep
+//! a bounded table of regions (32 for the buddy and TLSF engines): a heap
+//! expected to grow large should start with a big [`init`](GlobalAllocator::init)
+//! region or use a larger [`GrowthPolicy`]. The default cap suits kernels,
+//! where a bigger chunk would take frames the rest of the system may need.
 //!
 //! # Locking
 //!
@@ -388,8 +395,9 @@ enum Need {
     /// The size, its alignment, an eighth more and [`METADATA_SLACK`]: enough
     /// for a first-fit or TLSF-like byte allocator.
     Tight,
-    /// Twice the power of two above the size and alignment, and
-    /// [`METADATA_SLACK`]: a size-aligned power-of-two block (buddy) fits.
+    /// Twice the power of two above the size and alignment, 1/32 of that
+    /// for metadata and [`METADATA_SLACK`]: a size-aligned power-of-two block
+    /// (buddy) fits.
     PowerOfTwo,
 }
 
@@ -402,11 +410,10 @@ impl Need {
             Self::Tight => {
                 size.checked_add(layout.align())?.checked_add(size / 8)?.checked_add(METADATA_SLACK)
             }
-            Self::PowerOfTwo => size
-                .max(layout.align())
-                .checked_next_power_of_two()?
-                .checked_mul(2)?
-                .checked_add(METADATA_SLACK),
+            Self::PowerOfTwo => {
+                let block = size.max(layout.align()).checked_next_power_of_two()?;
+                block.checked_mul(2)?.checked_add(block / 16)?.checked_add(METADATA_SLACK)
+            }
         }?;
         (need <= isize::MAX as usize).then_some(need)
     }
