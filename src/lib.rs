@@ -13,6 +13,8 @@
 //! | `page-alloc-256m` … `page-alloc-1t` | the bitmap page allocator's capacity | `allocator-bitmap` |
 //! | `allocator-api2` | `AllocatorRc` as `allocator_api2::alloc::Allocator` (stable) | `allocator-rc` |
 //! | `allocator_api` | `AllocatorRc` as `core::alloc::Allocator` (nightly) | `allocator-rc` |
+//! | `global` | `GlobalAllocator`: a locked, growable `GlobalAlloc` over any backend | `allocator-global` |
+//! | `std` | `SystemSource`: a `GlobalAllocator` growing from the system (hosts) | `allocator-global` |
 //! | `full` | every backend and the stable bridge | |
 //!
 //! ```
@@ -54,3 +56,11 @@ pub use allocator_bitmap::{BitmapIdAllocator, BitmapPageAllocator};
 
 #[cfg(feature = "allocator-api2")]
 pub use allocator_rc::AllocatorRc;
+
+#[cfg(feature = "global")]
+pub use allocator_global::{GlobalAllocator, NoSource, PageAllocatorSource, PageSource};
+/// The locked, growable global allocator and its page sources, policy and statistics.
+#[cfg(feature = "global")]
+pub use allocator_global as global;
+#[cfg(all(feature = "global", feature = "std"))]
+pub use allocator_global::SystemSource;
