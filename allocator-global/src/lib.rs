@@ -16,10 +16,47 @@
 //!   [`dealloc_pages`](GlobalAllocator::dealloc_pages) of the same object.
 //! - `SystemSource` (feature `std`): chunks from `std::alloc::System`.
 //!
-//! ```ignore
+//! A host program's global allocator: a slab heap growing from the system.
+//!
+//! ```
+//! use allocator_global::{GlobalAllocator, SystemSource};
+//! use allocator_slab::SlabByteAllocator;
+//!
 //! #[global_allocator]
 //! static ALLOCATOR: GlobalAllocator<SlabByteAllocator, SystemSource> =
 //!     GlobalAllocator::new(SlabByteAllocator::new(), SystemSource::new());
+//!
+//! fn main() {
+//!     let words: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+//!     let stats = ALLOCATOR.statistics();
+//!     assert!(stats.used_bytes > 0 && stats.grow_count > 0);
+//!     drop(words);
+//! }
+//! ```
+//!
+//! A fixed heap over a static arena (a kernel's early heap, or a benchmark's
+//! pool): no page source, so what does not fit fails.
+//!
+//! ```
+//! use core::alloc::{GlobalAlloc, Layout};
+//! use allocator_global::{AllocError, GlobalAllocator, NoSource};
+//! use allocator_tlsf::TlsfByteAllocator;
+//!
+//! static HEAP: GlobalAllocator<TlsfByteAllocator> = GlobalAllocator::new(TlsfByteAllocator::new(), NoSource);
+//!
+//! let arena: &'static mut [u8] = Vec::leak(vec![0u8; 1 << 20]);
+//! // SAFETY: the leaked arena is ours alone, forever; its address is exposed.
+//! unsafe { HEAP.init(arena.as_mut_ptr().expose_provenance(), arena.len()) }.unwrap();
+//!
+//! let layout = Layout::from_size_align(4096, 64).unwrap();
+//! // SAFETY: a non-zero-size layout; the block is freed with it.
+//! unsafe {
+//!     let block = HEAP.alloc(layout);
+//!     assert!(!block.is_null());
+//!     HEAP.dealloc(block, layout);
+//! }
+//! assert_eq!(HEAP.alloc_block(Layout::from_size_align(2 << 20, 8).unwrap()), Err(AllocError::NoMemory));
+//! assert_eq!(HEAP.statistics().failed_allocs, 1);
 //! ```
 //!
 //! # Growth
