@@ -93,7 +93,7 @@ fn main() {
         };
         tasks.push(Task { id, name, open_files });
     }
-    assert_eq!(&*tasks[42].name, "task-42");
+    assert_eq!((tasks[42].id, &*tasks[42].name), (42, "task-42"));
     assert_eq!(tasks[42].open_files.len(), 10);
     println!("  {:?}", tasks[3]);
     report("after 1000 tasks");
