@@ -18,6 +18,7 @@ use crate::window::Window;
 /// highest managed ID must fit in `B::CAP` IDs; a range that would make it
 /// larger is [`AllocError::InvalidParam`].
 ///
+/// A range of IDs never spans two of the managed ranges, even adjacent ones.
 /// Alignment is absolute: `alloc_id(n, align)` returns a multiple of
 /// `align`, wherever the managed range starts.
 ///

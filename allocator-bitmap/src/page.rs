@@ -18,6 +18,9 @@ use crate::{PageBitmap, window::Window};
 ///   page numbers that are multiples of `align / PAGE_SIZE`. Any power-of-two
 ///   alignment of at least `PAGE_SIZE` is served (upstream refuses those
 ///   above 1 GiB); one no free run satisfies is [`AllocError::NoMemory`].
+/// - **Regions stay apart.** A run of pages never spans two regions, even
+///   adjacent ones: each region is a pool of its own, as in the byte
+///   allocators.
 /// - **Placement.** Single pages come from the bitmap's own first-free
 ///   search (O(log n)); runs and aligned pages are the first fit in address
 ///   order, found by a scan of the bitmap.
@@ -157,8 +160,8 @@ impl<const PAGE_SIZE: usize> PageAllocator for BitmapPageAllocator<PAGE_SIZE> {
     ///
     /// [`AllocError::InvalidParam`] for `num_pages == 0`, a bad `align`, a
     /// `base` that is not a multiple of `align`, or a range that is not
-    /// wholly inside managed regions; [`AllocError::NoMemory`] if a page of
-    /// it is in use.
+    /// wholly inside one managed region; [`AllocError::NoMemory`] if a page
+    /// of it is in use.
     fn alloc_pages_at(&mut self, base: usize, num_pages: usize, align: usize) -> AllocResult<usize> {
         Self::align_in_pages(align)?;
         if num_pages == 0 || base % align != 0 {

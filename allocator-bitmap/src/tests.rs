@@ -201,7 +201,15 @@ fn bad_regions_are_errors() {
         a.add_memory(GIB, PAGE).unwrap();
     }
     assert_eq!(a.total_pages(), 5);
-    assert_eq!(a.alloc_pages(5, PAGE), Ok(GIB), "adjacent regions form one run");
+    assert_eq!(a.alloc_pages(2, PAGE), Ok(GIB + PAGE), "runs never span regions, even adjacent ones");
+    assert_eq!(a.alloc_pages(2, PAGE), Err(AllocError::NoMemory));
+    assert_eq!(a.alloc_pages_at(GIB, 2, PAGE), Err(AllocError::InvalidParam), "across a region boundary");
+    assert_eq!(a.alloc_pages(1, PAGE), Ok(GIB));
+    assert_eq!(a.alloc_pages(1, PAGE), Ok(GIB + 3 * PAGE));
+    assert_eq!(a.alloc_pages(1, PAGE), Ok(GIB + 4 * PAGE));
+    // SAFETY: allocated above, by several calls, freed as one range.
+    unsafe { a.dealloc_pages(GIB, 5) };
+    assert_eq!(a.used_pages(), 0);
 }
 
 #[test]
@@ -357,7 +365,9 @@ fn id_capacity_is_the_bitmap() {
         ids.add_memory(1200, 56).unwrap();
         assert_eq!(ids.add_memory(999, 1), Err(AllocError::InvalidParam), "span 257");
     }
-    assert_eq!(ids.alloc_id(256, 8), Ok(1000));
+    assert_eq!(ids.alloc_id(201, 8), Err(AllocError::NoMemory), "not across the two ranges");
+    assert_eq!(ids.alloc_id(200, 8), Ok(1000));
+    assert_eq!(ids.alloc_id(56, 8), Ok(1200));
     assert_eq!(ids.alloc_id(1, 1), Err(AllocError::NoMemory));
 }
 

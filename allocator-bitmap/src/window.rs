@@ -120,7 +120,8 @@ impl<B: BitAlloc> Window<B> {
     }
 
     /// Whether every unit of `[unit, unit + count)` lies in a managed region
-    /// (`count > 0`).
+    /// (`count > 0`); the range may cross from one region into an adjacent
+    /// one (several allocations may be freed at once).
     fn covered(&self, unit: usize, count: usize) -> bool {
         let Ok(range) = Region::new(unit, count) else { return false };
         let covered: usize =
@@ -165,6 +166,14 @@ impl<B: BitAlloc> Window<B> {
             let end = base.checked_add(count).filter(|&end| end <= B::CAP).ok_or(AllocError::NoMemory)?;
             match self.first_used(base, end) {
                 None => {
+                    // A run never spans two regions, even adjacent ones: each
+                    // region is a pool of its own. Resume at the boundary.
+                    let region_end =
+                        self.regions.find(self.anchor + base, 1).map_or(base, |r| r.end - self.anchor);
+                    if end > region_end {
+                        from = region_end;
+                        continue;
+                    }
                     self.bits.remove(base..end);
                     self.used += count;
                     return Ok(self.anchor + base);
@@ -178,10 +187,10 @@ impl<B: BitAlloc> Window<B> {
 
     /// Allocates the `count` (`> 0`) units starting at `unit`.
     ///
-    /// [`AllocError::InvalidParam`] if a unit is not managed,
-    /// [`AllocError::NoMemory`] if one is in use.
+    /// [`AllocError::InvalidParam`] if the units are not all in one managed
+    /// region, [`AllocError::NoMemory`] if one is in use.
     pub(crate) fn alloc_at(&mut self, unit: usize, count: usize) -> AllocResult<usize> {
-        if !self.covered(unit, count) {
+        if self.regions.find(unit, count).is_none() {
             return Err(AllocError::InvalidParam);
         }
         let start = unit - self.anchor;

@@ -255,9 +255,10 @@ impl TlsfByteAllocator {
 impl BaseAllocator for TlsfByteAllocator {
     /// Hands the allocator its first region.
     ///
-    /// Errors as for [`add_memory`](Self::add_memory); a second `init` is
-    /// treated as `add_memory` (an overlapping region is
-    /// [`AllocError::MemoryOverlap`]).
+    /// Errors as for [`add_memory`](Self::add_memory). Calling `init` on an
+    /// allocator that already manages memory is [`AllocError::MemoryOverlap`]
+    /// if the region overlaps it, [`AllocError::InvalidParam`] otherwise (use
+    /// `add_memory` for more regions); nothing is written either way.
     ///
     /// # Safety
     ///
@@ -265,6 +266,13 @@ impl BaseAllocator for TlsfByteAllocator {
     /// else, that outlives the allocator and every block it hands out, with
     /// exposed provenance.
     unsafe fn init(&mut self, start: usize, size: usize) -> AllocResult {
+        if !self.regions.is_empty() {
+            self.regions.check_insert(&Region::new(start, size)?).or_else(|e| match e {
+                AllocError::MemoryOverlap => Err(e),
+                _ => Ok(()),
+            })?;
+            return Err(AllocError::InvalidParam);
+        }
         // SAFETY: the caller's contract is the one `add_pool` needs.
         unsafe { self.add_pool(start, size) }
     }

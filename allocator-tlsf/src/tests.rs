@@ -296,7 +296,8 @@ fn bad_regions_are_errors() {
         heap.init(s + 4096, 8192).unwrap();
         assert_eq!(heap.add_memory(s + 8192, 8192), Err(AllocError::MemoryOverlap));
         assert_eq!(heap.add_memory(s, 4096 + 1), Err(AllocError::MemoryOverlap));
-        assert_eq!(heap.init(s + 4096, 8192), Err(AllocError::MemoryOverlap), "init twice");
+        assert_eq!(heap.init(s + 4096, 8192), Err(AllocError::MemoryOverlap), "init twice, overlapping");
+        assert_eq!(heap.init(s + 16384, 8192), Err(AllocError::InvalidParam), "init twice");
         // Touching but not overlapping is fine, on both sides.
         heap.add_memory(s, 4096).unwrap();
         heap.add_memory(s + 12288, 4096).unwrap();
