@@ -120,6 +120,8 @@ fn locate(regions: &[Region], addr: usize, ours: bool) -> (usize, usize) {
 /// Runs `ops` random operations over regions of the given orders (added in
 /// a random order) and checks that both heaps agree at every step.
 fn run(seed: u64, orders: &[u32], ops: usize, max_size_log: u32) {
+    // Miri interprets every step: a shorter run still covers the paths.
+    let ops = if cfg!(miri) { ops / 40 } else { ops };
     let mut rng = Rng(seed);
     let regions: Vec<Region> = orders.iter().map(|&o| Region::new(o)).collect();
     let mut ours = BuddyByteAllocator::new();
@@ -178,8 +180,9 @@ fn run(seed: u64, orders: &[u32], ops: usize, max_size_log: u32) {
         }
         assert_eq!(ours.used_bytes(), theirs.stats_alloc_actual(), "step {step}");
     }
+    // Miri's short runs may not fill the heap.
     assert!(
-        successes > ops / 4 && failures > 0,
+        successes > ops / 4 && (failures > 0 || cfg!(miri)),
         "the run exercised both outcomes: {successes} ok, {failures} failed"
     );
 
