@@ -10,6 +10,7 @@
 //! standard library work.
 //!
 //! ```
+//! # #![cfg_attr(feature = "nightly", feature(allocator_api))]
 //! use allocator_api2::vec::Vec;
 //! use allocator_rc::AllocatorRc;
 //! use allocator_tlsf::TlsfByteAllocator;
@@ -130,7 +131,12 @@ impl<A: ByteAllocator> AllocatorRc<A> {
     /// # Safety
     ///
     /// `ptr` is a block of this allocator with layout `old`.
-    unsafe fn resize(&self, ptr: NonNull<u8>, old: Layout, new: Layout) -> Result<NonNull<[u8]>, ApiAllocError> {
+    unsafe fn resize(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, ApiAllocError> {
         if new.align() == old.align() {
             let mut inner = self.0.try_borrow_mut().map_err(|_| ApiAllocError)?;
             // SAFETY: `ptr` was allocated by this allocator with `old`
@@ -142,7 +148,11 @@ impl<A: ByteAllocator> AllocatorRc<A> {
         // SAFETY: `fresh` is a new block of `new.size()` bytes distinct from
         // `ptr`, which holds `old.size()` bytes; the copy stays in both.
         unsafe {
-            core::ptr::copy_nonoverlapping(ptr.as_ptr(), fresh.cast::<u8>().as_ptr(), old.size().min(new.size()));
+            core::ptr::copy_nonoverlapping(
+                ptr.as_ptr(),
+                fresh.cast::<u8>().as_ptr(),
+                old.size().min(new.size()),
+            );
         }
         // SAFETY: `ptr` is a live block of this allocator with `old`.
         unsafe { self.deallocate(ptr, old) };

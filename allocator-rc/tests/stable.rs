@@ -1,0 +1,150 @@
+//! AllocatorRc on stable: allocator-api2 collections and hashbrown.
+#![cfg_attr(feature = "nightly", feature(allocator_api))]
+
+use allocator_api2::{
+    alloc::{AllocError, Allocator},
+    boxed::Box,
+    vec::Vec,
+};
+use allocator_rc::{AllocatorRc, Stats};
+use allocator_tlsf::TlsfByteAllocator;
+use allocator_traits::{BaseAllocator, ByteAllocator};
+use core::{alloc::Layout, ptr::NonNull};
+
+fn heap(size: usize) -> AllocatorRc<TlsfByteAllocator> {
+    let pool: &'static mut [u8] = std::vec![0u8; size].leak();
+    AllocatorRc::new(TlsfByteAllocator::new(), pool).unwrap()
+}
+
+#[test]
+fn vec_and_box_live_in_the_heap_and_give_it_back() {
+    let rc = heap(1 << 20);
+    let before = rc.stats();
+    assert_eq!(before.used_bytes, 0);
+    let mut v = Vec::new_in(rc.clone());
+    v.extend(0..10_000u32);
+    let b = Box::new_in([7u64; 32], rc.clone());
+    assert!(rc.used_bytes() >= 40_000 + 256);
+    assert!(v.iter().copied().eq(0..10_000u32));
+    assert_eq!(b[31], 7);
+    drop((v, b));
+    assert_eq!(rc.stats(), before, "everything freed, statistics back");
+}
+
+#[test]
+fn hashbrown_map_in_the_heap() {
+    let rc = heap(1 << 20);
+    let mut map = hashbrown::HashMap::new_in(rc.clone());
+    for i in 0..2_000u32 {
+        map.insert(i, i * 3);
+    }
+    assert_eq!(map.len(), 2_000);
+    assert!((0..2_000u32).all(|i| map[&i] == i * 3));
+    assert!(rc.used_bytes() > 0);
+    drop(map);
+    assert_eq!(rc.used_bytes(), 0);
+}
+
+#[test]
+fn out_of_memory_is_an_error_not_an_abort() {
+    let rc = heap(64 * 1024);
+    let mut v: Vec<u8, _> = Vec::new_in(rc.clone());
+    assert!(v.try_reserve(1 << 20).is_err(), "larger than the heap");
+    assert!(v.try_reserve(1024).is_ok(), "the heap still works");
+    assert!(rc.allocate(Layout::from_size_align(1 << 30, 8).unwrap()).is_err());
+}
+
+#[test]
+fn grow_keeps_contents_in_place_or_moved_and_zeroes_the_tail() {
+    let rc = heap(1 << 20);
+    let old = Layout::from_size_align(64, 8).unwrap();
+    let block = rc.allocate(old).unwrap().cast::<u8>();
+    // SAFETY: `block` holds 64 writable bytes.
+    unsafe { block.as_ptr().write_bytes(0xAB, 64) };
+    let new = Layout::from_size_align(4096, 8).unwrap();
+    // SAFETY: `block` came from `rc` with `old`; `new` is larger.
+    let grown = unsafe { rc.grow_zeroed(block, old, new) }.unwrap();
+    assert_eq!(grown.len(), 4096);
+    // SAFETY: `grown` holds 4096 initialised bytes.
+    let bytes = unsafe { grown.as_ref() };
+    assert!(bytes[..64].iter().all(|&b| b == 0xAB));
+    assert!(bytes[64..].iter().all(|&b| b == 0));
+    // A larger alignment cannot go through `realloc`: allocate, copy, free.
+    let aligned = Layout::from_size_align(8192, 4096).unwrap();
+    // SAFETY: `grown` came from `rc` with `new`.
+    let moved = unsafe { rc.grow(grown.cast(), new, aligned) }.unwrap();
+    assert_eq!(moved.cast::<u8>().as_ptr().addr() % 4096, 0);
+    // SAFETY: `moved` holds at least 4096 initialised bytes (copied).
+    let bytes = unsafe { core::slice::from_raw_parts(moved.cast::<u8>().as_ptr(), 4096) };
+    assert!(bytes[..64].iter().all(|&b| b == 0xAB));
+    let small = Layout::from_size_align(16, 8).unwrap();
+    // SAFETY: `moved` came from `rc` with `aligned`; `small` is smaller.
+    let shrunk = unsafe { rc.shrink(moved.cast(), aligned, small) }.unwrap();
+    // SAFETY: `shrunk` holds 16 bytes, the first copied from the block.
+    assert_eq!(unsafe { shrunk.cast::<u8>().as_ptr().read() }, 0xAB);
+    // SAFETY: `shrunk` came from `rc` with `small`.
+    unsafe { rc.deallocate(shrunk.cast(), small) };
+    assert_eq!(rc.used_bytes(), 0);
+}
+
+#[test]
+fn a_failed_grow_keeps_the_old_block() {
+    let rc = heap(64 * 1024);
+    let old = Layout::from_size_align(32, 8).unwrap();
+    let block = rc.allocate(old).unwrap().cast::<u8>();
+    // SAFETY: 32 writable bytes.
+    unsafe { block.as_ptr().write_bytes(0x5A, 32) };
+    let huge = Layout::from_size_align(1 << 24, 8).unwrap();
+    // SAFETY: `block` came from `rc` with `old`.
+    assert_eq!(unsafe { rc.grow(block, old, huge) }, Err(AllocError));
+    // SAFETY: the block is still ours and initialised.
+    assert!(unsafe { core::slice::from_raw_parts(block.as_ptr(), 32) }.iter().all(|&b| b == 0x5A));
+    // SAFETY: `block` came from `rc` with `old`.
+    unsafe { rc.deallocate(block, old) };
+    assert_eq!(rc.used_bytes(), 0);
+}
+
+#[test]
+fn constructors_report_errors_and_hand_back_the_inner_allocator() {
+    let tiny: &'static mut [u8] = std::vec![0u8; 3].leak();
+    assert!(AllocatorRc::new(TlsfByteAllocator::new(), tiny).is_err(), "a 3-byte pool is refused");
+
+    let region: &'static mut [u8] = std::vec![0u8; 1 << 16].leak();
+    let mut tlsf = TlsfByteAllocator::new();
+    // SAFETY: the leaked region is used by nothing else, forever.
+    unsafe { tlsf.init(region.as_mut_ptr().expose_provenance(), region.len()) }.unwrap();
+    let total = tlsf.total_bytes();
+    let rc = AllocatorRc::from(tlsf);
+    let other = rc.clone();
+    assert_eq!(
+        other.stats(),
+        Stats { total_bytes: total, used_bytes: 0, available_bytes: rc.available_bytes() }
+    );
+    let rc = rc.try_into_inner().expect_err("a clone is alive");
+    drop(other);
+    let tlsf = rc.try_into_inner().expect("last handle");
+    assert_eq!(tlsf.total_bytes(), total);
+}
+
+#[test]
+fn blocks_are_aligned_and_disjoint() {
+    let rc = heap(1 << 20);
+    let mut blocks: std::vec::Vec<(NonNull<u8>, Layout)> = std::vec::Vec::new();
+    for i in 0..200usize {
+        let layout = Layout::from_size_align(1 + i * 7 % 300, 1 << (i % 8)).unwrap();
+        let block = rc.allocate(layout).unwrap();
+        assert_eq!(block.len(), layout.size());
+        let ptr = block.cast::<u8>();
+        assert_eq!(ptr.as_ptr().addr() % layout.align(), 0);
+        for (other, l) in &blocks {
+            let (a, b) = (ptr.as_ptr().addr(), other.as_ptr().addr());
+            assert!(a + layout.size() <= b || b + l.size() <= a, "blocks overlap");
+        }
+        blocks.push((ptr, layout));
+    }
+    for (ptr, layout) in blocks {
+        // SAFETY: each block came from `rc` with its layout.
+        unsafe { rc.deallocate(ptr, layout) };
+    }
+    assert_eq!(rc.used_bytes(), 0);
+}
