@@ -1,1 +1,63 @@
 //! The conformance suite of the allocator workspace.
+//!
+//! Every backend runs the same checks, generic over the traits of
+//! `allocator-traits`: seeded random sequences checked against a model of what
+//! is live, the statistics invariants, out-of-memory and full recovery, several
+//! regions added in random address order, and the bad-input matrix.
+//!
+//! # Using it from a backend
+//!
+//! Add the crate as a dev-dependency (`allocator-testkit.workspace = true`),
+//! then, in a test file or a `#[cfg(test)]` module:
+//!
+//! ```ignore
+//! use allocator_testkit::ByteConfig;
+//! use allocator_tlsf::TlsfByteAllocator;
+//!
+//! // One `#[test]` per check, inside `mod conformance`.
+//! allocator_testkit::byte_allocator_tests!(TlsfByteAllocator::new(), ByteConfig::new());
+//! // A second run in the same module needs its own module name.
+//! allocator_testkit::byte_allocator_tests!(mod small_regions,
+//!     TlsfByteAllocator::new(), ByteConfig::new().with_region_size(64 * 1024));
+//! ```
+//!
+//! The first argument is an expression that makes a fresh, *uninitialised*
+//! allocator; each check calls it as often as it needs and hands the allocator
+//! memory from a [`Pool`]. The second is the configuration: what the backend
+//! promises (its region alignment, the largest alignment it serves, its
+//! smallest region) and how much work to do (`ops`, `seeds`; Miri wants
+//! [`ByteConfig::tiny`]).
+//!
+//! [`page_allocator_tests!`] and [`id_allocator_tests!`] do the same for
+//! [`PageAllocator`](allocator_traits::PageAllocator)s (with a
+//! [`PageConfig`]) and
+//! [`IdAllocator`](allocator_traits::IdAllocator)s (with an
+//! [`IdConfig`]). The checks are also plain functions in
+//! [`byte`], [`page`] and [`id`], and the models ([`byte::Model`],
+//! [`Intervals`]) are public, so fuzz targets and property tests reuse them.
+//!
+//! Every check panics with a message naming the seed and the operation when
+//! the allocator breaks the contract; rerun with that seed
+//! (`ByteConfig::new().with_seed(..).with_seeds(1)`) to reproduce it.
+
+pub mod byte;
+pub mod id;
+mod intervals;
+mod macros;
+pub mod page;
+mod pattern;
+mod pool;
+mod rng;
+
+pub use byte::ByteConfig;
+pub use id::IdConfig;
+pub use intervals::Intervals;
+pub use page::PageConfig;
+pub use pattern::{fill_pattern, pattern_byte, verify_pattern};
+pub use pool::Pool;
+pub use rng::Rng;
+
+/// An [`AllocError`](allocator_traits::AllocError) list as text, for messages.
+fn describe<T: core::fmt::Debug>(items: &[T]) -> String {
+    items.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(" or ")
+}

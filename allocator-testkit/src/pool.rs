@@ -1,0 +1,226 @@
+//! Real memory for allocators under test, fenced by guard bytes.
+
+use std::alloc::{self, Layout};
+use std::ptr::NonNull;
+
+use allocator_traits::Region;
+
+/// The smallest and largest guard on each side of a pool.
+const GUARD_MIN: usize = 64;
+const GUARD_MAX: usize = 4096;
+
+/// The byte a guard holds at `offset` from the start of the std allocation:
+/// a pattern, not a constant, so a shifted write shows.
+fn guard_byte(offset: usize) -> u8 {
+    0xA5 ^ (offset as u8).wrapping_mul(29)
+}
+
+/// A region of memory from `std::alloc`, zero-filled, with guard bytes of a
+/// known pattern before and after it; freed on drop.
+///
+/// The start is aligned to exactly `align`: it is a multiple of `align` but
+/// not of `2 * align`, so an allocator cannot pass an alignment check by the
+/// luck of a better-aligned region.
+///
+/// The pool must outlive the allocator that manages it: keep pools in a
+/// variable declared *before* the allocator, or in a struct field declared
+/// *after* it (fields drop in declaration order). On drop, outside a panic,
+/// the guards are checked.
+#[derive(Debug)]
+pub struct Pool {
+    /// The std allocation (guards included).
+    base: NonNull<u8>,
+    layout: Layout,
+    /// Offset of the region from `base`: the guard before it.
+    lead: usize,
+    /// The guard after the region.
+    tail: usize,
+    size: usize,
+    /// The region's address, with its provenance exposed.
+    start: usize,
+}
+
+impl Pool {
+    /// A zero-filled region of `size` bytes whose start is aligned to exactly
+    /// `align` (a power of two).
+    ///
+    /// # Panics
+    ///
+    /// If `align` is not a power of two or the memory cannot be allocated.
+    pub fn new(size: usize, align: usize) -> Self {
+        assert!(align.is_power_of_two(), "Pool alignment {align} is not a power of two");
+        let guard = align.clamp(GUARD_MIN, GUARD_MAX);
+        // The std allocation is aligned to 2 * align; the region starts at an
+        // odd multiple of `align` past it, after at least `guard` bytes.
+        let mut lead = guard.next_multiple_of(align);
+        if lead % (2 * align) == 0 {
+            lead += align;
+        }
+        let total = lead.checked_add(size).and_then(|s| s.checked_add(guard)).expect("Pool size overflows");
+        let layout = Layout::from_size_align(total, 2 * align).expect("Pool layout");
+        // SAFETY: `layout` has a non-zero size (`guard` is at least 64).
+        let raw = unsafe { alloc::alloc_zeroed(layout) };
+        let Some(base) = NonNull::new(raw) else { alloc::handle_alloc_error(layout) };
+        // SAFETY: `lead < total`, so the offset stays inside the allocation.
+        let start = unsafe { base.add(lead) }.as_ptr().expose_provenance();
+        let pool = Self { base, layout, lead, tail: guard, size, start };
+        for offset in pool.guard_offsets() {
+            // SAFETY: guard offsets lie inside the allocation, outside the region.
+            unsafe { base.add(offset).write(guard_byte(offset)) };
+        }
+        pool
+    }
+
+    /// The offsets (from `base`) of every guard byte.
+    fn guard_offsets(&self) -> impl Iterator<Item = usize> + use<> {
+        let after = self.lead + self.size;
+        (0..self.lead).chain(after..after + self.tail)
+    }
+
+    /// The region's first address, with its provenance exposed: pass it to
+    /// `init`/`add_memory`.
+    pub fn start(&self) -> usize {
+        self.start
+    }
+
+    /// The region's size in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The region as `[start, start + size)`.
+    pub fn region(&self) -> Region {
+        Region { start: self.start, end: self.start + self.size }
+    }
+
+    /// A pointer to the region's first byte.
+    pub fn ptr(&self) -> NonNull<u8> {
+        // SAFETY: `lead` is inside the allocation (see `new`).
+        unsafe { self.base.add(self.lead) }
+    }
+
+    /// Panics if `[offset, offset + len)` is not inside the region.
+    fn check_range(&self, offset: usize, len: usize) {
+        assert!(
+            offset.checked_add(len).is_some_and(|end| end <= self.size),
+            "range {offset}+{len} is outside the pool of {} bytes",
+            self.size
+        );
+    }
+
+    /// Writes `byte` to `[offset, offset + len)` of the region (a sentinel:
+    /// see [`assert_filled`](Self::assert_filled)).
+    ///
+    /// Only for parts of the region no allocator uses right now.
+    ///
+    /// # Panics
+    ///
+    /// If the range is not inside the region.
+    pub fn fill(&self, offset: usize, len: usize, byte: u8) {
+        self.check_range(offset, len);
+        // SAFETY: the range is inside the region (checked), which this pool
+        // owns; the caller promises no allocator uses it.
+        unsafe { self.ptr().add(offset).as_ptr().write_bytes(byte, len) };
+    }
+
+    /// Panics, naming `what`, unless every byte of `[offset, offset + len)`
+    /// of the region is `byte`.
+    pub fn assert_filled(&self, offset: usize, len: usize, byte: u8, what: &str) {
+        self.check_range(offset, len);
+        // SAFETY: the range is inside the region (checked); the pool memory is
+        // initialised (zero-filled at creation) and nobody writes it while we
+        // read (single-threaded tests).
+        let bytes = unsafe { std::slice::from_raw_parts(self.ptr().add(offset).as_ptr(), len) };
+        if let Some(i) = bytes.iter().position(|&b| b != byte) {
+            panic!(
+                "{what}: byte at region offset {} (address {:#x}) is {:#04x}, expected the untouched {byte:#04x}",
+                offset + i,
+                self.start + offset + i,
+                bytes[i]
+            );
+        }
+    }
+
+    /// Panics if anything wrote to the guard bytes before or after the region.
+    pub fn check_guards(&self) {
+        for offset in self.guard_offsets() {
+            // SAFETY: guard offsets lie inside the allocation; they are
+            // initialised (written in `new`).
+            let got = unsafe { self.base.add(offset).read() };
+            if got != guard_byte(offset) {
+                let (side, distance) = if offset < self.lead {
+                    ("before", self.lead - offset)
+                } else {
+                    ("after", offset - self.lead - self.size + 1)
+                };
+                panic!(
+                    "guard byte {distance} byte(s) {side} the pool region [{:#x}, {:#x}) was overwritten \
+                     ({got:#04x} instead of {:#04x})",
+                    self.start,
+                    self.start + self.size,
+                    guard_byte(offset)
+                );
+            }
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let check = !std::thread::panicking();
+        if check {
+            self.check_guards();
+        }
+        // SAFETY: `base` was allocated in `new` with `layout` and is freed once.
+        unsafe { alloc::dealloc(self.base.as_ptr(), self.layout) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exactly_aligned_and_zeroed() {
+        for align in [1, 8, 64, 4096, 1 << 16] {
+            let pool = Pool::new(10_000, align);
+            assert_eq!(pool.start() % align, 0);
+            assert_eq!(pool.start() % (2 * align), align, "align {align}");
+            assert_eq!(pool.region().size(), 10_000);
+            pool.assert_filled(0, 10_000, 0, "fresh pool");
+            pool.fill(100, 50, 0xCC);
+            pool.assert_filled(100, 50, 0xCC, "filled");
+            pool.check_guards();
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "before the pool region")]
+    fn guard_before_detects_underrun() {
+        let pool = Pool::new(128, 16);
+        // SAFETY: one byte before the region is a guard byte of the same
+        // allocation.
+        unsafe { pool.ptr().sub(1).write(0) };
+        pool.check_guards();
+    }
+
+    #[test]
+    #[should_panic(expected = "after the pool region")]
+    fn guard_after_detects_overrun() {
+        let pool = Pool::new(128, 16);
+        // SAFETY: the byte just past the region is a guard byte of the same
+        // allocation.
+        unsafe { pool.ptr().add(128).write(0) };
+        drop(pool);
+    }
+
+    #[test]
+    #[should_panic(expected = "untouched")]
+    fn assert_filled_detects_writes() {
+        let pool = Pool::new(64, 8);
+        pool.fill(0, 64, 0xEE);
+        // SAFETY: offset 10 is inside the region.
+        unsafe { pool.ptr().add(10).write(1) };
+        pool.assert_filled(0, 64, 0xEE, "sentinel");
+    }
+}

@@ -1,0 +1,482 @@
+//! Simple, obviously correct allocators to test the testkit with, each with
+//! switchable bugs: the suite must pass the correct ones and fail the broken.
+//!
+//! They keep their metadata in std collections, so they never write to the
+//! memory they manage (unless a bug says so).
+#![allow(dead_code)]
+
+use std::alloc::Layout;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ptr::NonNull;
+
+use allocator_traits::region::{addr_to_ptr, align_up, is_aligned, region_end};
+use allocator_traits::{
+    AllocError, AllocResult, BaseAllocator, ByteAllocator, IdAllocator, PageAllocator, Region,
+};
+
+/// A deliberate defect of a reference allocator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Bug {
+    /// Correct.
+    #[default]
+    None,
+    /// Blocks aligned to more than 1 come back one byte off.
+    Misalign,
+    /// Every 7th allocation is not taken off the free list.
+    Overlap,
+    /// Every 4th free is not returned to the free list.
+    Leak,
+    /// A free writes a byte just past the freed block.
+    Scribble,
+    /// Out of memory is `InvalidParam`.
+    WrongError,
+    /// `add_memory` does not check for overlap.
+    AcceptOverlap,
+    /// `used_bytes` is always 0.
+    StatsLie,
+    /// `realloc` moves without copying.
+    ReallocForgets,
+    /// `init` writes a header byte just before the region.
+    WriteBefore,
+    /// Region ends are computed without an overflow check.
+    UncheckedEnd,
+    /// Blocks are placed one byte past the region's end now and then.
+    OutOfRegion,
+}
+
+/// Best fit over a free list indexed by address (to coalesce) and by size
+/// (to find a block in O(log n)).
+#[derive(Debug, Default)]
+pub struct FreeList {
+    regions: Vec<Region>,
+    /// start -> end of free ranges.
+    free: BTreeMap<usize, usize>,
+    /// (length, start) of free ranges.
+    by_size: BTreeSet<(usize, usize)>,
+    /// start -> length of live blocks.
+    live: BTreeMap<usize, usize>,
+    used: usize,
+    allocs: usize,
+    frees: usize,
+    pub bug: Bug,
+}
+
+const GRANULE: usize = 16;
+const MIN_REGION: usize = 4096;
+
+impl FreeList {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with_bug(bug: Bug) -> Self {
+        Self { bug, ..Self::default() }
+    }
+
+    fn add_region(&mut self, start: usize, size: usize) -> AllocResult {
+        let region = if self.bug == Bug::UncheckedEnd {
+            let end = start + size;
+            Region::trimmed(start, end - start, GRANULE, MIN_REGION)?
+        } else {
+            Region::trimmed(start, size, GRANULE, MIN_REGION)?
+        };
+        if self.bug != Bug::AcceptOverlap && self.regions.iter().any(|r| r.overlaps(&region)) {
+            return Err(AllocError::MemoryOverlap);
+        }
+        if self.bug == Bug::WriteBefore {
+            let ptr = addr_to_ptr(region.start - 1).ok_or(AllocError::InvalidParam)?;
+            // SAFETY: none: this is the bug under test (a write outside the region).
+            unsafe { ptr.write(0xFF) };
+        }
+        self.regions.push(region);
+        self.release(region.start, region.end);
+        Ok(())
+    }
+
+    fn insert_free(&mut self, start: usize, end: usize) {
+        self.free.insert(start, end);
+        self.by_size.insert((end - start, start));
+    }
+
+    fn remove_free(&mut self, start: usize) -> Option<usize> {
+        let end = self.free.remove(&start)?;
+        self.by_size.remove(&(end - start, start));
+        Some(end)
+    }
+
+    /// Returns `[start, end)` to the free list, merging neighbours.
+    fn release(&mut self, mut start: usize, mut end: usize) {
+        if let Some((&s, &e)) = self.free.range(..start).next_back() {
+            if e == start {
+                self.remove_free(s);
+                start = s;
+            }
+        }
+        if let Some(e) = self.remove_free(end) {
+            end = e;
+        }
+        self.insert_free(start, end);
+    }
+
+    /// The smallest free range that holds `size` bytes at `align`.
+    fn find(&self, size: usize, align: usize) -> Option<(usize, usize, usize)> {
+        let fits = |&(len, s): &(usize, usize)| {
+            let at = align_up(s, align)?;
+            (at.checked_add(size)? <= s + len).then_some((s, s + len, at))
+        };
+        // Free ranges start aligned to the granule: a range of `size + align -
+        // GRANULE` bytes surely fits, smaller ones may.
+        let sure = size.checked_add(align.saturating_sub(GRANULE))?;
+        self.by_size
+            .range((size, 0)..(sure, 0))
+            .find_map(fits)
+            .or_else(|| self.by_size.range((sure, 0)..).next().and_then(fits))
+    }
+}
+
+impl BaseAllocator for FreeList {
+    unsafe fn init(&mut self, start: usize, size: usize) -> AllocResult {
+        if !self.regions.is_empty() {
+            return Err(AllocError::InvalidParam);
+        }
+        self.add_region(start, size)
+    }
+
+    unsafe fn add_memory(&mut self, start: usize, size: usize) -> AllocResult {
+        self.add_region(start, size)
+    }
+}
+
+impl ByteAllocator for FreeList {
+    fn alloc(&mut self, layout: Layout) -> AllocResult<NonNull<u8>> {
+        let no_memory =
+            if self.bug == Bug::WrongError { AllocError::InvalidParam } else { AllocError::NoMemory };
+        let misalign = usize::from(self.bug == Bug::Misalign && layout.align() > 1);
+        // Sizes are multiples of the granule, so every free range starts aligned to it.
+        let size = (layout.size().max(1) + misalign).next_multiple_of(GRANULE);
+        self.allocs += 1;
+        let Some((s, e, at)) = self.find(size, layout.align()) else { return Err(no_memory) };
+        if !(self.bug == Bug::Overlap && self.allocs % 7 == 0) {
+            self.remove_free(s);
+            if s < at {
+                self.insert_free(s, at);
+            }
+            if at + size < e {
+                self.insert_free(at + size, e);
+            }
+        }
+        self.live.insert(at + misalign, size);
+        self.used += size;
+        let mut addr = at + misalign;
+        if self.bug == Bug::OutOfRegion && self.allocs % 50 == 0 {
+            addr = self.regions[0].end;
+        }
+        addr_to_ptr(addr).ok_or(no_memory)
+    }
+
+    unsafe fn dealloc(&mut self, pos: NonNull<u8>, _layout: Layout) {
+        let addr = pos.as_ptr().addr();
+        let Some(len) = self.live.remove(&addr) else { return };
+        let misalign = usize::from(self.bug == Bug::Misalign && len > 1 && !is_aligned(addr, 2));
+        self.used -= len;
+        self.frees += 1;
+        if self.bug == Bug::Scribble {
+            // SAFETY: none: this is the bug under test (a write past the block).
+            unsafe { pos.add(len).write(0x5A) };
+        }
+        if self.bug == Bug::Leak && self.frees % 4 == 0 {
+            return;
+        }
+        self.release(addr - misalign, addr + len - misalign);
+    }
+
+    unsafe fn realloc(&mut self, pos: NonNull<u8>, old: Layout, new_size: usize) -> AllocResult<NonNull<u8>> {
+        let new = Layout::from_size_align(new_size, old.align()).map_err(|_| AllocError::NoMemory)?;
+        let new_pos = self.alloc(new)?;
+        if self.bug != Bug::ReallocForgets {
+            // SAFETY: both blocks are live and distinct; the copy stays inside both.
+            unsafe { new_pos.as_ptr().copy_from_nonoverlapping(pos.as_ptr(), old.size().min(new_size)) };
+        }
+        // SAFETY: `pos` is live with `old` (caller's contract).
+        unsafe { self.dealloc(pos, old) };
+        Ok(new_pos)
+    }
+
+    fn total_bytes(&self) -> usize {
+        self.regions.iter().map(Region::size).sum()
+    }
+
+    fn used_bytes(&self) -> usize {
+        if self.bug == Bug::StatsLie { 0 } else { self.used }
+    }
+
+    fn available_bytes(&self) -> usize {
+        self.total_bytes() - self.used
+    }
+}
+
+/// The page size of [`BitmapPages`].
+pub const PAGE: usize = 4096;
+
+/// A defect of [`BitmapPages`] or [`BitmapIds`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SetBug {
+    #[default]
+    None,
+    /// The alignment asked is ignored.
+    IgnoreAlign,
+    /// `alloc_pages_at` / `alloc_fixed_id` do not check for used entries.
+    NoUsedCheck,
+    /// The last page / ID of each allocation is not marked used.
+    ShortMark,
+    /// Huge counts overflow (`num_pages * PAGE` unchecked).
+    UncheckedCount,
+}
+
+/// A first-fit bitmap page allocator: one flag per page of each region.
+#[derive(Debug, Default)]
+pub struct BitmapPages {
+    regions: Vec<(Region, Vec<bool>)>,
+    used: usize,
+    pub bug: SetBug,
+}
+
+impl BitmapPages {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with_bug(bug: SetBug) -> Self {
+        Self { bug, ..Self::default() }
+    }
+
+    fn add_region(&mut self, start: usize, size: usize) -> AllocResult {
+        let region = Region::trimmed(start, size, PAGE, PAGE)?;
+        if self.regions.iter().any(|(r, _)| r.overlaps(&region)) {
+            return Err(AllocError::MemoryOverlap);
+        }
+        self.regions.push((region, vec![false; region.size() / PAGE]));
+        Ok(())
+    }
+
+    /// The region holding `[base, base + len)` and the index of `base`'s page.
+    fn locate(&self, base: usize, len: usize) -> Option<(usize, usize)> {
+        let region = self.regions.iter().position(|(r, _)| r.contains_range(base, len))?;
+        Some((region, (base - self.regions[region].0.start) / PAGE))
+    }
+
+    fn mark(&mut self, region: usize, first: usize, num_pages: usize, used: bool) {
+        let marked = if used && self.bug == SetBug::ShortMark { num_pages - 1 } else { num_pages };
+        for flag in &mut self.regions[region].1[first..first + marked] {
+            if *flag != used {
+                *flag = used;
+                if used { self.used += 1 } else { self.used -= 1 }
+            }
+        }
+    }
+
+    fn check_align(&self, align: usize) -> AllocResult<usize> {
+        if !align.is_power_of_two() || align < PAGE {
+            return Err(AllocError::InvalidParam);
+        }
+        Ok(if self.bug == SetBug::IgnoreAlign { PAGE } else { align })
+    }
+
+    fn byte_len(&self, num_pages: usize) -> AllocResult<usize> {
+        if self.bug == SetBug::UncheckedCount {
+            return Ok(num_pages * PAGE);
+        }
+        num_pages.checked_mul(PAGE).ok_or(AllocError::NoMemory)
+    }
+}
+
+impl BaseAllocator for BitmapPages {
+    unsafe fn init(&mut self, start: usize, size: usize) -> AllocResult {
+        if !self.regions.is_empty() {
+            return Err(AllocError::InvalidParam);
+        }
+        self.add_region(start, size)
+    }
+
+    unsafe fn add_memory(&mut self, start: usize, size: usize) -> AllocResult {
+        self.add_region(start, size)
+    }
+}
+
+impl PageAllocator for BitmapPages {
+    const PAGE_SIZE: usize = PAGE;
+
+    fn alloc_pages(&mut self, num_pages: usize, align: usize) -> AllocResult<usize> {
+        let align = self.check_align(align)?;
+        if num_pages == 0 {
+            return Err(AllocError::InvalidParam);
+        }
+        let len = self.byte_len(num_pages)?;
+        for index in 0..self.regions.len() {
+            let (region, flags) = &self.regions[index];
+            let Some(mut base) = align_up(region.start, align) else { continue };
+            while base.checked_add(len).is_some_and(|end| end <= region.end) {
+                let first = (base - region.start) / PAGE;
+                match flags[first..first + num_pages].iter().rposition(|&used| used) {
+                    None => {
+                        self.mark(index, first, num_pages, true);
+                        return Ok(base);
+                    }
+                    // Skip past the last used page of the window.
+                    Some(used) => match align_up(region.start + (first + used + 1) * PAGE, align) {
+                        Some(next) => base = next,
+                        None => break,
+                    },
+                }
+            }
+        }
+        Err(AllocError::NoMemory)
+    }
+
+    fn alloc_pages_at(&mut self, base: usize, num_pages: usize, align: usize) -> AllocResult<usize> {
+        let align = self.check_align(align)?;
+        if num_pages == 0 || !is_aligned(base, align) {
+            return Err(AllocError::InvalidParam);
+        }
+        let len = self.byte_len(num_pages)?;
+        let (region, first) = self.locate(base, len).ok_or(AllocError::InvalidParam)?;
+        if self.bug != SetBug::NoUsedCheck && self.regions[region].1[first..first + num_pages].contains(&true)
+        {
+            return Err(AllocError::NoMemory);
+        }
+        self.mark(region, first, num_pages, true);
+        Ok(base)
+    }
+
+    unsafe fn dealloc_pages(&mut self, pos: usize, num_pages: usize) {
+        if let Some((region, first)) = num_pages.checked_mul(PAGE).and_then(|len| self.locate(pos, len)) {
+            self.mark(region, first, num_pages, false);
+        }
+    }
+
+    fn total_pages(&self) -> usize {
+        self.regions.iter().map(|(r, _)| r.size() / PAGE).sum()
+    }
+
+    fn used_pages(&self) -> usize {
+        self.used
+    }
+
+    fn available_pages(&self) -> usize {
+        self.total_pages() - self.used
+    }
+}
+
+/// A first-fit ID allocator (a set of used IDs over managed ranges).
+#[derive(Debug, Default)]
+pub struct BitmapIds {
+    ranges: Vec<Region>,
+    used: BTreeSet<usize>,
+    /// The most IDs managed in total.
+    pub capacity: Option<usize>,
+    pub bug: SetBug,
+}
+
+impl BitmapIds {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self { capacity: Some(capacity), ..Self::default() }
+    }
+
+    pub fn with_bug(bug: SetBug) -> Self {
+        Self { bug, ..Self::default() }
+    }
+
+    fn add_range(&mut self, start: usize, size: usize) -> AllocResult {
+        let end = region_end(start, size)?;
+        let range = Region { start, end };
+        if range.is_empty() {
+            return Err(AllocError::InvalidParam);
+        }
+        if self.ranges.iter().any(|r| r.overlaps(&range)) {
+            return Err(AllocError::MemoryOverlap);
+        }
+        let total: usize = self.ranges.iter().map(Region::size).sum();
+        if self.capacity.is_some_and(|c| total + size > c) {
+            return Err(AllocError::InvalidParam);
+        }
+        self.ranges.push(range);
+        Ok(())
+    }
+
+    fn is_managed(&self, id: usize) -> bool {
+        self.ranges.iter().any(|r| r.contains_range(id, 1))
+    }
+}
+
+impl BaseAllocator for BitmapIds {
+    unsafe fn init(&mut self, start: usize, size: usize) -> AllocResult {
+        if !self.ranges.is_empty() {
+            return Err(AllocError::InvalidParam);
+        }
+        self.add_range(start, size)
+    }
+
+    unsafe fn add_memory(&mut self, start: usize, size: usize) -> AllocResult {
+        self.add_range(start, size)
+    }
+}
+
+impl IdAllocator for BitmapIds {
+    fn alloc_id(&mut self, count: usize, align_pow2: usize) -> AllocResult<usize> {
+        if count == 0 || !align_pow2.is_power_of_two() {
+            return Err(AllocError::InvalidParam);
+        }
+        let align = if self.bug == SetBug::IgnoreAlign { 1 } else { align_pow2 };
+        for r in self.ranges.clone() {
+            let Some(mut first) = align_up(r.start, align) else { continue };
+            while first.checked_add(count).is_some_and(|end| end <= r.end) {
+                if (first..first + count).all(|id| !self.used.contains(&id)) {
+                    let marked = if self.bug == SetBug::ShortMark { count - 1 } else { count };
+                    self.used.extend(first..first + marked);
+                    return Ok(first);
+                }
+                let Some(next) = first.checked_add(align) else { break };
+                first = next;
+            }
+        }
+        Err(AllocError::NoMemory)
+    }
+
+    fn dealloc_id(&mut self, start_id: usize, count: usize) {
+        let end = start_id.saturating_add(count);
+        let ids: Vec<usize> = self.used.range(start_id..end).copied().collect();
+        for id in ids {
+            self.used.remove(&id);
+        }
+    }
+
+    fn is_allocated(&self, id: usize) -> bool {
+        self.used.contains(&id)
+    }
+
+    fn alloc_fixed_id(&mut self, id: usize) -> AllocResult {
+        if !self.is_managed(id) {
+            return Err(AllocError::InvalidParam);
+        }
+        if !self.used.insert(id) && self.bug != SetBug::NoUsedCheck {
+            return Err(AllocError::NoMemory);
+        }
+        Ok(())
+    }
+
+    fn size(&self) -> usize {
+        self.ranges.iter().map(Region::size).sum()
+    }
+
+    fn used(&self) -> usize {
+        self.used.len()
+    }
+
+    fn available(&self) -> usize {
+        self.size() - self.used.len()
+    }
+}
