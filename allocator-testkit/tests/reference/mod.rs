@@ -233,10 +233,78 @@ pub enum SetBug {
     UncheckedCount,
 }
 
+/// One flag per unit (page or ID) of a range, with a hint: no unit below
+/// `hint` is free, so filling one unit at a time stays linear.
+#[derive(Debug, Clone)]
+pub struct Bitmap {
+    /// The value (address or ID) of unit 0.
+    base: usize,
+    /// The value step between units.
+    unit: usize,
+    flags: Vec<bool>,
+    hint: usize,
+}
+
+impl Bitmap {
+    pub fn new(base: usize, unit: usize, len: usize) -> Self {
+        Self { base, unit, flags: vec![false; len], hint: 0 }
+    }
+
+    pub fn range(&self) -> Region {
+        Region { start: self.base, end: self.base + self.flags.len() * self.unit }
+    }
+
+    /// The index of the unit at `value`, if `[value, value + count units)` is inside.
+    pub fn index(&self, value: usize, count: usize) -> Option<usize> {
+        let len = count.checked_mul(self.unit)?;
+        self.range().contains_range(value, len).then(|| (value - self.base) / self.unit)
+    }
+
+    pub fn is_used(&self, index: usize) -> bool {
+        self.flags[index]
+    }
+
+    pub fn any_used(&self, index: usize, count: usize) -> bool {
+        self.flags[index..index + count].contains(&true)
+    }
+
+    /// The first index of `count` free units whose value is a multiple of `align`.
+    pub fn find(&self, count: usize, align: usize) -> Option<usize> {
+        let aligned_index = |index: usize| -> Option<usize> {
+            let value = align_up(self.base.checked_add(index.checked_mul(self.unit)?)?, align)?;
+            Some((value - self.base) / self.unit)
+        };
+        let mut index = aligned_index(self.hint)?;
+        while index.checked_add(count)? <= self.flags.len() {
+            match self.flags[index..index + count].iter().rposition(|&used| used) {
+                None => return Some(index),
+                Some(used) => index = aligned_index(index + used + 1)?,
+            }
+        }
+        None
+    }
+
+    /// Marks `count` units from `index`; returns how many changed.
+    pub fn set(&mut self, index: usize, count: usize, used: bool) -> usize {
+        let mut changed = 0;
+        for flag in &mut self.flags[index..index + count] {
+            changed += usize::from(*flag != used);
+            *flag = used;
+        }
+        if !used {
+            self.hint = self.hint.min(index);
+        }
+        while self.hint < self.flags.len() && self.flags[self.hint] {
+            self.hint += 1;
+        }
+        changed
+    }
+}
+
 /// A first-fit bitmap page allocator: one flag per page of each region.
 #[derive(Debug, Default)]
 pub struct BitmapPages {
-    regions: Vec<(Region, Vec<bool>)>,
+    regions: Vec<Bitmap>,
     used: usize,
     pub bug: SetBug,
 }
@@ -252,26 +320,20 @@ impl BitmapPages {
 
     fn add_region(&mut self, start: usize, size: usize) -> AllocResult {
         let region = Region::trimmed(start, size, PAGE, PAGE)?;
-        if self.regions.iter().any(|(r, _)| r.overlaps(&region)) {
+        if self.regions.iter().any(|r| r.range().overlaps(&region)) {
             return Err(AllocError::MemoryOverlap);
         }
-        self.regions.push((region, vec![false; region.size() / PAGE]));
+        self.regions.push(Bitmap::new(region.start, PAGE, region.size() / PAGE));
         Ok(())
-    }
-
-    /// The region holding `[base, base + len)` and the index of `base`'s page.
-    fn locate(&self, base: usize, len: usize) -> Option<(usize, usize)> {
-        let region = self.regions.iter().position(|(r, _)| r.contains_range(base, len))?;
-        Some((region, (base - self.regions[region].0.start) / PAGE))
     }
 
     fn mark(&mut self, region: usize, first: usize, num_pages: usize, used: bool) {
         let marked = if used && self.bug == SetBug::ShortMark { num_pages - 1 } else { num_pages };
-        for flag in &mut self.regions[region].1[first..first + marked] {
-            if *flag != used {
-                *flag = used;
-                if used { self.used += 1 } else { self.used -= 1 }
-            }
+        let changed = self.regions[region].set(first, marked, used);
+        if used {
+            self.used += changed;
+        } else {
+            self.used -= changed;
         }
     }
 
@@ -282,11 +344,11 @@ impl BitmapPages {
         Ok(if self.bug == SetBug::IgnoreAlign { PAGE } else { align })
     }
 
-    fn byte_len(&self, num_pages: usize) -> AllocResult<usize> {
+    fn check_count(&self, num_pages: usize) -> AllocResult {
         if self.bug == SetBug::UncheckedCount {
-            return Ok(num_pages * PAGE);
+            let _ = num_pages * PAGE;
         }
-        num_pages.checked_mul(PAGE).ok_or(AllocError::NoMemory)
+        Ok(())
     }
 }
 
@@ -311,23 +373,11 @@ impl PageAllocator for BitmapPages {
         if num_pages == 0 {
             return Err(AllocError::InvalidParam);
         }
-        let len = self.byte_len(num_pages)?;
-        for index in 0..self.regions.len() {
-            let (region, flags) = &self.regions[index];
-            let Some(mut base) = align_up(region.start, align) else { continue };
-            while base.checked_add(len).is_some_and(|end| end <= region.end) {
-                let first = (base - region.start) / PAGE;
-                match flags[first..first + num_pages].iter().rposition(|&used| used) {
-                    None => {
-                        self.mark(index, first, num_pages, true);
-                        return Ok(base);
-                    }
-                    // Skip past the last used page of the window.
-                    Some(used) => match align_up(region.start + (first + used + 1) * PAGE, align) {
-                        Some(next) => base = next,
-                        None => break,
-                    },
-                }
+        self.check_count(num_pages)?;
+        for region in 0..self.regions.len() {
+            if let Some(first) = self.regions[region].find(num_pages, align) {
+                self.mark(region, first, num_pages, true);
+                return Ok(self.regions[region].range().start + first * PAGE);
             }
         }
         Err(AllocError::NoMemory)
@@ -338,10 +388,14 @@ impl PageAllocator for BitmapPages {
         if num_pages == 0 || !is_aligned(base, align) {
             return Err(AllocError::InvalidParam);
         }
-        let len = self.byte_len(num_pages)?;
-        let (region, first) = self.locate(base, len).ok_or(AllocError::InvalidParam)?;
-        if self.bug != SetBug::NoUsedCheck && self.regions[region].1[first..first + num_pages].contains(&true)
-        {
+        self.check_count(num_pages)?;
+        let (region, first) = self
+            .regions
+            .iter()
+            .enumerate()
+            .find_map(|(i, r)| Some((i, r.index(base, num_pages)?)))
+            .ok_or(AllocError::InvalidParam)?;
+        if self.bug != SetBug::NoUsedCheck && self.regions[region].any_used(first, num_pages) {
             return Err(AllocError::NoMemory);
         }
         self.mark(region, first, num_pages, true);
@@ -349,13 +403,14 @@ impl PageAllocator for BitmapPages {
     }
 
     unsafe fn dealloc_pages(&mut self, pos: usize, num_pages: usize) {
-        if let Some((region, first)) = num_pages.checked_mul(PAGE).and_then(|len| self.locate(pos, len)) {
+        let found = self.regions.iter().enumerate().find_map(|(i, r)| Some((i, r.index(pos, num_pages)?)));
+        if let Some((region, first)) = found {
             self.mark(region, first, num_pages, false);
         }
     }
 
     fn total_pages(&self) -> usize {
-        self.regions.iter().map(|(r, _)| r.size() / PAGE).sum()
+        self.regions.iter().map(|r| r.range().size() / PAGE).sum()
     }
 
     fn used_pages(&self) -> usize {
@@ -367,11 +422,11 @@ impl PageAllocator for BitmapPages {
     }
 }
 
-/// A first-fit ID allocator (a set of used IDs over managed ranges).
+/// A first-fit ID allocator: one flag per ID of each managed range.
 #[derive(Debug, Default)]
 pub struct BitmapIds {
-    ranges: Vec<Region>,
-    used: BTreeSet<usize>,
+    ranges: Vec<Bitmap>,
+    used: usize,
     /// The most IDs managed in total.
     pub capacity: Option<usize>,
     pub bug: SetBug,
@@ -396,19 +451,20 @@ impl BitmapIds {
         if range.is_empty() {
             return Err(AllocError::InvalidParam);
         }
-        if self.ranges.iter().any(|r| r.overlaps(&range)) {
+        if self.ranges.iter().any(|r| r.range().overlaps(&range)) {
             return Err(AllocError::MemoryOverlap);
         }
-        let total: usize = self.ranges.iter().map(Region::size).sum();
-        if self.capacity.is_some_and(|c| total + size > c) {
+        // Without a capacity, a bitmap of `usize::MAX` flags is still impossible.
+        let capacity = self.capacity.unwrap_or(1 << 24);
+        if self.size() + size > capacity {
             return Err(AllocError::InvalidParam);
         }
-        self.ranges.push(range);
+        self.ranges.push(Bitmap::new(start, 1, size));
         Ok(())
     }
 
-    fn is_managed(&self, id: usize) -> bool {
-        self.ranges.iter().any(|r| r.contains_range(id, 1))
+    fn locate(&self, id: usize, count: usize) -> Option<(usize, usize)> {
+        self.ranges.iter().enumerate().find_map(|(i, r)| Some((i, r.index(id, count)?)))
     }
 }
 
@@ -431,52 +487,48 @@ impl IdAllocator for BitmapIds {
             return Err(AllocError::InvalidParam);
         }
         let align = if self.bug == SetBug::IgnoreAlign { 1 } else { align_pow2 };
-        for r in self.ranges.clone() {
-            let Some(mut first) = align_up(r.start, align) else { continue };
-            while first.checked_add(count).is_some_and(|end| end <= r.end) {
-                if (first..first + count).all(|id| !self.used.contains(&id)) {
-                    let marked = if self.bug == SetBug::ShortMark { count - 1 } else { count };
-                    self.used.extend(first..first + marked);
-                    return Ok(first);
-                }
-                let Some(next) = first.checked_add(align) else { break };
-                first = next;
+        for range in &mut self.ranges {
+            if let Some(first) = range.find(count, align) {
+                let marked = if self.bug == SetBug::ShortMark { count - 1 } else { count };
+                self.used += range.set(first, marked, true);
+                return Ok(range.range().start + first);
             }
         }
         Err(AllocError::NoMemory)
     }
 
     fn dealloc_id(&mut self, start_id: usize, count: usize) {
-        let end = start_id.saturating_add(count);
-        let ids: Vec<usize> = self.used.range(start_id..end).copied().collect();
-        for id in ids {
-            self.used.remove(&id);
+        for range in &mut self.ranges {
+            let r = range.range();
+            let (from, to) = (start_id.max(r.start), start_id.saturating_add(count).min(r.end));
+            if from < to {
+                self.used -= range.set(from - r.start, to - from, false);
+            }
         }
     }
 
     fn is_allocated(&self, id: usize) -> bool {
-        self.used.contains(&id)
+        self.locate(id, 1).is_some_and(|(range, index)| self.ranges[range].is_used(index))
     }
 
     fn alloc_fixed_id(&mut self, id: usize) -> AllocResult {
-        if !self.is_managed(id) {
-            return Err(AllocError::InvalidParam);
-        }
-        if !self.used.insert(id) && self.bug != SetBug::NoUsedCheck {
+        let (range, index) = self.locate(id, 1).ok_or(AllocError::InvalidParam)?;
+        if self.ranges[range].is_used(index) && self.bug != SetBug::NoUsedCheck {
             return Err(AllocError::NoMemory);
         }
+        self.used += self.ranges[range].set(index, 1, true);
         Ok(())
     }
 
     fn size(&self) -> usize {
-        self.ranges.iter().map(Region::size).sum()
+        self.ranges.iter().map(|r| r.range().size()).sum()
     }
 
     fn used(&self) -> usize {
-        self.used.len()
+        self.used
     }
 
     fn available(&self) -> usize {
-        self.size() - self.used.len()
+        self.size() - self.used
     }
 }
