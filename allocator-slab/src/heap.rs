@@ -1,0 +1,766 @@
+//! The hybrid heap: size classes served from slabs, large layouts passed to
+//! the backing allocator.
+
+use core::{alloc::Layout, ptr::NonNull};
+
+use allocator_buddy::BuddyByteAllocator;
+use allocator_traits::{
+    AllocError, AllocResult, ByteAllocator,
+    region::{addr_to_ptr, align_down, align_up, is_aligned, region_end},
+};
+
+/// The smallest heap [`Heap::new`] accepts; its size must also be a multiple
+/// of this (the rule of the original crate).
+pub const MIN_HEAP_SIZE: usize = 0x8000;
+
+/// The alignment [`Heap::new`] requires of the heap's start.
+pub const HEAP_ALIGN: usize = 4096;
+
+/// The number of size classes: 8, 16, 32, ..., 4096 bytes.
+pub const NUM_CLASSES: usize = 10;
+
+/// The smallest size class, in bytes.
+pub const MIN_CLASS_SIZE: usize = 8;
+
+/// The largest size class, in bytes: layouts whose size or alignment exceeds
+/// it go to the backing allocator.
+pub const MAX_CLASS_SIZE: usize = MIN_CLASS_SIZE << (NUM_CLASSES - 1);
+
+/// How many empty slabs each class keeps for reuse instead of returning them
+/// to the backing allocator at once: one absorbs the alloc/free ping-pong at
+/// a slab boundary. They are all returned before the heap reports
+/// [`AllocError::NoMemory`].
+pub const CACHED_EMPTY_SLABS: usize = 1;
+
+/// The size of a block of class `class` (`8 << class`).
+#[inline]
+pub const fn class_size(class: usize) -> usize {
+    MIN_CLASS_SIZE << class
+}
+
+/// The size of a slab of class `class`: 16 blocks, at least 4 KiB and at most
+/// 32 KiB. A slab is aligned to its size, so a block's slab header is found by
+/// masking the block's address.
+#[inline]
+pub const fn slab_size(class: usize) -> usize {
+    let shift = class + MIN_CLASS_SIZE.trailing_zeros() as usize + 4;
+    let shift = if shift < 12 {
+        12
+    } else if shift > 15 {
+        15
+    } else {
+        shift
+    };
+    1 << shift
+}
+
+/// The number of blocks a slab of class `class` holds: what is left of the
+/// slab after its header (at the slab's end), in whole blocks.
+#[inline]
+pub const fn slab_capacity(class: usize) -> usize {
+    (slab_size(class) - HEADER_SIZE) / class_size(class)
+}
+
+/// The size class serving `layout`, or `None` if the backing allocator serves
+/// it: the smallest class at least as large as both the size and the
+/// alignment (blocks of a class are aligned to the class size).
+#[inline]
+pub const fn size_class(layout: Layout) -> Option<usize> {
+    let class = class_index(layout);
+    if class < NUM_CLASSES { Some(class) } else { None }
+}
+
+/// The class index for `layout`, `NUM_CLASSES` or more for large layouts.
+#[inline(always)]
+const fn class_index(layout: Layout) -> usize {
+    let size = layout.size();
+    let align = layout.align();
+    let need = if size > align { size } else { align };
+    // `need >= 1` (alignment is at least 1). `| 7` folds sizes up to 8 into
+    // class 0; `bits(need - 1)` is the exponent of the next power of two.
+    let bits = usize::BITS - ((need - 1) | (MIN_CLASS_SIZE - 1)).leading_zeros();
+    (bits - MIN_CLASS_SIZE.trailing_zeros()) as usize
+}
+
+/// The layout of a slab chunk of class `class`: its size, aligned to its size.
+#[inline]
+const fn slab_layout(class: usize) -> Layout {
+    match Layout::from_size_align(slab_size(class), slab_size(class)) {
+        Ok(layout) => layout,
+        Err(_) => panic!("slab sizes are powers of two"),
+    }
+}
+
+/// A free block: the link to the next free block of its slab, stored in the
+/// block itself.
+#[repr(C)]
+struct FreeBlock {
+    next: Option<NonNull<FreeBlock>>,
+}
+
+/// The bookkeeping of one slab, in its last `HEADER_SIZE` bytes.
+#[repr(C)]
+struct SlabHeader {
+    /// Blocks freed since the slab was last empty.
+    free: Option<NonNull<FreeBlock>>,
+    /// Links in the class's list of partial slabs (or, `next` only, its list
+    /// of cached empty slabs).
+    next: Option<NonNull<SlabHeader>>,
+    prev: Option<NonNull<SlabHeader>>,
+    /// Blocks handed out.
+    used: u32,
+    /// Blocks `0..fresh` have been carved; `fresh..capacity` never were.
+    /// Carving on demand makes a new slab O(1) instead of O(blocks).
+    fresh: u32,
+}
+
+const HEADER_SIZE: usize = size_of::<SlabHeader>();
+
+// The header sits at `slab_size - HEADER_SIZE`, which must be aligned for it,
+// and every class must fit a free-list link and at least a few blocks.
+const _: () = {
+    assert!(HEADER_SIZE % align_of::<SlabHeader>() == 0);
+    assert!(size_of::<FreeBlock>() <= MIN_CLASS_SIZE && align_of::<FreeBlock>() <= MIN_CLASS_SIZE);
+    let mut class = 0;
+    while class < NUM_CLASSES {
+        assert!(slab_capacity(class) >= 4);
+        assert!(slab_capacity(class) <= u32::MAX as usize);
+        class += 1;
+    }
+};
+
+/// The header of the slab holding `block` of class `class`: O(1), by masking.
+#[inline(always)]
+fn header_of(block: NonNull<u8>, class: usize) -> NonNull<SlabHeader> {
+    // The slab is aligned to its size; its header is its last HEADER_SIZE
+    // bytes: `(addr | (slab - 1)) - (HEADER_SIZE - 1)`, which cannot overflow.
+    let mask = slab_size(class) - 1;
+    let hdr = block.as_ptr().map_addr(|addr| (addr | mask) - (HEADER_SIZE - 1));
+    // SAFETY: `(addr | mask) >= slab_size - 1 >= HEADER_SIZE`, so the result
+    // is at least `slab_size - HEADER_SIZE > 0`.
+    unsafe { NonNull::new_unchecked(hdr) }.cast()
+}
+
+/// The first byte of the slab whose header is `header`.
+///
+/// # Safety
+///
+/// `header` is the header of a live slab of class `class`.
+#[inline(always)]
+unsafe fn slab_base(header: NonNull<SlabHeader>, class: usize) -> NonNull<u8> {
+    // SAFETY: the header lies `slab_size - HEADER_SIZE` bytes into its slab
+    // (caller's contract), so the result is the slab's start, in the same
+    // allocation.
+    unsafe { header.cast::<u8>().sub(slab_size(class) - HEADER_SIZE) }
+}
+
+/// A mutable reference to a slab header.
+///
+/// # Safety
+///
+/// `header` is the header of a live slab of this heap, and no other reference
+/// to it is live for `'a`.
+#[inline(always)]
+unsafe fn header<'a>(header: NonNull<SlabHeader>) -> &'a mut SlabHeader {
+    #[cfg(test)]
+    crate::tests::count_header_touch();
+    // SAFETY: the caller's contract.
+    unsafe { &mut *header.as_ptr() }
+}
+
+/// One size class: its partial slabs and its cached empty slabs.
+#[derive(Clone, Copy)]
+struct SizeClass {
+    /// Doubly linked list of slabs with a free block and a used block (and,
+    /// for a moment, a fresh slab about to serve its first block). Full slabs
+    /// are in no list: a free into one links it in at the head.
+    partial: Option<NonNull<SlabHeader>>,
+    /// Singly linked list of empty slabs kept for reuse.
+    empty: Option<NonNull<SlabHeader>>,
+    /// The length of `empty`.
+    empty_count: usize,
+    /// Slabs of this class taken from the backing allocator (any state).
+    slabs: usize,
+}
+
+impl SizeClass {
+    const EMPTY: Self = Self { partial: None, empty: None, empty_count: 0, slabs: 0 };
+}
+
+/// The hybrid heap: blocks of the size classes 8, 16, ..., 4096 bytes served
+/// in O(1) from slabs, and larger (or more aligned) layouts served by the
+/// backing allocator `B`, which also provides the slabs.
+///
+/// See the [crate] documentation for the layout of slabs and the statistics.
+pub struct Heap<B: ByteAllocator = BuddyByteAllocator> {
+    classes: [SizeClass; NUM_CLASSES],
+    /// Sum of the class sizes of the blocks handed out.
+    small_used: usize,
+    /// Sum of `capacity * class size` over all slabs held.
+    small_capacity: usize,
+    /// What the backing allocator counts in its `used_bytes` for the slabs
+    /// held (measured when each slab is taken and returned).
+    slab_charge: usize,
+    backing: B,
+}
+
+// SAFETY: the raw pointers of a heap point into memory that the heap owns
+// exclusively (slabs it took from its backing allocator); moving the heap to
+// another thread moves that ownership with it, as for a `Box`.
+unsafe impl<B: ByteAllocator + Send> Send for Heap<B> {}
+
+impl<B: ByteAllocator + core::fmt::Debug> core::fmt::Debug for Heap<B> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let slabs: [usize; NUM_CLASSES] = core::array::from_fn(|class| self.classes[class].slabs);
+        f.debug_struct("Heap")
+            .field("slabs_per_class", &slabs)
+            .field("total_bytes", &self.total_bytes())
+            .field("used_bytes", &self.used_bytes())
+            .field("available_bytes", &self.available_bytes())
+            .field("backing", &self.backing)
+            .finish()
+    }
+}
+
+/// Checks a region against the rules of [`Heap::new`] after trimming it:
+/// start rounded up to [`HEAP_ALIGN`], size rounded down to a multiple of
+/// [`MIN_HEAP_SIZE`].
+fn trimmed_heap_region(start: usize, size: usize) -> AllocResult<(usize, usize)> {
+    let end = region_end(start, size)?;
+    let start = align_up(start, HEAP_ALIGN).ok_or(AllocError::InvalidParam)?;
+    if start == 0 || end <= start {
+        return Err(AllocError::InvalidParam);
+    }
+    let size = align_down(end - start, MIN_HEAP_SIZE);
+    if size < MIN_HEAP_SIZE {
+        return Err(AllocError::InvalidParam);
+    }
+    Ok((start, size))
+}
+
+impl Heap<BuddyByteAllocator> {
+    /// A heap over `[start, start + size)`, with the default backing
+    /// allocator, [`BuddyByteAllocator`].
+    ///
+    /// # Panics
+    ///
+    /// As documented by the original crate: if `start` is not aligned to
+    /// [`HEAP_ALIGN`] (4096), if `size` is smaller than [`MIN_HEAP_SIZE`]
+    /// or not a multiple of it, or if the region wraps around the address
+    /// space. [`try_new`](Self::try_new) returns an error instead.
+    ///
+    /// # Safety
+    ///
+    /// `[start, start + size)` is valid, writable memory, used by nothing
+    /// else, that outlives the heap and every block it hands out; `start`
+    /// carries exposed provenance (for example
+    /// `slice.as_mut_ptr().expose_provenance()`).
+    pub unsafe fn new(start: usize, size: usize) -> Self {
+        assert!(
+            start % HEAP_ALIGN == 0,
+            "Heap::new: the start address {start:#x} is not aligned to 4096 bytes"
+        );
+        assert!(
+            size >= MIN_HEAP_SIZE,
+            "Heap::new: the size {size:#x} is below the minimum heap size {MIN_HEAP_SIZE:#x}"
+        );
+        assert!(
+            size % MIN_HEAP_SIZE == 0,
+            "Heap::new: the size {size:#x} is not a multiple of the minimum heap size {MIN_HEAP_SIZE:#x}"
+        );
+        assert!(start.checked_add(size).is_some(), "Heap::new: the region {start:#x} + {size:#x} overflows");
+        // SAFETY: the caller's contract.
+        match unsafe { Self::try_new(start, size) } {
+            Ok(heap) => heap,
+            Err(err) => {
+                panic!("Heap::new: the backing allocator refused the region {start:#x} + {size:#x}: {err}")
+            }
+        }
+    }
+
+    /// A heap over `[start, start + size)` trimmed to the rules of
+    /// [`new`](Self::new): the start rounded up to [`HEAP_ALIGN`], the size
+    /// rounded down to a multiple of [`MIN_HEAP_SIZE`]. The default backing
+    /// allocator, [`BuddyByteAllocator`], manages the trimmed region.
+    ///
+    /// [`AllocError::InvalidParam`] if the region wraps around the address
+    /// space, starts at address 0, or is too small once trimmed; otherwise
+    /// the backing allocator's error, if it refuses the region.
+    ///
+    /// # Safety
+    ///
+    /// As for [`new`](Self::new).
+    pub unsafe fn try_new(start: usize, size: usize) -> AllocResult<Self> {
+        // SAFETY: the caller's contract.
+        unsafe { Self::try_new_in(start, size, BuddyByteAllocator::new()) }
+    }
+}
+
+impl<B: ByteAllocator> Heap<B> {
+    /// A heap in front of `backing`, which may already manage memory; more
+    /// is added with [`add_memory`](Self::add_memory).
+    pub const fn with_backing(backing: B) -> Self {
+        Self {
+            classes: [SizeClass::EMPTY; NUM_CLASSES],
+            small_used: 0,
+            small_capacity: 0,
+            slab_charge: 0,
+            backing,
+        }
+    }
+
+    /// A heap over `[start, start + size)`, trimmed as by
+    /// [`try_new`](Heap::try_new), managed by `backing` (which is handed the
+    /// trimmed region through [`BaseAllocator::init`]).
+    ///
+    /// Errors as for [`try_new`](Heap::try_new).
+    ///
+    /// # Safety
+    ///
+    /// As for [`new`](Heap::new).
+    ///
+    /// [`BaseAllocator::init`]: allocator_traits::BaseAllocator::init
+    pub unsafe fn try_new_in(start: usize, size: usize, mut backing: B) -> AllocResult<Self> {
+        let (start, size) = trimmed_heap_region(start, size)?;
+        // SAFETY: the trimmed region lies inside the caller's region.
+        unsafe { backing.init(start, size) }?;
+        Ok(Self::with_backing(backing))
+    }
+
+    /// Adds `[start, start + size)` to the backing allocator, which trims it
+    /// to its own alignment. Errors are the backing allocator's
+    /// ([`AllocError::MemoryOverlap`] for a region it already manages,
+    /// [`AllocError::InvalidParam`] for a bad one).
+    ///
+    /// # Safety
+    ///
+    /// As for [`new`](Heap::new).
+    pub unsafe fn add_memory(&mut self, start: usize, size: usize) -> AllocResult {
+        // SAFETY: the caller's contract.
+        unsafe { self.backing.add_memory(start, size) }
+    }
+
+    /// Hands `[start, start + size)` to the backing allocator with
+    /// [`BaseAllocator::init`] (for a backing allocator that manages no
+    /// memory yet).
+    ///
+    /// # Safety
+    ///
+    /// As for [`new`](Heap::new).
+    ///
+    /// [`BaseAllocator::init`]: allocator_traits::BaseAllocator::init
+    pub(crate) unsafe fn init_backing(&mut self, start: usize, size: usize) -> AllocResult {
+        // SAFETY: the caller's contract.
+        unsafe { self.backing.init(start, size) }
+    }
+
+    /// The backing allocator.
+    pub fn backing(&self) -> &B {
+        &self.backing
+    }
+
+    /// Allocates a block for `layout` and returns its address (with its
+    /// provenance exposed); the shape of the original crate.
+    /// [`alloc`](Self::alloc) returns a pointer.
+    pub fn allocate(&mut self, layout: Layout) -> AllocResult<usize> {
+        self.alloc(layout).map(|block| block.as_ptr().expose_provenance())
+    }
+
+    /// Frees the block at address `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` was returned by [`allocate`](Self::allocate) of this heap with
+    /// this `layout` and has not been freed since.
+    pub unsafe fn deallocate(&mut self, ptr: usize, layout: Layout) {
+        if let Some(block) = addr_to_ptr(ptr) {
+            // SAFETY: the caller's contract; `allocate` exposed the block's
+            // provenance, which `addr_to_ptr` picks up.
+            unsafe { self.dealloc(block, layout) }
+        }
+    }
+
+    /// Allocates a block for `layout`.
+    ///
+    /// A layout whose size and alignment are both at most
+    /// [`MAX_CLASS_SIZE`] gets a block of the smallest class at least as
+    /// large as both, in O(1) (a zero-size layout gets a real 8-byte block).
+    /// Other layouts go to the backing allocator. Before reporting an error
+    /// the heap returns its cached empty slabs to the backing allocator and
+    /// tries again. A class allocation that fails is
+    /// [`AllocError::NoMemory`]; a large one fails with the backing
+    /// allocator's error.
+    #[inline]
+    pub fn alloc(&mut self, layout: Layout) -> AllocResult<NonNull<u8>> {
+        let class = class_index(layout);
+        if class >= NUM_CLASSES {
+            return self.alloc_large(layout);
+        }
+        let Some(slab) = self.classes[class].partial else {
+            return self.alloc_from_new_slab(class);
+        };
+        // SAFETY: `slab` heads the class's partial list, so it is a live slab
+        // of `class` with a free block.
+        let block = unsafe { Self::take_block(&mut self.classes[class], slab, class) };
+        self.small_used += class_size(class);
+        Ok(block)
+    }
+
+    /// Frees the block at `ptr`: O(1) for a class block (its slab is found by
+    /// masking the address), the backing allocator's cost for a large one.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` was returned by [`alloc`](Self::alloc) of this heap with this
+    /// `layout` (or by [`realloc`](Self::realloc) with the old alignment and
+    /// the new size) and has not been freed since.
+    #[inline]
+    pub unsafe fn dealloc(&mut self, ptr: NonNull<u8>, layout: Layout) {
+        let class = class_index(layout);
+        if class >= NUM_CLASSES {
+            // SAFETY: the caller's contract; large layouts came from the
+            // backing allocator.
+            return unsafe { self.dealloc_large(ptr, layout) };
+        }
+        let slab = header_of(ptr, class);
+        // SAFETY: `ptr` is a live block of `class` (caller's contract), so it
+        // lies in a live slab of `class`, whose header `header_of` found.
+        let hdr = unsafe { header(slab) };
+        // SAFETY: the block is ours again and at least 8 bytes, aligned to 8.
+        unsafe { ptr.cast::<FreeBlock>().write(FreeBlock { next: hdr.free }) };
+        hdr.free = Some(ptr.cast());
+        let was_full = hdr.used as usize == slab_capacity(class);
+        hdr.used -= 1;
+        let now_empty = hdr.used == 0;
+        self.small_used -= class_size(class);
+        let size_class = &mut self.classes[class];
+        if was_full {
+            // SAFETY: a full slab is in no list; `slab` is live.
+            unsafe { Self::push_partial(size_class, slab) };
+        }
+        if now_empty {
+            // SAFETY: `slab` is a live, empty slab of `class` in its partial
+            // list.
+            unsafe { self.slab_emptied(slab, class) };
+        }
+    }
+
+    /// Resizes the block at `ptr` from `old` to `new_size` bytes, keeping
+    /// `old.align()`.
+    ///
+    /// In place when the new layout falls in the same size class (the same
+    /// pointer comes back); through the backing allocator's `realloc` when
+    /// both layouts are large; otherwise by allocating, copying and freeing.
+    /// On error the old block is untouched. A `new_size` that cannot form a
+    /// layout with `old.align()` is [`AllocError::NoMemory`].
+    ///
+    /// # Safety
+    ///
+    /// `ptr` was returned by this heap for the layout `old` and has not been
+    /// freed since.
+    pub unsafe fn realloc(
+        &mut self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new_size: usize,
+    ) -> AllocResult<NonNull<u8>> {
+        let new = Layout::from_size_align(new_size, old.align()).map_err(|_| AllocError::NoMemory)?;
+        let old_class = class_index(old);
+        let new_class = class_index(new);
+        if old_class < NUM_CLASSES && old_class == new_class {
+            return Ok(ptr);
+        }
+        if old_class >= NUM_CLASSES && new_class >= NUM_CLASSES {
+            // SAFETY: `ptr` is a live block of the backing allocator for `old`
+            // (caller's contract); on error it stays untouched, so trying
+            // again is sound.
+            return match unsafe { self.backing.realloc(ptr, old, new_size) } {
+                // SAFETY: as above.
+                Err(_) if self.release_cached_slabs() > 0 => unsafe {
+                    self.backing.realloc(ptr, old, new_size)
+                },
+                result => result,
+            };
+        }
+        let new_ptr = self.alloc(new)?;
+        // SAFETY: `new_ptr` is a fresh block of `new_size` bytes, disjoint
+        // from the live block `ptr` of `old.size()` bytes.
+        unsafe { core::ptr::copy_nonoverlapping(ptr.as_ptr(), new_ptr.as_ptr(), old.size().min(new_size)) };
+        // SAFETY: the caller's contract; its contents now live at `new_ptr`.
+        unsafe { self.dealloc(ptr, old) };
+        Ok(new_ptr)
+    }
+
+    /// Bounds on the usable size of a block allocated for `layout`: the
+    /// requested size, and the class size for a class layout (the requested
+    /// size for a large one, as the backing allocator's rounding is its own).
+    pub fn usable_size(&self, layout: Layout) -> (usize, usize) {
+        match size_class(layout) {
+            Some(class) => (layout.size(), class_size(class)),
+            None => (layout.size(), layout.size()),
+        }
+    }
+
+    /// The bytes the heap manages: the backing allocator's `total_bytes`
+    /// (slabs are carved from that memory, not added to it).
+    pub fn total_bytes(&self) -> usize {
+        self.backing.total_bytes()
+    }
+
+    /// The bytes handed out: the class size of every class block, plus the
+    /// large blocks as the backing allocator counts them. Slabs themselves
+    /// (free blocks, headers, cached empty slabs) are not counted.
+    pub fn used_bytes(&self) -> usize {
+        self.backing.used_bytes().saturating_sub(self.slab_charge) + self.small_used
+    }
+
+    /// The bytes still free: the backing allocator's `available_bytes`, plus
+    /// the free blocks of the slabs held (class sizes). The slab headers and
+    /// whatever the backing allocator reserves beyond a slab's size count in
+    /// neither, so `used_bytes + available_bytes <= total_bytes`.
+    pub fn available_bytes(&self) -> usize {
+        let free_in_slabs = self.small_capacity - self.small_used;
+        let available = self.backing.available_bytes() + free_in_slabs;
+        available.min(self.total_bytes().saturating_sub(self.used_bytes()))
+    }
+
+    /// Returns every cached empty slab to the backing allocator, and the
+    /// number of bytes (slab sizes) returned. The heap does this by itself
+    /// before it reports that it is out of memory.
+    pub fn release_cached_slabs(&mut self) -> usize {
+        let mut released = 0;
+        for class in 0..NUM_CLASSES {
+            while let Some(slab) = self.classes[class].empty {
+                // SAFETY: `slab` is a cached empty slab of `class`.
+                let hdr = unsafe { header(slab) };
+                self.classes[class].empty = hdr.next;
+                self.classes[class].empty_count -= 1;
+                // SAFETY: the slab is empty and now in no list.
+                unsafe { self.release_slab(slab, class) };
+                released += slab_size(class);
+            }
+        }
+        released
+    }
+
+    /// Takes a free block from `slab`, unlinking it from the partial list
+    /// when it becomes full.
+    ///
+    /// # Safety
+    ///
+    /// `slab` heads `size_class.partial`, is a live slab of `class`, and has a
+    /// free block.
+    #[inline(always)]
+    unsafe fn take_block(size_class: &mut SizeClass, slab: NonNull<SlabHeader>, class: usize) -> NonNull<u8> {
+        // SAFETY: the caller's contract.
+        let hdr = unsafe { header(slab) };
+        let block = match hdr.free {
+            Some(block) => {
+                // SAFETY: a free block holds the link written when it was freed.
+                hdr.free = unsafe { block.as_ref() }.next;
+                block.cast()
+            }
+            None => {
+                // `used < capacity` and no freed block, so an uncarved one is
+                // left: `fresh < capacity`.
+                let index = hdr.fresh as usize;
+                hdr.fresh += 1;
+                // SAFETY: block `index < capacity` lies in the slab, before
+                // its header.
+                unsafe { slab_base(slab, class).add(index * class_size(class)) }
+            }
+        };
+        hdr.used += 1;
+        if hdr.used as usize == slab_capacity(class) {
+            // Full: drop it from the head of the partial list.
+            size_class.partial = hdr.next;
+            if let Some(next) = hdr.next {
+                // SAFETY: `next` is a live slab in the same list.
+                unsafe { header(next) }.prev = None;
+            }
+            hdr.next = None;
+        }
+        block
+    }
+
+    /// Links `slab` in at the head of the partial list.
+    ///
+    /// # Safety
+    ///
+    /// `slab` is a live slab of this class, in no list.
+    #[inline(always)]
+    unsafe fn push_partial(size_class: &mut SizeClass, slab: NonNull<SlabHeader>) {
+        if let Some(head) = size_class.partial {
+            // SAFETY: `head` is a live slab of the list, distinct from `slab`.
+            unsafe { header(head) }.prev = Some(slab);
+        }
+        // SAFETY: the caller's contract.
+        let hdr = unsafe { header(slab) };
+        hdr.next = size_class.partial;
+        hdr.prev = None;
+        size_class.partial = Some(slab);
+    }
+
+    /// Unlinks `slab` from the partial list, in O(1).
+    ///
+    /// # Safety
+    ///
+    /// `slab` is a live slab in `size_class.partial`.
+    unsafe fn unlink_partial(size_class: &mut SizeClass, slab: NonNull<SlabHeader>) {
+        let (prev, next) = {
+            // SAFETY: the caller's contract.
+            let hdr = unsafe { header(slab) };
+            (hdr.prev.take(), hdr.next.take())
+        };
+        match prev {
+            // SAFETY: `prev` is a live slab of the same list.
+            Some(prev) => unsafe { header(prev) }.next = next,
+            None => size_class.partial = next,
+        }
+        if let Some(next) = next {
+            // SAFETY: `next` is a live slab of the same list.
+            unsafe { header(next) }.prev = prev;
+        }
+    }
+
+    /// A slab's last block was freed: keep it in the class's cache, or return
+    /// it to the backing allocator when the cache is full.
+    ///
+    /// # Safety
+    ///
+    /// `slab` is a live, empty slab of `class`, in its partial list.
+    #[cold]
+    unsafe fn slab_emptied(&mut self, slab: NonNull<SlabHeader>, class: usize) {
+        let size_class = &mut self.classes[class];
+        // SAFETY: the caller's contract.
+        unsafe { Self::unlink_partial(size_class, slab) };
+        if size_class.empty_count < CACHED_EMPTY_SLABS {
+            // SAFETY: the caller's contract; the slab is in no list now.
+            let hdr = unsafe { header(slab) };
+            // Start over as a fresh slab: its blocks will be carved in order.
+            hdr.free = None;
+            hdr.fresh = 0;
+            hdr.next = size_class.empty;
+            size_class.empty = Some(slab);
+            size_class.empty_count += 1;
+        } else {
+            // SAFETY: the slab is empty and in no list.
+            unsafe { self.release_slab(slab, class) };
+        }
+    }
+
+    /// Returns an empty slab to the backing allocator.
+    ///
+    /// # Safety
+    ///
+    /// `slab` is a live, empty slab of `class`, in no list.
+    unsafe fn release_slab(&mut self, slab: NonNull<SlabHeader>, class: usize) {
+        let before = self.backing.used_bytes();
+        // SAFETY: the slab was allocated by the backing allocator with
+        // `slab_layout(class)` and no block of it is in use.
+        unsafe { self.backing.dealloc(slab_base(slab, class), slab_layout(class)) };
+        self.slab_charge = self.slab_charge.saturating_sub(before.saturating_sub(self.backing.used_bytes()));
+        self.small_capacity -= slab_capacity(class) * class_size(class);
+        self.classes[class].slabs -= 1;
+    }
+
+    /// The class has no partial slab: take a cached empty slab or a new one,
+    /// and serve the block from it.
+    #[cold]
+    #[inline(never)]
+    fn alloc_from_new_slab(&mut self, class: usize) -> AllocResult<NonNull<u8>> {
+        let slab = match self.classes[class].empty {
+            Some(slab) => {
+                // SAFETY: `slab` is a cached empty slab of `class`.
+                self.classes[class].empty = unsafe { header(slab) }.next;
+                self.classes[class].empty_count -= 1;
+                slab
+            }
+            None => self.new_slab(class)?,
+        };
+        let size_class = &mut self.classes[class];
+        // SAFETY: `slab` is a live slab of `class` in no list.
+        unsafe { Self::push_partial(size_class, slab) };
+        // SAFETY: `slab` heads the partial list and is empty.
+        let block = unsafe { Self::take_block(size_class, slab, class) };
+        self.small_used += class_size(class);
+        Ok(block)
+    }
+
+    /// Takes a new slab of `class` from the backing allocator (after
+    /// returning the cached empty slabs, if the first try fails).
+    fn new_slab(&mut self, class: usize) -> AllocResult<NonNull<SlabHeader>> {
+        let layout = slab_layout(class);
+        let mut before = self.backing.used_bytes();
+        let base = match self.backing.alloc(layout) {
+            Ok(base) => base,
+            Err(_) if self.release_cached_slabs() > 0 => {
+                before = self.backing.used_bytes();
+                self.backing.alloc(layout).map_err(|_| AllocError::NoMemory)?
+            }
+            Err(_) => return Err(AllocError::NoMemory),
+        };
+        if !is_aligned(base.as_ptr().addr(), layout.align()) {
+            // A backing allocator that breaks its contract must not make us
+            // mask into someone else's memory.
+            // SAFETY: `base` was just allocated with `layout`.
+            unsafe { self.backing.dealloc(base, layout) };
+            return Err(AllocError::NoMemory);
+        }
+        self.slab_charge += self.backing.used_bytes().saturating_sub(before);
+        self.small_capacity += slab_capacity(class) * class_size(class);
+        self.classes[class].slabs += 1;
+        // SAFETY: the header's place, the last HEADER_SIZE bytes of the slab,
+        // is inside the fresh slab and aligned for it.
+        let slab = unsafe { base.add(slab_size(class) - HEADER_SIZE) }.cast::<SlabHeader>();
+        // SAFETY: as above; the slab is ours.
+        unsafe { slab.write(SlabHeader { free: None, next: None, prev: None, used: 0, fresh: 0 }) };
+        Ok(slab)
+    }
+
+    /// A layout no class serves: ask the backing allocator, and again after
+    /// returning the cached empty slabs.
+    #[inline(never)]
+    fn alloc_large(&mut self, layout: Layout) -> AllocResult<NonNull<u8>> {
+        match self.backing.alloc(layout) {
+            Err(_) if self.release_cached_slabs() > 0 => self.backing.alloc(layout),
+            result => result,
+        }
+    }
+
+    /// Frees a large block.
+    ///
+    /// # Safety
+    ///
+    /// As for [`dealloc`](Self::dealloc), with a layout no class serves.
+    #[inline(never)]
+    unsafe fn dealloc_large(&mut self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: large layouts were served by the backing allocator.
+        unsafe { self.backing.dealloc(ptr, layout) }
+    }
+
+    /// The number of slabs of `class` held (partial, full and cached).
+    #[cfg(test)]
+    pub(crate) fn slab_count(&self, class: usize) -> usize {
+        self.classes[class].slabs
+    }
+
+    /// The number of slabs in the partial list of `class`.
+    #[cfg(test)]
+    pub(crate) fn partial_count(&self, class: usize) -> usize {
+        let mut count = 0;
+        let mut cursor = self.classes[class].partial;
+        while let Some(slab) = cursor {
+            count += 1;
+            // SAFETY: list members are live slabs.
+            cursor = unsafe { slab.as_ref() }.next;
+        }
+        count
+    }
+
+    /// The number of cached empty slabs of `class`.
+    #[cfg(test)]
+    pub(crate) fn cached_count(&self, class: usize) -> usize {
+        self.classes[class].empty_count
+    }
+}

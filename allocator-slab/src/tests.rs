@@ -1,0 +1,1000 @@
+//! Unit tests: the heap over a first-fit test double, over buddy and over
+//! TLSF, with access to the heap's internals.
+
+extern crate std;
+
+use core::{alloc::Layout, cell::Cell, ptr::NonNull};
+use std::{boxed::Box, vec::Vec};
+
+use allocator_tlsf::TlsfByteAllocator;
+use allocator_traits::{AllocError, AllocResult, BaseAllocator, ByteAllocator, region};
+
+use crate::{
+    BuddyByteAllocator, CACHED_EMPTY_SLABS, Heap, MAX_CLASS_SIZE, MIN_HEAP_SIZE, NUM_CLASSES,
+    SlabByteAllocator, class_size, size_class, slab_capacity, slab_size,
+};
+
+std::thread_local! {
+    static HEADER_TOUCHES: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Called by the heap every time it dereferences a slab header.
+pub(crate) fn count_header_touch() {
+    HEADER_TOUCHES.with(|touches| touches.set(touches.get() + 1));
+}
+
+/// The slab headers the heap dereferences while running `f`.
+fn header_touches<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let before = HEADER_TOUCHES.with(Cell::get);
+    let result = f();
+    (result, HEADER_TOUCHES.with(Cell::get) - before)
+}
+
+/// Memory from the host allocator, aligned as asked, freed on drop. Heaps
+/// built on it must be dropped first (declare them after the arena).
+struct Arena {
+    ptr: NonNull<u8>,
+    layout: Layout,
+}
+
+impl Arena {
+    fn new(size: usize, align: usize) -> Self {
+        let layout = Layout::from_size_align(size, align).unwrap();
+        // SAFETY: `size` is not zero in any test.
+        let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).expect("host allocation");
+        Self { ptr, layout }
+    }
+
+    /// The arena's start, with its provenance exposed for the allocator.
+    fn start(&self) -> usize {
+        self.ptr.as_ptr().expose_provenance()
+    }
+
+    fn size(&self) -> usize {
+        self.layout.size()
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with `layout`.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
+    }
+}
+
+/// A first-fit test double for the backing allocator: its metadata lives on
+/// the host heap, its free ranges are kept sorted and merged, and it counts
+/// its calls.
+#[derive(Default)]
+struct FirstFit {
+    base: Option<NonNull<u8>>,
+    /// Free `[start, end)` ranges, sorted, never adjacent.
+    free: Vec<(usize, usize)>,
+    total: usize,
+    used: usize,
+    allocs: usize,
+    deallocs: usize,
+}
+
+impl FirstFit {
+    const GRAIN: usize = 8;
+
+    fn largest_free(&self) -> usize {
+        self.free.iter().map(|(start, end)| end - start).max().unwrap_or(0)
+    }
+
+    fn release(&mut self, start: usize, end: usize) {
+        let at = self.free.partition_point(|&(s, _)| s < start);
+        self.free.insert(at, (start, end));
+        if at + 1 < self.free.len() && self.free[at].1 == self.free[at + 1].0 {
+            self.free[at].1 = self.free.remove(at + 1).1;
+        }
+        if at > 0 && self.free[at - 1].1 == self.free[at].0 {
+            self.free[at - 1].1 = self.free.remove(at).1;
+        }
+    }
+}
+
+impl BaseAllocator for FirstFit {
+    unsafe fn init(&mut self, start: usize, size: usize) -> AllocResult {
+        // SAFETY: forwarded.
+        unsafe { self.add_memory(start, size) }
+    }
+
+    unsafe fn add_memory(&mut self, start: usize, size: usize) -> AllocResult {
+        let region = region::Region::trimmed(start, size, Self::GRAIN, Self::GRAIN)?;
+        if self.free.iter().any(|&(s, e)| region.overlaps(&region::Region { start: s, end: e })) {
+            return Err(AllocError::MemoryOverlap);
+        }
+        self.base.get_or_insert(region::addr_to_ptr(region.start).ok_or(AllocError::InvalidParam)?);
+        self.release(region.start, region.end);
+        self.total += region.size();
+        Ok(())
+    }
+}
+
+impl ByteAllocator for FirstFit {
+    fn alloc(&mut self, layout: Layout) -> AllocResult<NonNull<u8>> {
+        self.allocs += 1;
+        let size = layout.size().max(1).next_multiple_of(Self::GRAIN);
+        let align = layout.align().max(Self::GRAIN);
+        let base = self.base.ok_or(AllocError::NoMemory)?;
+        for i in 0..self.free.len() {
+            let (start, end) = self.free[i];
+            let Some(at) = region::align_up(start, align) else { continue };
+            if at.checked_add(size).is_some_and(|block_end| block_end <= end) {
+                self.free.remove(i);
+                if at + size < end {
+                    self.free.insert(i, (at + size, end));
+                }
+                if start < at {
+                    self.free.insert(i, (start, at));
+                }
+                self.used += size;
+                return NonNull::new(base.as_ptr().with_addr(at)).ok_or(AllocError::NoMemory);
+            }
+        }
+        Err(AllocError::NoMemory)
+    }
+
+    unsafe fn dealloc(&mut self, pos: NonNull<u8>, layout: Layout) {
+        self.deallocs += 1;
+        let size = layout.size().max(1).next_multiple_of(Self::GRAIN);
+        self.used -= size;
+        let start = pos.as_ptr().addr();
+        self.release(start, start + size);
+    }
+
+    fn total_bytes(&self) -> usize {
+        self.total
+    }
+
+    fn used_bytes(&self) -> usize {
+        self.used
+    }
+
+    fn available_bytes(&self) -> usize {
+        self.total - self.used
+    }
+}
+
+fn layout(size: usize, align: usize) -> Layout {
+    Layout::from_size_align(size, align).unwrap()
+}
+
+/// A heap over the first-fit double managing `arena`.
+fn first_fit_heap(arena: &Arena) -> Heap<FirstFit> {
+    let mut backing = FirstFit::default();
+    // SAFETY: the arena is host memory used by nothing else, which outlives
+    // the heap (tests drop the heap first).
+    unsafe { backing.init(arena.start(), arena.size()) }.unwrap();
+    Heap::with_backing(backing)
+}
+
+/// A heap over `backing`, handed all of `arena`.
+fn heap_over<B: ByteAllocator>(arena: &Arena, mut backing: B) -> Heap<B> {
+    // SAFETY: as in `first_fit_heap`.
+    unsafe { backing.init(arena.start(), arena.size()) }.unwrap();
+    Heap::with_backing(backing)
+}
+
+/// Checks `used + available <= total`.
+fn assert_stats<B: ByteAllocator>(heap: &Heap<B>) {
+    assert!(
+        heap.used_bytes() + heap.available_bytes() <= heap.total_bytes(),
+        "used {} + available {} > total {}",
+        heap.used_bytes(),
+        heap.available_bytes(),
+        heap.total_bytes()
+    );
+}
+
+/// The largest size (to 64 bytes) the heap serves with alignment 8, by
+/// bisection; each probe is freed at once.
+fn largest_block<B: ByteAllocator>(heap: &mut Heap<B>) -> usize {
+    let (mut ok, mut too_big) = (0usize, heap.total_bytes() + 1);
+    while too_big - ok > 64 {
+        let mid = ok + (too_big - ok) / 2;
+        let probe = layout(mid, 8);
+        match heap.alloc(probe) {
+            Ok(block) => {
+                // SAFETY: just allocated with `probe`.
+                unsafe { heap.dealloc(block, probe) };
+                ok = mid;
+            }
+            Err(_) => too_big = mid,
+        }
+    }
+    ok
+}
+
+/// Writes `tag` over a block, to be checked by `check_fill`.
+fn fill(block: NonNull<u8>, size: usize, tag: u8) {
+    // SAFETY: `block` is a live block of at least `size` bytes.
+    unsafe { block.as_ptr().write_bytes(tag, size) };
+}
+
+fn check_fill(block: NonNull<u8>, size: usize, tag: u8) {
+    // SAFETY: `block` is a live block of at least `size` bytes, written by `fill`.
+    let bytes = unsafe { core::slice::from_raw_parts(block.as_ptr(), size) };
+    assert!(bytes.iter().all(|&b| b == tag), "block at {block:p} was overwritten");
+}
+
+#[test]
+fn class_geometry() {
+    assert_eq!(
+        (0..NUM_CLASSES).map(class_size).collect::<Vec<_>>(),
+        [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
+    );
+    assert_eq!(MAX_CLASS_SIZE, 4096);
+    for class in 0..NUM_CLASSES {
+        let slab = slab_size(class);
+        assert!(slab.is_power_of_two() && (4096..=32768).contains(&slab));
+        // The blocks and the header fit, and blocks stay clear of the header.
+        let header = size_of::<usize>() * 3 + 8;
+        assert!(slab_capacity(class) * class_size(class) <= slab - header);
+        assert!((slab_capacity(class) + 1) * class_size(class) > slab - header);
+    }
+    assert_eq!(slab_capacity(0), (4096 - 32) / 8);
+    assert_eq!(slab_capacity(4), 31, "the 128-byte class gives one block to the header");
+    assert_eq!(slab_capacity(9), 7);
+}
+
+/// What we do better, 1: classes from 8 bytes.
+#[test]
+fn classes_start_at_8_bytes() {
+    let cases = [
+        (0, 1, 8),
+        (1, 1, 8),
+        (8, 8, 8),
+        (9, 1, 16),
+        (16, 8, 16),
+        (17, 8, 32),
+        (24, 8, 32),
+        (33, 1, 64),
+        (520, 8, 1024),
+        (4096, 8, 4096),
+        (1, 4096, 4096),
+    ];
+    for (size, align, class) in cases {
+        assert_eq!(size_class(layout(size, align)).map(class_size), Some(class), "size {size} align {align}");
+    }
+    assert_eq!(size_class(layout(4097, 8)), None);
+    assert_eq!(size_class(layout(8, 8192)), None);
+
+    let arena = Arena::new(1 << 20, 4096);
+    let mut heap = first_fit_heap(&arena);
+    let small = layout(16, 8);
+    let blocks: Vec<_> = (0..100).map(|_| heap.alloc(small).unwrap()).collect();
+    assert_eq!(heap.used_bytes(), 100 * 16, "a 16-byte object takes 16 bytes, not 64");
+    assert_eq!(heap.slab_count(1), 1, "100 16-byte blocks fit one 4 KiB slab");
+    assert_eq!(blocks[1].as_ptr().addr() - blocks[0].as_ptr().addr(), 16, "blocks are packed");
+    for block in blocks {
+        // SAFETY: allocated with `small`.
+        unsafe { heap.dealloc(block, small) };
+    }
+    assert_eq!(heap.used_bytes(), 0);
+}
+
+/// What we do better, 2: every block is aligned as asked; alignments above
+/// the largest class go to the backing allocator.
+#[test]
+fn blocks_are_aligned_as_asked() {
+    for arena_align in [4096, 1 << 16] {
+        let arena = Arena::new(1 << 20, arena_align);
+        let mut heap = first_fit_heap(&arena);
+        let mut live = Vec::new();
+        for size in [0, 1, 3, 8, 12, 100, 1000, 4000, 5000] {
+            for align_shift in 0..=14 {
+                let l = layout(size, 1 << align_shift);
+                let block = heap.alloc(l).unwrap();
+                assert_eq!(block.as_ptr().addr() % l.align(), 0, "{l:?}");
+                fill(block, size, align_shift as u8);
+                live.push((block, l, align_shift as u8));
+            }
+        }
+        let backing_before = heap.backing().allocs;
+        let big_align = layout(100, 8192);
+        let block = heap.alloc(big_align).unwrap();
+        assert_eq!(block.as_ptr().addr() % 8192, 0, "(100, 8192) is aligned");
+        assert_eq!(heap.backing().allocs, backing_before + 1, "and served by the backing allocator");
+        // SAFETY: allocated with `big_align`.
+        unsafe { heap.dealloc(block, big_align) };
+        for (block, l, tag) in live {
+            check_fill(block, l.size(), tag);
+            // SAFETY: allocated with `l`.
+            unsafe { heap.dealloc(block, l) };
+        }
+        assert_eq!(heap.used_bytes(), 0);
+    }
+}
+
+/// What we do better, 3: statistics count every byte once.
+#[test]
+fn statistics_count_once() {
+    let arena = Arena::new(1 << 20, 4096);
+    let mut heap = first_fit_heap(&arena);
+    let total = heap.total_bytes();
+    assert_eq!(total, arena.size());
+    assert_eq!((heap.used_bytes(), heap.available_bytes()), (0, total));
+
+    let small = layout(24, 8);
+    let blocks: Vec<_> = (0..10).map(|_| heap.alloc(small).unwrap()).collect();
+    assert_eq!(heap.total_bytes(), total, "slabs do not add to the total");
+    assert_eq!(heap.used_bytes(), 10 * 32, "class blocks count their class size, slabs nothing");
+    assert_eq!(heap.backing().used_bytes(), slab_size(2), "the backing allocator lent one slab");
+    assert_eq!(heap.available_bytes(), total - slab_size(2) + (slab_capacity(2) - 10) * 32);
+    assert_stats(&heap);
+
+    let large = layout(10_000, 8);
+    let big = heap.alloc(large).unwrap();
+    assert_eq!(heap.used_bytes(), 10 * 32 + 10_000, "large blocks as the backing allocator counts them");
+    assert_stats(&heap);
+
+    // SAFETY: allocated with `large`.
+    unsafe { heap.dealloc(big, large) };
+    for block in blocks {
+        // SAFETY: allocated with `small`.
+        unsafe { heap.dealloc(block, small) };
+        assert_stats(&heap);
+    }
+    assert_eq!(heap.used_bytes(), 0);
+    assert_eq!(heap.total_bytes(), total);
+    assert_stats(&heap);
+}
+
+/// What we do better, 4: memory goes back. Fill the heap with small
+/// objects, free them all, and the largest block is what it was.
+#[test]
+fn memory_goes_back_after_a_burst() {
+    fn burst<B: ByteAllocator>(mut heap: Heap<B>) {
+        let largest = largest_block(&mut heap);
+        assert!(largest > 64 * 1024);
+        for sizes in [&[64][..], &[8, 24, 200, 1000, 3000]] {
+            let mut live = Vec::new();
+            'fill: loop {
+                for &size in sizes {
+                    match heap.alloc(layout(size, 8)) {
+                        Ok(block) => live.push((block, size)),
+                        Err(err) => {
+                            assert_eq!(err, AllocError::NoMemory);
+                            break 'fill;
+                        }
+                    }
+                }
+            }
+            assert!(live.len() > 100, "the heap was filled with small objects");
+            assert_stats(&heap);
+            // Free in an order that is neither LIFO nor FIFO.
+            let n = live.len();
+            for i in 0..n {
+                let (block, size) = live[(i * 7919) % n];
+                // SAFETY: each block is freed once (7919 is prime and n is
+                // not a multiple of it), with its layout.
+                unsafe { heap.dealloc(block, layout(size, 8)) };
+            }
+            assert_eq!(heap.used_bytes(), 0);
+            assert!((0..NUM_CLASSES).all(|c| heap.cached_count(c) <= CACHED_EMPTY_SLABS));
+            assert_eq!(largest_block(&mut heap), largest, "the largest block is back");
+            assert!((0..NUM_CLASSES).all(|c| heap.slab_count(c) == 0), "every slab went back");
+        }
+    }
+    let arena = Arena::new(1 << 20, 4096);
+    burst(first_fit_heap(&arena));
+    let arena = Arena::new(1 << 20, 4096);
+    burst(heap_over(&arena, BuddyByteAllocator::new()));
+    let arena = Arena::new(1 << 20, 4096);
+    burst(heap_over(&arena, TlsfByteAllocator::new()));
+}
+
+/// Empty slabs: one per class is cached, the rest go back at once, and the
+/// cache is emptied before the heap reports `NoMemory`.
+#[test]
+fn empty_slabs_are_cached_then_reclaimed() {
+    let arena = Arena::new(256 * 1024, 4096);
+    let mut heap = first_fit_heap(&arena);
+    let l = layout(64, 8);
+    let per_slab = slab_capacity(3);
+    let blocks: Vec<_> = (0..3 * per_slab).map(|_| heap.alloc(l).unwrap()).collect();
+    assert_eq!(heap.slab_count(3), 3);
+    assert_eq!(heap.partial_count(3), 0, "full slabs are in no list");
+    for block in &blocks {
+        // SAFETY: allocated with `l`, freed once.
+        unsafe { heap.dealloc(*block, l) };
+    }
+    assert_eq!((heap.slab_count(3), heap.cached_count(3)), (1, 1), "one empty slab stays cached");
+    assert_eq!(heap.backing().deallocs, 2, "the others went back");
+    // The cached slab serves the next allocation without the backing.
+    let allocs = heap.backing().allocs;
+    let block = heap.alloc(l).unwrap();
+    assert_eq!((heap.backing().allocs, heap.cached_count(3)), (allocs, 0));
+    // SAFETY: allocated with `l`.
+    unsafe { heap.dealloc(block, l) };
+
+    // A cached slab in every class.
+    for class in 0..NUM_CLASSES {
+        let l = layout(class_size(class), 8);
+        let block = heap.alloc(l).unwrap();
+        // SAFETY: allocated with `l`.
+        unsafe { heap.dealloc(block, l) };
+        assert_eq!(heap.cached_count(class), 1);
+    }
+    let cached: usize = (0..NUM_CLASSES).map(slab_size).sum();
+    assert_eq!(heap.backing().available_bytes(), arena.size() - cached);
+    assert!(heap.backing().largest_free() < arena.size());
+    // Only the whole arena satisfies this: the caches must go first.
+    let whole = layout(arena.size(), 8);
+    let block = heap.alloc(whole).expect("cached slabs are reclaimed before NoMemory");
+    assert!((0..NUM_CLASSES).all(|c| heap.slab_count(c) == 0));
+    assert_eq!(heap.alloc(layout(8, 8)), Err(AllocError::NoMemory));
+    // SAFETY: allocated with `whole`.
+    unsafe { heap.dealloc(block, whole) };
+    assert_eq!(heap.release_cached_slabs(), 0);
+}
+
+/// A slab refill reclaims other classes' cached slabs too.
+#[test]
+fn new_slab_reclaims_cached_slabs() {
+    // Room for exactly two 4 KiB slabs.
+    let arena = Arena::new(8192, 4096);
+    let mut heap = first_fit_heap(&arena);
+    for size in [8, 16] {
+        let l = layout(size, 8);
+        let block = heap.alloc(l).unwrap();
+        // SAFETY: allocated with `l`.
+        unsafe { heap.dealloc(block, l) };
+    }
+    assert_eq!((heap.cached_count(0), heap.cached_count(1)), (1, 1));
+    let block = heap.alloc(layout(32, 8)).expect("the cached slabs went back to make room");
+    assert_eq!(heap.cached_count(0) + heap.cached_count(1), 0, "all of them");
+    assert_eq!(heap.alloc(layout(4000, 8)), Err(AllocError::NoMemory));
+    // SAFETY: allocated with (32, 8).
+    unsafe { heap.dealloc(block, layout(32, 8)) };
+    assert_eq!(heap.release_cached_slabs(), 4096);
+    assert_eq!(heap.backing().largest_free(), 8192);
+}
+
+/// What we do better, 5: a free finds its slab by masking; its cost does not
+/// grow with the number of slabs.
+#[test]
+fn free_is_o1_in_the_number_of_slabs() {
+    fn touches_per_free(slabs: usize) -> (usize, usize) {
+        let arena = Arena::new(slabs * 4096 + 4096, 4096);
+        let mut heap = first_fit_heap(&arena);
+        let l = layout(64, 8);
+        let blocks: Vec<_> = (0..slabs * slab_capacity(3)).map(|_| heap.alloc(l).unwrap()).collect();
+        assert_eq!(heap.slab_count(3), slabs);
+        assert_eq!(heap.partial_count(3), 0);
+        let middle = blocks.len() / 2;
+        let backing_calls = heap.backing().allocs + heap.backing().deallocs;
+        // Free into a full slab (it joins the partial list) ...
+        // SAFETY: allocated with `l`, freed once.
+        let ((), first) = header_touches(|| unsafe { heap.dealloc(blocks[middle], l) });
+        // ... and into a full slab when the list is not empty.
+        // SAFETY: as above.
+        let ((), second) = header_touches(|| unsafe { heap.dealloc(blocks[10], l) });
+        assert_eq!(heap.backing().allocs + heap.backing().deallocs, backing_calls, "no backing call");
+        assert_eq!(heap.partial_count(3), 2);
+        // An allocation is served from the head of the partial list.
+        let (block, alloc_touches) = header_touches(|| heap.alloc(l).unwrap());
+        assert_eq!(block, blocks[10]);
+        assert!(alloc_touches <= 2);
+        (first, second)
+    }
+    let few = touches_per_free(4);
+    let many = touches_per_free(if cfg!(miri) { 100 } else { 1000 });
+    assert_eq!(few, many, "the same work with 4 slabs and with 1000");
+    assert!(many.0 <= 3 && many.1 <= 3, "a free touches its own slab header and the list head: {many:?}");
+}
+
+/// What we do better, 6: the backing allocator is a parameter.
+#[test]
+fn any_backing_allocator() {
+    fn scenario<B: ByteAllocator>(mut heap: Heap<B>) {
+        let layouts = [layout(1, 1), layout(24, 8), layout(600, 8), layout(4096, 4096), layout(9000, 16)];
+        let mut live = Vec::new();
+        for round in 0..50u8 {
+            for l in layouts {
+                let block = heap.alloc(l).unwrap();
+                assert_eq!(block.as_ptr().addr() % l.align(), 0);
+                fill(block, l.size(), round);
+                live.push((block, l, round));
+            }
+        }
+        assert_stats(&heap);
+        for (block, l, tag) in live {
+            check_fill(block, l.size(), tag);
+            // SAFETY: allocated with `l`.
+            unsafe { heap.dealloc(block, l) };
+        }
+        assert_eq!(heap.used_bytes(), 0);
+        assert_stats(&heap);
+    }
+    let arena = Arena::new(4 << 20, 4096);
+    scenario(first_fit_heap(&arena));
+    let arena = Arena::new(4 << 20, 4096);
+    scenario(heap_over(&arena, BuddyByteAllocator::new()));
+    let arena = Arena::new(4 << 20, 4096);
+    scenario(heap_over(&arena, TlsfByteAllocator::new()));
+    let arena = Arena::new(4 << 20, 4096);
+    let mut slab = SlabByteAllocator::with_backing(TlsfByteAllocator::new());
+    // SAFETY: host memory used by nothing else; it outlives `slab`.
+    unsafe { slab.init(arena.start(), arena.size()) }.unwrap();
+    let block = slab.alloc(layout(100, 8)).unwrap();
+    // SAFETY: allocated with (100, 8).
+    unsafe { slab.dealloc(block, layout(100, 8)) };
+}
+
+/// What we do better, 7: `realloc` in place within a class.
+#[test]
+fn realloc_in_place_within_a_class() {
+    let arena = Arena::new(1 << 20, 4096);
+    let mut heap = first_fit_heap(&arena);
+    let l = layout(20, 8);
+    let block = heap.alloc(l).unwrap();
+    fill(block, 20, 0xa5);
+    // SAFETY: `block` is live with `l`; each realloc hands back the block.
+    unsafe {
+        assert_eq!(heap.realloc(block, l, 32), Ok(block), "20 -> 32 stays in the 32-byte class");
+        assert_eq!(heap.realloc(block, layout(32, 8), 17), Ok(block), "32 -> 17 too");
+        assert_eq!(heap.used_bytes(), 32);
+        // Growing to another class moves the block and keeps the bytes.
+        let moved = heap.realloc(block, layout(17, 8), 100).unwrap();
+        assert_ne!(moved, block);
+        check_fill(moved, 17, 0xa5);
+        assert_eq!(heap.used_bytes(), 128);
+        // A size no layout can have fails and keeps the block.
+        assert_eq!(heap.realloc(moved, layout(100, 8), usize::MAX), Err(AllocError::NoMemory));
+        check_fill(moved, 17, 0xa5);
+        // Class to large and back.
+        let large = heap.realloc(moved, layout(100, 8), 10_000).unwrap();
+        check_fill(large, 17, 0xa5);
+        fill(large, 10_000, 0x5a);
+        let large = heap.realloc(large, layout(10_000, 8), 20_000).unwrap();
+        check_fill(large, 10_000, 0x5a);
+        let small = heap.realloc(large, layout(20_000, 8), 8).unwrap();
+        check_fill(small, 8, 0x5a);
+        assert_eq!(heap.used_bytes(), 8);
+        heap.dealloc(small, layout(8, 8));
+    }
+    assert_eq!(heap.used_bytes(), 0);
+}
+
+/// A request larger than the heap fails with an error; so do huge sizes and
+/// alignments.
+#[test]
+fn impossible_requests_fail() {
+    let arena = Arena::new(64 * 1024, 4096);
+    let mut heap = heap_over(&arena, BuddyByteAllocator::new());
+    assert_eq!(heap.alloc(layout(64 * 1024 + 1, 8)), Err(AllocError::NoMemory));
+    assert_eq!(heap.alloc(layout(isize::MAX as usize - 4095, 4096)), Err(AllocError::NoMemory));
+    assert_eq!(heap.alloc(layout(8, 1 << 40)), Err(AllocError::NoMemory));
+    assert_eq!(heap.allocate(layout(64 * 1024 + 1, 8)), Err(AllocError::NoMemory));
+    assert_eq!(heap.used_bytes(), 0);
+}
+
+#[test]
+fn usable_size_is_the_class() {
+    let arena = Arena::new(64 * 1024, 4096);
+    let heap = first_fit_heap(&arena);
+    assert_eq!(heap.usable_size(layout(20, 8)), (20, 32));
+    assert_eq!(heap.usable_size(layout(0, 1)), (0, 8));
+    assert_eq!(heap.usable_size(layout(100, 8192)), (100, 100));
+    assert_eq!(heap.usable_size(layout(5000, 8)), (5000, 5000));
+}
+
+#[test]
+fn add_memory_grows_the_heap() {
+    let first = Arena::new(64 * 1024, 4096);
+    let second = Arena::new(256 * 1024, 4096);
+    let mut heap = heap_over(&first, TlsfByteAllocator::new());
+    let before = heap.total_bytes();
+    let big = layout(128 * 1024, 8);
+    assert_eq!(heap.alloc(big), Err(AllocError::NoMemory));
+    // SAFETY: host memory used by nothing else; it outlives the heap.
+    unsafe { heap.add_memory(second.start(), second.size()) }.unwrap();
+    assert!(heap.total_bytes() > before + 200 * 1024);
+    // SAFETY: as above; the region is already managed.
+    assert_eq!(unsafe { heap.add_memory(second.start(), second.size()) }, Err(AllocError::MemoryOverlap));
+    let block = heap.alloc(big).unwrap();
+    // SAFETY: allocated with `big`.
+    unsafe { heap.dealloc(block, big) };
+}
+
+/// A backing allocator that hands out misaligned slabs breaks its contract;
+/// the heap refuses them rather than mask into foreign memory.
+#[test]
+fn misaligned_slab_is_refused() {
+    struct Misaligned(FirstFit);
+    impl BaseAllocator for Misaligned {
+        unsafe fn init(&mut self, start: usize, size: usize) -> AllocResult {
+            // SAFETY: forwarded.
+            unsafe { self.0.init(start, size) }
+        }
+        unsafe fn add_memory(&mut self, start: usize, size: usize) -> AllocResult {
+            // SAFETY: forwarded.
+            unsafe { self.0.add_memory(start, size) }
+        }
+    }
+    impl ByteAllocator for Misaligned {
+        fn alloc(&mut self, layout: Layout) -> AllocResult<NonNull<u8>> {
+            let padded = Layout::from_size_align(layout.size() + 8, 8).unwrap();
+            let block = self.0.alloc(padded)?;
+            // SAFETY: 8 bytes into a block of `size + 8` bytes.
+            Ok(unsafe { block.add(8) })
+        }
+        unsafe fn dealloc(&mut self, pos: NonNull<u8>, layout: Layout) {
+            let padded = Layout::from_size_align(layout.size() + 8, 8).unwrap();
+            // SAFETY: undoes `alloc`.
+            unsafe { self.0.dealloc(pos.sub(8), padded) }
+        }
+        fn total_bytes(&self) -> usize {
+            self.0.total_bytes()
+        }
+        fn used_bytes(&self) -> usize {
+            self.0.used_bytes()
+        }
+        fn available_bytes(&self) -> usize {
+            self.0.available_bytes()
+        }
+    }
+    let arena = Arena::new(64 * 1024, 4096);
+    let mut heap = heap_over(&arena, Misaligned(FirstFit::default()));
+    assert_eq!(heap.alloc(layout(8, 8)), Err(AllocError::NoMemory));
+    assert_eq!(heap.backing().used_bytes(), 0, "the misaligned chunk went back");
+}
+
+/// A seeded churn of allocations, frees and reallocs, checked against a
+/// model of live blocks, over each backing allocator.
+#[test]
+fn random_churn_against_a_model() {
+    fn churn<B: ByteAllocator>(mut heap: Heap<B>, seed: u64) {
+        let mut state = seed;
+        let mut next = move || {
+            // SplitMix64.
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            (z ^ (z >> 31)) as usize
+        };
+        let mut live: Vec<(NonNull<u8>, Layout, u8)> = Vec::new();
+        for step in 0..if cfg!(miri) { 1500 } else { 20_000 } {
+            let action = next() % 10;
+            if action < 5 || live.is_empty() {
+                let size = match next() % 4 {
+                    0 => next() % 64,
+                    1 => next() % 512,
+                    2 => next() % 4200,
+                    _ => next() % 20_000,
+                };
+                let align = 1 << (next() % 13);
+                let l = layout(size, align);
+                match heap.alloc(l) {
+                    Ok(block) => {
+                        assert_eq!(block.as_ptr().addr() % align, 0);
+                        let tag = step as u8;
+                        fill(block, size, tag);
+                        live.push((block, l, tag));
+                    }
+                    Err(err) => assert_eq!(err, AllocError::NoMemory),
+                }
+            } else if action < 8 {
+                let (block, l, tag) = live.swap_remove(next() % live.len());
+                check_fill(block, l.size(), tag);
+                // SAFETY: allocated with `l`, removed from the model.
+                unsafe { heap.dealloc(block, l) };
+            } else {
+                let i = next() % live.len();
+                let (block, l, tag) = live[i];
+                let new_size = next() % 6000;
+                // SAFETY: `block` is live with `l`.
+                match unsafe { heap.realloc(block, l, new_size) } {
+                    Ok(moved) => {
+                        check_fill(moved, l.size().min(new_size), tag);
+                        fill(moved, new_size, tag);
+                        live[i] = (moved, layout(new_size, l.align()), tag);
+                    }
+                    Err(err) => {
+                        assert_eq!(err, AllocError::NoMemory);
+                        check_fill(block, l.size(), tag);
+                    }
+                }
+            }
+            if step % 500 == 0 {
+                assert_stats(&heap);
+                let mut spans: Vec<_> = live
+                    .iter()
+                    .map(|(b, l, _)| (b.as_ptr().addr(), b.as_ptr().addr() + l.size().max(1)))
+                    .collect();
+                spans.sort_unstable();
+                assert!(spans.windows(2).all(|w| w[0].1 <= w[1].0), "live blocks overlap");
+            }
+        }
+        for (block, l, tag) in live {
+            check_fill(block, l.size(), tag);
+            // SAFETY: allocated with `l`.
+            unsafe { heap.dealloc(block, l) };
+        }
+        assert_eq!(heap.used_bytes(), 0);
+        assert_stats(&heap);
+    }
+    let arena = Arena::new(2 << 20, 4096);
+    churn(first_fit_heap(&arena), 1);
+    let arena = Arena::new(2 << 20, 4096);
+    churn(heap_over(&arena, BuddyByteAllocator::new()), 2);
+    let arena = Arena::new(2 << 20, 4096);
+    churn(heap_over(&arena, TlsfByteAllocator::new()), 3);
+}
+
+// The tests of the original crate's documentation.
+
+const HEAP_SIZE: usize = 16 * 4096;
+const BIG_HEAP_SIZE: usize = HEAP_SIZE * 10;
+
+#[repr(align(4096))]
+#[expect(dead_code, reason = "the heap reaches the array through raw pointers")]
+struct TestHeap([u8; HEAP_SIZE]);
+
+#[repr(align(4096))]
+#[expect(dead_code, reason = "the heap reaches the array through raw pointers")]
+struct TestBigHeap([u8; BIG_HEAP_SIZE]);
+
+/// A page-aligned array on the host heap, held through a raw pointer (a
+/// `Box` would be retagged on every move, invalidating the pointers the heap
+/// derived from it), freed on drop.
+struct Space<T>(NonNull<T>);
+
+impl<T> Space<T> {
+    /// A zeroed `T`, built in place (640 KiB would not fit a test thread's
+    /// stack).
+    fn zeroed() -> Self {
+        // SAFETY: the tests use it for byte arrays, valid when all zero.
+        let boxed: Box<T> = unsafe { Box::new_zeroed().assume_init() };
+        Self(NonNull::from(Box::leak(boxed)))
+    }
+
+    /// The array's start, with its provenance exposed.
+    fn start(&self) -> usize {
+        self.0.as_ptr().expose_provenance()
+    }
+}
+
+impl<T> Drop for Space<T> {
+    fn drop(&mut self) {
+        // SAFETY: leaked from a box in `zeroed`.
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+}
+
+/// A 64 KiB heap from a page-aligned array (kept alive beside the heap,
+/// which the original test forgot: its array died on return).
+fn new_heap() -> (Heap, Space<TestHeap>) {
+    let space = Space::<TestHeap>::zeroed();
+    // SAFETY: the array is used by nothing else and returned beside the
+    // heap, which the tests drop first.
+    let heap = unsafe { Heap::new(space.start(), HEAP_SIZE) };
+    (heap, space)
+}
+
+fn new_big_heap() -> (Heap, Space<TestBigHeap>) {
+    let space = Space::<TestBigHeap>::zeroed();
+    // SAFETY: as in `new_heap`.
+    let heap = unsafe { Heap::new(space.start(), BIG_HEAP_SIZE) };
+    (heap, space)
+}
+
+#[test]
+fn oom() {
+    let (mut heap, _space) = new_heap();
+    let addr = heap.allocate(layout(HEAP_SIZE + 1, align_of::<usize>()));
+    assert_eq!(addr, Err(AllocError::NoMemory));
+}
+
+#[test]
+fn allocate_double_usize() {
+    let (mut heap, _space) = new_heap();
+    let addr = heap.allocate(layout(size_of::<usize>() * 2, align_of::<usize>()));
+    assert!(addr.is_ok());
+}
+
+#[test]
+fn allocate_and_free_double_usize() {
+    let (mut heap, _space) = new_heap();
+    let l = layout(size_of::<usize>() * 2, align_of::<usize>());
+    let addr = heap.allocate(l).unwrap();
+    // SAFETY: `addr` is a live block of two usizes, aligned for them; it is
+    // freed once with its layout.
+    unsafe {
+        core::ptr::with_exposed_provenance_mut::<(usize, usize)>(addr)
+            .write((0xdeaf_dead_beaf_babe, 0xdeaf_dead_beaf_babe));
+        heap.deallocate(addr, l);
+    }
+    assert_eq!(heap.used_bytes(), 0);
+}
+
+#[test]
+fn reallocate_double_usize() {
+    let (mut heap, _space) = new_heap();
+    let l = layout(size_of::<usize>() * 2, align_of::<usize>());
+    let x = heap.allocate(l).unwrap();
+    // SAFETY: allocated with `l`.
+    unsafe { heap.deallocate(x, l) };
+    let y = heap.allocate(l).unwrap();
+    // SAFETY: allocated with `l`.
+    unsafe { heap.deallocate(y, l) };
+    assert_eq!(x, y);
+}
+
+#[test]
+fn allocate_multiple_sizes() {
+    let (mut heap, _space) = new_heap();
+    let base_size = size_of::<usize>();
+    let base_align = align_of::<usize>();
+    let layout_1 = layout(base_size * 2, base_align);
+    let layout_2 = layout(base_size * 3, base_align);
+    let layout_3 = layout(base_size * 3, base_align * 8);
+    let layout_4 = layout(base_size * 10, base_align);
+
+    let x = heap.allocate(layout_1).unwrap();
+    let y = heap.allocate(layout_2).unwrap();
+    let z = heap.allocate(layout_3).unwrap();
+    assert_eq!(z % (base_align * 8), 0);
+    // SAFETY: each block is freed once with its layout.
+    unsafe { heap.deallocate(x, layout_1) };
+    let a = heap.allocate(layout_4).unwrap();
+    let b = heap.allocate(layout_1).unwrap();
+    assert_eq!(b, x, "the freed block is reused");
+    // SAFETY: as above.
+    unsafe {
+        heap.deallocate(y, layout_2);
+        heap.deallocate(z, layout_3);
+        heap.deallocate(a, layout_4);
+        heap.deallocate(b, layout_1);
+    }
+    assert_eq!(heap.used_bytes(), 0);
+}
+
+#[test]
+fn allocate_one_4096_block() {
+    let (mut heap, _space) = new_big_heap();
+    let l = layout(size_of::<usize>() * 512, align_of::<usize>());
+    let x = heap.allocate(l).unwrap();
+    // SAFETY: allocated with `l`.
+    unsafe { heap.deallocate(x, l) };
+    assert_eq!(heap.used_bytes(), 0);
+}
+
+#[test]
+fn allocate_multiple_4096_blocks() {
+    let (mut heap, _space) = new_big_heap();
+    let l = layout(size_of::<usize>() * 512, align_of::<usize>());
+    let l2 = layout(size_of::<usize>() * 1024, align_of::<usize>());
+    let _x = heap.allocate(l).unwrap();
+    let y = heap.allocate(l).unwrap();
+    let z = heap.allocate(l).unwrap();
+    // SAFETY: allocated with `l`.
+    unsafe { heap.deallocate(y, l) };
+    let a = heap.allocate(l).unwrap();
+    let _b = heap.allocate(l).unwrap();
+    // SAFETY: allocated with `l`.
+    unsafe {
+        heap.deallocate(a, l);
+        heap.deallocate(z, l);
+    }
+    let c = heap.allocate(l2).unwrap();
+    let _d = heap.allocate(l).unwrap();
+    // SAFETY: `c` is a live block of 1024 usizes.
+    unsafe { core::ptr::with_exposed_provenance_mut::<(usize, usize)>(c).write((1, 2)) };
+}
+
+#[test]
+#[should_panic(expected = "not aligned to 4096")]
+fn new_panics_on_unaligned_start() {
+    let space = Space::<TestHeap>::zeroed();
+    // SAFETY: never reached: the start is rejected.
+    let _ = unsafe { Heap::new(space.start() + 8, MIN_HEAP_SIZE) };
+}
+
+#[test]
+#[should_panic(expected = "below the minimum heap size")]
+fn new_panics_on_small_size() {
+    let space = Space::<TestHeap>::zeroed();
+    // SAFETY: never reached: the size is rejected.
+    let _ = unsafe { Heap::new(space.start(), 0x4000) };
+}
+
+#[test]
+#[should_panic(expected = "not a multiple of the minimum heap size")]
+fn new_panics_on_odd_size() {
+    let space = Space::<TestHeap>::zeroed();
+    // SAFETY: never reached: the size is rejected.
+    let _ = unsafe { Heap::new(space.start(), 0x9000) };
+}
+
+#[test]
+fn try_new_trims_or_refuses() {
+    let space = Space::<TestHeap>::zeroed();
+    let start = space.start();
+    // SAFETY: the box is used by nothing else and outlives each heap.
+    unsafe {
+        // Start rounded up to 4 KiB, size down to 32 KiB: the buddy gets
+        // [start + 4 KiB, start + 36 KiB) and keeps its bitmap in it.
+        let trimmed = Heap::try_new(start + 1, HEAP_SIZE - 1).unwrap().total_bytes();
+        assert!(trimmed <= MIN_HEAP_SIZE && trimmed > MIN_HEAP_SIZE - 1024);
+        assert_eq!(Heap::try_new(start + 1, MIN_HEAP_SIZE).err(), Some(AllocError::InvalidParam));
+        assert_eq!(Heap::try_new(start, MIN_HEAP_SIZE - 1).err(), Some(AllocError::InvalidParam));
+        assert_eq!(Heap::try_new(usize::MAX - 4095, 8192).err(), Some(AllocError::InvalidParam));
+        assert_eq!(Heap::try_new(0, 0).err(), Some(AllocError::InvalidParam));
+        let generic = Heap::try_new_in(start, HEAP_SIZE, TlsfByteAllocator::new()).unwrap();
+        assert!(generic.total_bytes() > HEAP_SIZE - 1024);
+    }
+}
+
+#[test]
+fn slab_byte_allocator_lifecycle() {
+    let arena = Arena::new(256 * 1024, 4096);
+    let mut slab = SlabByteAllocator::new();
+    let l = layout(16, 8);
+    assert_eq!(slab.alloc(l), Err(AllocError::NoMemory), "before init: an error, not a panic");
+    assert_eq!(slab.alloc(layout(10_000, 8)), Err(AllocError::NoMemory));
+    assert_eq!((slab.total_bytes(), slab.used_bytes(), slab.available_bytes()), (0, 0, 0));
+    // SAFETY: host memory used by nothing else; it outlives `slab`.
+    unsafe { slab.init(arena.start(), arena.size()) }.unwrap();
+    // SAFETY: as above.
+    assert_eq!(unsafe { slab.init(arena.start(), arena.size()) }, Err(AllocError::InvalidParam));
+    let total = slab.total_bytes();
+    assert!(total > 250 * 1024 && total <= arena.size());
+
+    // Zero-size layouts get real, distinct smallest-class blocks.
+    let zero = layout(0, 1);
+    let a = slab.alloc(zero).unwrap();
+    let b = slab.alloc(zero).unwrap();
+    assert_ne!(a, b);
+    assert_eq!(slab.used_bytes(), 16);
+    // SAFETY: allocated with `zero`.
+    unsafe {
+        slab.dealloc(a, zero);
+        slab.dealloc(b, zero);
+    }
+    assert_eq!(slab.used_bytes(), 0);
+    assert_eq!(slab.usable_size(layout(100, 8)), (100, 128));
+    assert!(slab.release_cached_slabs() > 0);
+    assert_eq!(slab.heap().used_bytes(), 0);
+    assert_eq!(slab.available_bytes(), total);
+}
+
+#[test]
+fn add_memory_before_init_initialises() {
+    let arena = Arena::new(64 * 1024, 4096);
+    let mut slab = SlabByteAllocator::with_backing(TlsfByteAllocator::new());
+    // SAFETY: host memory used by nothing else; it outlives `slab`.
+    unsafe { slab.add_memory(arena.start(), arena.size()) }.unwrap();
+    let block = slab.alloc(layout(8, 8)).unwrap();
+    // SAFETY: allocated with (8, 8).
+    unsafe { slab.dealloc(block, layout(8, 8)) };
+    // SAFETY: as above.
+    assert_eq!(unsafe { slab.init(arena.start(), arena.size()) }, Err(AllocError::InvalidParam));
+    // A region the backing allocator refuses leaves the allocator as it was.
+    let mut fresh = SlabByteAllocator::new();
+    // SAFETY: an overflowing region is refused before it is touched.
+    assert_eq!(unsafe { fresh.init(usize::MAX - 10, 100) }, Err(AllocError::InvalidParam));
+    assert_eq!(fresh.alloc(layout(8, 8)), Err(AllocError::NoMemory));
+}
+
+#[test]
+fn const_constructors_fit_a_static() {
+    static DEFAULT: std::sync::Mutex<SlabByteAllocator> = std::sync::Mutex::new(SlabByteAllocator::new());
+    static OVER_TLSF: std::sync::Mutex<SlabByteAllocator<TlsfByteAllocator>> =
+        std::sync::Mutex::new(SlabByteAllocator::with_backing(TlsfByteAllocator::new()));
+    assert_eq!(DEFAULT.lock().unwrap().alloc(layout(8, 8)), Err(AllocError::NoMemory));
+    assert_eq!(OVER_TLSF.lock().unwrap().total_bytes(), 0);
+}
+
+#[test]
+fn debug_output_names_the_parts() {
+    let arena = Arena::new(64 * 1024, 4096);
+    let heap = heap_over(&arena, BuddyByteAllocator::new());
+    let text = std::format!("{heap:?}");
+    assert!(text.contains("slabs_per_class") && text.contains("BuddyByteAllocator"), "{text}");
+}
