@@ -36,6 +36,10 @@
 //! [`byte`], [`page`] and [`id`], and the models ([`byte::Model`],
 //! [`Intervals`]) are public, so fuzz targets and property tests reuse them.
 //!
+//! [`props`] holds proptest strategies for operation sequences and runners
+//! that check every step against the models (issue 6.1), and decoders of
+//! fuzzers' byte tapes into the same operations.
+//!
 //! Every check panics with a message naming the seed and the operation when
 //! the allocator breaks the contract; rerun with that seed
 //! (`ByteConfig::new().with_seed(..).with_seeds(1)`) to reproduce it.
@@ -47,6 +51,7 @@ mod macros;
 pub mod page;
 mod pattern;
 mod pool;
+pub mod props;
 mod rng;
 
 pub use byte::ByteConfig;
