@@ -1,0 +1,268 @@
+//! Suite 5: the cost of single operations, the figure a real-time kernel
+//! cares about. The random-actions mix without reallocs (talc's size and
+//! alignment draws, max 1,000 bytes), held between 1,000 and 2,000 live
+//! blocks; every alloc and every free is timed on its own.
+//!
+//! The clock: on x86_64 the time-stamp counter (`lfence; rdtsc` on both
+//! sides, calibrated against `Instant` over 20 ms); elsewhere
+//! `std::time::Instant`. The median cost of timing nothing is subtracted
+//! from every sample. The maximum catches interrupts and preemption as well
+//! as the allocator's own worst case: read it as an upper bound.
+
+use std::{
+    alloc::Layout,
+    ptr::NonNull,
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+use super::Ctx;
+use crate::{
+    contestants::{Contestant, Family},
+    report::{Chart, SuiteReport, TextTable, csv_field, fmt_figure, fmt_ratio},
+    rng::{Rng, TalcDraws},
+    stats::{Better, percentile_sorted, ratios_to_best},
+};
+
+/// The live-block floor (the count stays below twice this).
+const LIVE: usize = 1_000;
+/// talc's smallest maximum allocation size.
+const MAX_SIZE: usize = 1000;
+/// The percentiles reported.
+const PERCENTILES: [(f64, &str); 4] = [(50.0, "p50"), (99.0, "p99"), (99.9, "p99.9"), (100.0, "max")];
+
+/// The name of the clock in use.
+pub const CLOCK: &str = if cfg!(target_arch = "x86_64") { "rdtsc (lfence-fenced)" } else { "Instant" };
+
+/// A raw timestamp.
+#[inline(always)]
+fn now() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_mm_lfence, _rdtsc};
+        // SAFETY: `lfence` (SSE2) and `rdtsc` exist on every x86_64 CPU.
+        unsafe {
+            _mm_lfence();
+            let t = _rdtsc();
+            _mm_lfence();
+            t
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        static EPOCH: OnceLock<Instant> = OnceLock::new();
+        EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
+    }
+}
+
+/// Nanoseconds per tick of [`now`], measured once.
+fn ns_per_tick() -> f64 {
+    static CALIBRATION: OnceLock<f64> = OnceLock::new();
+    *CALIBRATION.get_or_init(|| {
+        let (t0, i0) = (now(), Instant::now());
+        while i0.elapsed() < Duration::from_millis(20) {
+            std::hint::spin_loop();
+        }
+        let (t1, elapsed) = (now(), i0.elapsed());
+        elapsed.as_nanos() as f64 / (t1.wrapping_sub(t0)).max(1) as f64
+    })
+}
+
+/// The median ticks of timing nothing.
+fn clock_overhead() -> u64 {
+    let mut samples: Vec<u64> = (0..10_001)
+        .map(|_| {
+            let t0 = now();
+            now().wrapping_sub(t0)
+        })
+        .collect();
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+/// The smallest step the clock shows, in ns (virtual machines often
+/// coarsen the TSC).
+fn clock_resolution_ns() -> f64 {
+    let step = (0..10_000)
+        .filter_map(|_| {
+            let t0 = now();
+            let d = now().wrapping_sub(t0);
+            (d > 0).then_some(d)
+        })
+        .min()
+        .unwrap_or(1);
+    step as f64 * ns_per_tick()
+}
+
+/// Sorted per-operation costs in ns.
+#[derive(Debug, Default)]
+pub struct Samples {
+    /// Allocation costs.
+    pub alloc: Vec<u64>,
+    /// Free costs.
+    pub free: Vec<u64>,
+    /// Whether the contestant ran out of memory before all operations ran.
+    pub exhausted: bool,
+}
+
+/// Times `ops` operations on `c`, one by one.
+pub fn measure(c: &mut dyn Contestant, ops: usize, seed: u64) -> Samples {
+    let overhead = clock_overhead();
+    let scale = ns_per_tick();
+    let mut rng = Rng::new(seed);
+    let mut live: Vec<(NonNull<u8>, Layout)> = Vec::with_capacity(2 * LIVE + 1);
+    let mut out = Samples { alloc: Vec::with_capacity(ops), free: Vec::with_capacity(ops), exhausted: false };
+    let draw = |rng: &mut Rng| {
+        Layout::from_size_align(rng.talc_size(MAX_SIZE), rng.talc_align()).unwrap_or(Layout::new::<u64>())
+    };
+    while live.len() < LIVE {
+        let layout = draw(&mut rng);
+        match c.alloc(layout) {
+            Some(p) => live.push((p, layout)),
+            None => break,
+        }
+    }
+    for _ in 0..ops {
+        if (rng.range(0, 2) == 0 && live.len() < 2 * LIVE) || live.len() < LIVE {
+            let layout = draw(&mut rng);
+            let t0 = now();
+            let p = c.alloc(layout);
+            let t = now().wrapping_sub(t0);
+            match p {
+                Some(p) => live.push((p, layout)),
+                None => {
+                    out.exhausted = true;
+                    break;
+                }
+            }
+            out.alloc.push(t);
+        } else {
+            let (p, layout) = live.swap_remove(rng.range(0, live.len()));
+            let t0 = now();
+            // SAFETY: `p` was live for `layout` and leaves the list.
+            unsafe { c.dealloc(p, layout) };
+            out.free.push(now().wrapping_sub(t0));
+        }
+    }
+    for (p, layout) in live {
+        // SAFETY: every block left in the list is live for its layout.
+        unsafe { c.dealloc(p, layout) };
+    }
+    for samples in [&mut out.alloc, &mut out.free] {
+        for t in samples.iter_mut() {
+            *t = (t.saturating_sub(overhead) as f64 * scale).round() as u64;
+        }
+        samples.sort_unstable();
+    }
+    out
+}
+
+/// Runs the suite.
+pub fn run(ctx: &mut Ctx<'_>) -> SuiteReport {
+    let ops = if ctx.quick { 50_000 } else { 400_000 };
+    let mut rows = Vec::new();
+    let mut yardsticks = Vec::new();
+    let mut notes = Vec::new();
+    for backend in ctx.backends {
+        ctx.step(format!("latency: {}", backend.name));
+        match backend.instantiate(ctx.pool) {
+            Ok(mut instance) => {
+                rows.push((backend.name, measure(&mut *instance, ops, 0x1a7e)));
+                yardsticks.push(backend.family != Family::Floor);
+            }
+            Err(e) => notes.push(format!("{}: {e}", backend.name)),
+        }
+        ctx.done();
+    }
+    let pick = |s: &[u64], p: f64| percentile_sorted(s, p).map(|v| v as f64);
+    let alloc_p99: Vec<Option<f64>> = rows.iter().map(|(_, s)| pick(&s.alloc, 99.0)).collect();
+    let free_p99: Vec<Option<f64>> = rows.iter().map(|(_, s)| pick(&s.free, 99.0)).collect();
+    let (alloc_ratio, free_ratio) = (
+        ratios_to_best(&alloc_p99, &yardsticks, Better::Lower),
+        ratios_to_best(&free_p99, &yardsticks, Better::Lower),
+    );
+    let mut headers = vec!["contestant".to_owned()];
+    for op in ["alloc", "free"] {
+        for (_, name) in PERCENTILES {
+            headers.push(format!("{op} {name}"));
+        }
+        headers.push(format!("{op} p99 x best"));
+    }
+    let mut table = TextTable {
+        title: format!(
+            "Latency (ns per operation; {ops} alloc/free ops at {LIVE}..{} live blocks; clock: {CLOCK}, \
+             {:.3} ns/tick, resolution {:.0} ns, overhead subtracted)",
+            2 * LIVE,
+            ns_per_tick(),
+            clock_resolution_ns()
+        ),
+        headers,
+        notes,
+        ..TextTable::default()
+    };
+    let mut csv =
+        String::from("contestant,operation,samples,p50_ns,p99_ns,p99_9_ns,max_ns,p99_ratio_to_best\n");
+    let mut charts = vec![
+        Chart {
+            file: "latency_alloc_p99".into(),
+            title: "alloc latency, p99 (ns, lower is better)".into(),
+            unit: "ns".into(),
+            bars: Vec::new(),
+        },
+        Chart {
+            file: "latency_free_p99".into(),
+            title: "free latency, p99 (ns, lower is better)".into(),
+            unit: "ns".into(),
+            bars: Vec::new(),
+        },
+    ];
+    for (i, (name, samples)) in rows.iter().enumerate() {
+        let mut line = vec![format!("{name}{}", if samples.exhausted { "!" } else { "" })];
+        for (op, s, ratio, chart) in
+            [("alloc", &samples.alloc, alloc_ratio[i], 0), ("free", &samples.free, free_ratio[i], 1)]
+        {
+            let mut fields = Vec::new();
+            for (p, _) in PERCENTILES {
+                let v = pick(s, p);
+                line.push(v.map_or("-".into(), fmt_figure));
+                fields.push(v.map_or(String::new(), |v| format!("{v}")));
+            }
+            line.push(fmt_ratio(ratio));
+            if let Some(p99) = pick(s, 99.0) {
+                charts[chart].bars.push((name.to_string(), p99));
+            }
+            csv.push_str(&format!(
+                "{},{op},{},{},{}\n",
+                csv_field(name),
+                s.len(),
+                fields.join(","),
+                ratio.map_or(String::new(), |r| format!("{r:.4}"))
+            ));
+        }
+        table.rows.push(line);
+    }
+    if rows.iter().any(|(_, s)| s.exhausted) {
+        table.notes.push("! ran out of memory before all operations ran (the bump floor never frees)".into());
+    }
+    table
+        .notes
+        .push("max includes interrupts and preemption: an upper bound, not the allocator's alone".into());
+    SuiteReport { tables: vec![table], csv: vec![("latency.csv".into(), csv)], charts }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{contestants::Bump, pool::Pool};
+
+    #[test]
+    fn latencies_are_sampled_per_operation_and_sorted() {
+        let pool = Pool::new(8 << 20).unwrap();
+        let mut bump = Bump::new(pool.base(), pool.size());
+        let s = measure(&mut bump, 2_000, 5);
+        assert!(!s.exhausted);
+        assert!(s.alloc.len() + s.free.len() == 2_000);
+        assert!(s.alloc.windows(2).all(|w| w[0] <= w[1]));
+        assert!(ns_per_tick() > 0.0);
+    }
+}

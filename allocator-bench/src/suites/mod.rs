@@ -1,0 +1,94 @@
+//! The five suites. Each takes the contestants and the pool, and returns a
+//! [`SuiteReport`](crate::report::SuiteReport).
+
+pub mod arceos;
+pub mod efficiency;
+pub mod latency;
+pub mod phase_shift;
+pub mod random_actions;
+
+use indicatif::ProgressBar;
+
+use crate::{
+    contestants::{Backend, Family},
+    pool::Pool,
+};
+
+/// What every suite needs.
+pub struct Ctx<'a> {
+    /// The pool, handed to one contestant at a time.
+    pub pool: &'a mut Pool,
+    /// The contestants chosen.
+    pub backends: &'a [&'a Backend],
+    /// The reduced CI run.
+    pub quick: bool,
+    /// Repetitions per figure, where a suite repeats.
+    pub reps: usize,
+    /// Progress on stderr; ticked between measurements only.
+    pub progress: &'a ProgressBar,
+}
+
+impl Ctx<'_> {
+    /// Shows what runs next.
+    pub fn step(&self, what: String) {
+        self.progress.set_message(what);
+    }
+
+    /// Which contestants set the best figure: all but the bump floor.
+    pub fn yardsticks(&self) -> Vec<bool> {
+        self.backends.iter().map(|b| b.family != Family::Floor).collect()
+    }
+
+    /// Marks one unit of work done.
+    pub fn done(&self) {
+        self.progress.inc(1);
+    }
+}
+
+/// A suite the CLI can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Suite {
+    /// The four ArceOS workloads (std collections, routed).
+    Arceos,
+    /// Random alloc/free/realloc at several numbers of live blocks: ops/s.
+    RandomActions,
+    /// Heap efficiency: share of the pool in use at the first failure.
+    Efficiency,
+    /// Fill with small objects, free them, largest block that succeeds.
+    PhaseShift,
+    /// Per-operation latency percentiles for alloc and free.
+    Latency,
+}
+
+impl Suite {
+    /// Every suite, in run order.
+    pub const ALL: [Suite; 5] =
+        [Suite::Arceos, Suite::RandomActions, Suite::Efficiency, Suite::PhaseShift, Suite::Latency];
+
+    /// One line on what it measures.
+    pub fn about(self) -> &'static str {
+        match self {
+            Suite::Arceos => {
+                "vec_push_3M, vec_rand_free_25K_64, vec_rand_free_7500_520, btree_map_50K (upstream code): median ms"
+            }
+            Suite::RandomActions => {
+                "talc's random actions at 100 / 1,000 / 10,000 live blocks: million ops per second"
+            }
+            Suite::Efficiency => "talc's heap efficiency: % of the pool in live blocks at the first failure",
+            Suite::PhaseShift => {
+                "fill with small objects, free all, largest block that succeeds: % of the pool"
+            }
+            Suite::Latency => "per-operation alloc and free latency: p50 / p99 / p99.9 / max (ns)",
+        }
+    }
+
+    /// The number of progress steps the suite takes for `n` contestants.
+    pub fn steps(self, n: usize, reps: usize, quick: bool) -> u64 {
+        let per_backend = match self {
+            Suite::Arceos => arceos::WORKLOADS.len() * arceos::RepPolicy::new(quick, reps).max_reps,
+            Suite::RandomActions => random_actions::LIVE_TARGETS.len() * random_actions::trials(quick, reps),
+            Suite::Efficiency | Suite::PhaseShift | Suite::Latency => 1,
+        };
+        (per_backend * n) as u64
+    }
+}
