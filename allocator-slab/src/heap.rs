@@ -222,6 +222,16 @@ impl<B: ByteAllocator + core::fmt::Debug> core::fmt::Debug for Heap<B> {
     }
 }
 
+/// The smallest region [`Heap::add_memory`] and
+/// [`SlabByteAllocator`](crate::SlabByteAllocator) accept: one slab of the
+/// smallest size. A smaller region could serve no block at all.
+pub const MIN_REGION_SIZE: usize = slab_size(0);
+
+/// [`AllocError::InvalidParam`] for a region smaller than [`MIN_REGION_SIZE`].
+const fn check_region_size(size: usize) -> AllocResult {
+    if size < MIN_REGION_SIZE { Err(AllocError::InvalidParam) } else { Ok(()) }
+}
+
 /// Checks a region against the rules of [`Heap::new`] after trimming it:
 /// start rounded up to [`HEAP_ALIGN`], size rounded down to a multiple of
 /// [`MIN_HEAP_SIZE`].
@@ -328,7 +338,10 @@ impl<B: ByteAllocator> Heap<B> {
     }
 
     /// Adds `[start, start + size)` to the backing allocator, which trims it
-    /// to its own alignment. Errors are the backing allocator's
+    /// to its own alignment.
+    ///
+    /// A region smaller than [`MIN_REGION_SIZE`] is
+    /// [`AllocError::InvalidParam`]; other errors are the backing allocator's
     /// ([`AllocError::MemoryOverlap`] for a region it already manages,
     /// [`AllocError::InvalidParam`] for a bad one).
     ///
@@ -336,6 +349,7 @@ impl<B: ByteAllocator> Heap<B> {
     ///
     /// As for [`new`](Heap::new).
     pub unsafe fn add_memory(&mut self, start: usize, size: usize) -> AllocResult {
+        check_region_size(size)?;
         // SAFETY: the caller's contract.
         unsafe { self.backing.add_memory(start, size) }
     }
@@ -350,6 +364,7 @@ impl<B: ByteAllocator> Heap<B> {
     ///
     /// [`BaseAllocator::init`]: allocator_traits::BaseAllocator::init
     pub(crate) unsafe fn init_backing(&mut self, start: usize, size: usize) -> AllocResult {
+        check_region_size(size)?;
         // SAFETY: the caller's contract.
         unsafe { self.backing.init(start, size) }
     }

@@ -127,8 +127,8 @@ use core::{alloc::Layout, ptr::NonNull};
 pub use allocator_buddy::BuddyByteAllocator;
 use allocator_traits::{AllocError, AllocResult, BaseAllocator, ByteAllocator};
 pub use heap::{
-    CACHED_EMPTY_SLABS, HEAP_ALIGN, Heap, MAX_CLASS_SIZE, MIN_CLASS_SIZE, MIN_HEAP_SIZE, NUM_CLASSES,
-    class_size, size_class, slab_capacity, slab_size,
+    CACHED_EMPTY_SLABS, HEAP_ALIGN, Heap, MAX_CLASS_SIZE, MIN_CLASS_SIZE, MIN_HEAP_SIZE, MIN_REGION_SIZE,
+    NUM_CLASSES, class_size, size_class, slab_capacity, slab_size,
 };
 
 /// A byte allocator over a [`Heap`]: slab size classes in front of the
@@ -137,7 +137,8 @@ pub use heap::{
 /// It manages no memory until [`init`](BaseAllocator::init); before that,
 /// `alloc` is [`AllocError::NoMemory`]. The region handed to `init` or
 /// `add_memory` goes to the backing allocator, trimmed by its rules (not by
-/// the stricter rules of [`Heap::new`]).
+/// the stricter rules of [`Heap::new`]); a region smaller than
+/// [`MIN_REGION_SIZE`] (4 KiB, one slab) is [`AllocError::InvalidParam`].
 pub struct SlabByteAllocator<B: ByteAllocator = BuddyByteAllocator> {
     heap: Heap<B>,
     initialised: bool,
@@ -194,8 +195,9 @@ impl<B: ByteAllocator> SlabByteAllocator<B> {
 impl<B: ByteAllocator> BaseAllocator for SlabByteAllocator<B> {
     /// Hands the backing allocator its first region (trimmed by its rules).
     ///
-    /// A second `init` is [`AllocError::InvalidParam`]; a region the backing
-    /// allocator refuses is its error. A failed `init` leaves the allocator
+    /// A second `init`, or a region smaller than [`MIN_REGION_SIZE`], is
+    /// [`AllocError::InvalidParam`]; a region the backing allocator refuses
+    /// is its error. A failed `init` leaves the allocator
     /// uninitialised.
     ///
     /// # Safety
