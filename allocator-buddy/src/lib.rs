@@ -99,6 +99,10 @@ use allocator_traits::{AllocError, AllocResult, BaseAllocator, ByteAllocator, re
 /// The smallest block handed out: room for the two free-list links.
 pub const MIN_BLOCK_SIZE: usize = 2 * size_of::<usize>();
 
+/// The smallest region `init`/`add_memory` accept (once trimmed to
+/// [`MIN_BLOCK_SIZE`] alignment): one minimum block of bitmap and one block.
+pub const MIN_REGION_SIZE: usize = 2 * MIN_BLOCK_SIZE;
+
 /// `log2(MIN_BLOCK_SIZE)`.
 const MIN_ORDER: usize = MIN_BLOCK_SIZE.trailing_zeros() as usize;
 
