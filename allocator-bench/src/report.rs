@@ -76,6 +76,8 @@ pub struct Chart {
     pub unit: String,
     /// `(contestant, figure)`; missing figures are left out.
     pub bars: Vec<(String, f64)>,
+    /// Whether a log axis may be used (shares of the pool stay linear).
+    pub log_ok: bool,
 }
 
 /// Everything a suite produces.
@@ -166,7 +168,7 @@ fn draw_bar_chart(chart: &Chart, path: &Path) -> Result<(), Box<dyn std::error::
     root.fill(&WHITE)?;
     let max = bars.iter().map(|(_, v)| *v).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
     let min = bars.iter().map(|(_, v)| *v).fold(f64::INFINITY, f64::min).min(max);
-    let log = max / min > 100.0;
+    let log = chart.log_ok && max / min > 100.0;
     let families = contestants::all();
     let family = |name: &str| families.iter().find(|b| b.name == name).map(|b| b.family);
     // Row `i` (in table order) is drawn in segment `rows - 1 - i`: first on top.
@@ -175,11 +177,18 @@ fn draw_bar_chart(chart: &Chart, path: &Path) -> Result<(), Box<dyn std::error::
         SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => names.get(*i).copied().unwrap_or("").to_owned(),
         SegmentValue::Last => String::new(),
     };
-    let x_range = if log { (min / 2.0)..(max * 8.0) } else { 0.0..max * 1.25 };
+    // Room on the right for the value labels and the legend.
+    let x_range = if log {
+        let lo = min / 2.0;
+        lo..(max.ln() + 0.45 * (max.ln() - lo.ln())).exp()
+    } else {
+        0.0..max * 1.45
+    };
     let mut builder = ChartBuilder::on(&root);
     builder.caption(&chart.title, ("sans-serif", 20)).margin(14).x_label_area_size(40).y_label_area_size(170);
     let x_start = x_range.start;
-    let y = (0..rows).into_segmented();
+    // Integer ranges are inclusive in plotters: `0..rows - 1` is `rows` rows.
+    let y = (0..rows - 1).into_segmented();
     let value_style = TextStyle::from(("sans-serif", 12).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
     macro_rules! draw {
         ($ctx:expr) => {{
@@ -189,6 +198,7 @@ fn draw_bar_chart(chart: &Chart, path: &Path) -> Result<(), Box<dyn std::error::
                 .x_desc(&chart.unit)
                 .y_labels(rows)
                 .disable_y_mesh()
+                .light_line_style(TRANSPARENT)
                 .draw()?;
             ctx.draw_series(bars.iter().enumerate().map(|(i, (name, v))| {
                 let j = rows - 1 - i;
@@ -285,6 +295,7 @@ mod tests {
                 title: "t".into(),
                 unit: "ms".into(),
                 bars: vec![("a".into(), 1.0), ("b".into(), 1000.0), ("c".into(), f64::NAN)],
+                log_ok: true,
             }],
             csv: vec![("x.csv".into(), "a,1\n".into())],
             ..SuiteReport::default()

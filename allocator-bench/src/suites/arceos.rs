@@ -251,6 +251,7 @@ fn report(ctx: &Ctx<'_>, cells: &[Vec<Cell>], policy: RepPolicy) -> SuiteReport 
                 .zip(&figures)
                 .filter_map(|(b, f)| Some((b.name.to_owned(), (*f)?)))
                 .collect(),
+            log_ok: true,
         });
     }
     let mut fewer = false;

@@ -208,12 +208,14 @@ pub fn run(ctx: &mut Ctx<'_>) -> SuiteReport {
             title: "alloc latency, p99 (ns, lower is better)".into(),
             unit: "ns".into(),
             bars: Vec::new(),
+            log_ok: true,
         },
         Chart {
             file: "latency_free_p99".into(),
             title: "free latency, p99 (ns, lower is better)".into(),
             unit: "ns".into(),
             bars: Vec::new(),
+            log_ok: true,
         },
     ];
     for (i, (name, samples)) in rows.iter().enumerate() {

@@ -148,6 +148,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> SuiteReport {
             .into(),
         unit: "% of pool".into(),
         bars: rows.iter().map(|(n, s)| (n.to_string(), pct(s.after))).collect(),
+        log_ok: false,
     };
     SuiteReport { tables: vec![table], csv: vec![("phase_shift.csv".into(), csv)], charts: vec![chart] }
 }

@@ -186,6 +186,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> SuiteReport {
                 .zip(&column)
                 .filter_map(|(b, f)| Some((b.name.to_owned(), (*f)?)))
                 .collect(),
+            log_ok: true,
         });
     }
     for (i, (backend, row)) in ctx.backends.iter().zip(&figures).enumerate() {
