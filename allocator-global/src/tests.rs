@@ -129,6 +129,23 @@ struct SourceLog {
     given: Vec<usize>,
     returned: Vec<usize>,
     refused: Vec<usize>,
+    /// The chunks out, `(start, size)`: freed when the last clone of the
+    /// source (so the heap using them) is gone.
+    live: Vec<(usize, usize)>,
+}
+
+impl Drop for SourceLog {
+    fn drop(&mut self) {
+        for &(start, size) in &self.live {
+            // SAFETY: every live chunk came from `System.alloc` with this
+            // layout in `alloc_chunk`; the heap that used it is gone.
+            unsafe { std::alloc::System.dealloc(addr_to_ptr(start).unwrap().as_ptr(), chunk_layout(size)) };
+        }
+    }
+}
+
+fn chunk_layout(size: usize) -> Layout {
+    Layout::from_size_align(size, 4096).unwrap()
 }
 
 impl RecordingSource {
@@ -163,22 +180,23 @@ unsafe impl PageSource for RecordingSource {
             log.refused.push(size);
             return Err(AllocError::NoMemory);
         }
-        let layout = Layout::from_size_align(size, 4096).unwrap();
         // SAFETY: non-zero size.
-        let ptr = unsafe { std::alloc::System.alloc(layout) };
+        let ptr = unsafe { std::alloc::System.alloc(chunk_layout(size)) };
         if ptr.is_null() {
             log.refused.push(size);
             return Err(AllocError::NoMemory);
         }
         log.given.push(size);
+        log.live.push((ptr.expose_provenance(), size));
         Ok(ptr.expose_provenance())
     }
 
     unsafe fn dealloc_chunk(&mut self, start: usize, size: usize) {
-        let layout = Layout::from_size_align(size, 4096).unwrap();
         // SAFETY: the chunk came from `alloc_chunk(size)`.
-        unsafe { std::alloc::System.dealloc(addr_to_ptr(start).unwrap().as_ptr(), layout) };
-        self.log.lock().unwrap().returned.push(size);
+        unsafe { std::alloc::System.dealloc(addr_to_ptr(start).unwrap().as_ptr(), chunk_layout(size)) };
+        let mut log = self.log.lock().unwrap();
+        log.returned.push(size);
+        log.live.retain(|&chunk| chunk != (start, size));
     }
 }
 
@@ -566,7 +584,7 @@ fn alloc_zeroed_zeroes_reused_memory() {
 
 #[test]
 fn allocator_api2_collections_and_resizing() {
-    let source = RecordingSource::new(usize::MAX);
+    let source = RecordingSource::new(64 << 20);
     let heap = GlobalAllocator::<TestHeap, _>::new(TestHeap::new(), source);
     {
         let mut v = allocator_api2::vec::Vec::new_in(&heap);
