@@ -54,11 +54,30 @@ pub const fn slab_size(class: usize) -> usize {
     1 << shift
 }
 
+/// The bytes at the end of each slab's aligned span that the heap does not
+/// ask for: a slab is a `slab_size - SLAB_TAIL` byte chunk aligned to
+/// `slab_size`.
+///
+/// A boundary-tag allocator such as TLSF puts a header (16 bytes in rlsf)
+/// before every block, so slabs of full `slab_size` cut one after another
+/// would each leave a gap of almost a slab before the next aligned address
+/// (half the memory). Leaving the tail free lets the next slab's header sit
+/// there: consecutive slabs pack with no gap. A buddy allocator rounds the
+/// request back up to `slab_size`, so this costs it nothing.
+pub const SLAB_TAIL: usize = 32;
+
+/// The offset of a slab's header from the slab's start: the header ends
+/// where the slab's chunk ends.
+#[inline(always)]
+const fn header_offset(class: usize) -> usize {
+    slab_size(class) - SLAB_TAIL - HEADER_SIZE
+}
+
 /// The number of blocks a slab of class `class` holds: what is left of the
-/// slab after its header (at the slab's end), in whole blocks.
+/// slab's chunk before its header (at the chunk's end), in whole blocks.
 #[inline]
 pub const fn slab_capacity(class: usize) -> usize {
-    (slab_size(class) - HEADER_SIZE) / class_size(class)
+    header_offset(class) / class_size(class)
 }
 
 /// The size class serving `layout`, or `None` if the backing allocator serves
@@ -82,10 +101,11 @@ const fn class_index(layout: Layout) -> usize {
     (bits - MIN_CLASS_SIZE.trailing_zeros()) as usize
 }
 
-/// The layout of a slab chunk of class `class`: its size, aligned to its size.
+/// The layout of a slab chunk of class `class`: the slab size less
+/// [`SLAB_TAIL`], aligned to the slab size.
 #[inline]
 const fn slab_layout(class: usize) -> Layout {
-    match Layout::from_size_align(slab_size(class), slab_size(class)) {
+    match Layout::from_size_align(slab_size(class) - SLAB_TAIL, slab_size(class)) {
         Ok(layout) => layout,
         Err(_) => panic!("slab sizes are powers of two"),
     }
@@ -98,7 +118,7 @@ struct FreeBlock {
     next: Option<NonNull<FreeBlock>>,
 }
 
-/// The bookkeeping of one slab, in its last `HEADER_SIZE` bytes.
+/// The bookkeeping of one slab, in the last `HEADER_SIZE` bytes of its chunk.
 #[repr(C)]
 struct SlabHeader {
     /// Blocks freed since the slab was last empty.
@@ -116,10 +136,10 @@ struct SlabHeader {
 
 const HEADER_SIZE: usize = size_of::<SlabHeader>();
 
-// The header sits at `slab_size - HEADER_SIZE`, which must be aligned for it,
-// and every class must fit a free-list link and at least a few blocks.
+// The header sits at `header_offset`, which must be aligned for it, and
+// every class must fit a free-list link and at least a few blocks.
 const _: () = {
-    assert!(HEADER_SIZE % align_of::<SlabHeader>() == 0);
+    assert!(HEADER_SIZE % align_of::<SlabHeader>() == 0 && SLAB_TAIL % align_of::<SlabHeader>() == 0);
     assert!(size_of::<FreeBlock>() <= MIN_CLASS_SIZE && align_of::<FreeBlock>() <= MIN_CLASS_SIZE);
     let mut class = 0;
     while class < NUM_CLASSES {
@@ -132,12 +152,13 @@ const _: () = {
 /// The header of the slab holding `block` of class `class`: O(1), by masking.
 #[inline(always)]
 fn header_of(block: NonNull<u8>, class: usize) -> NonNull<SlabHeader> {
-    // The slab is aligned to its size; its header is its last HEADER_SIZE
-    // bytes: `(addr | (slab - 1)) - (HEADER_SIZE - 1)`, which cannot overflow.
+    // The slab is aligned to its size; its header lies `header_offset` bytes
+    // in: `(addr | (slab - 1)) - (slab - 1 - header_offset)`, which cannot
+    // overflow.
     let mask = slab_size(class) - 1;
-    let hdr = block.as_ptr().map_addr(|addr| (addr | mask) - (HEADER_SIZE - 1));
-    // SAFETY: `(addr | mask) >= slab_size - 1 >= HEADER_SIZE`, so the result
-    // is at least `slab_size - HEADER_SIZE > 0`.
+    let hdr = block.as_ptr().map_addr(|addr| (addr | mask) - (mask - header_offset(class)));
+    // SAFETY: `(addr | mask) >= mask`, so the result is at least
+    // `header_offset > 0`.
     unsafe { NonNull::new_unchecked(hdr) }.cast()
 }
 
@@ -148,10 +169,9 @@ fn header_of(block: NonNull<u8>, class: usize) -> NonNull<SlabHeader> {
 /// `header` is the header of a live slab of class `class`.
 #[inline(always)]
 unsafe fn slab_base(header: NonNull<SlabHeader>, class: usize) -> NonNull<u8> {
-    // SAFETY: the header lies `slab_size - HEADER_SIZE` bytes into its slab
-    // (caller's contract), so the result is the slab's start, in the same
-    // allocation.
-    unsafe { header.cast::<u8>().sub(slab_size(class) - HEADER_SIZE) }
+    // SAFETY: the header lies `header_offset` bytes into its slab (caller's
+    // contract), so the result is the slab's start, in the same allocation.
+    unsafe { header.cast::<u8>().sub(header_offset(class)) }
 }
 
 /// A mutable reference to a slab header.
@@ -725,9 +745,9 @@ impl<B: ByteAllocator> Heap<B> {
         self.slab_charge += self.backing.used_bytes().saturating_sub(before);
         self.small_capacity += slab_capacity(class) * class_size(class);
         self.classes[class].slabs += 1;
-        // SAFETY: the header's place, the last HEADER_SIZE bytes of the slab,
-        // is inside the fresh slab and aligned for it.
-        let slab = unsafe { base.add(slab_size(class) - HEADER_SIZE) }.cast::<SlabHeader>();
+        // SAFETY: the header's place, the last HEADER_SIZE bytes of the
+        // chunk, is inside the fresh chunk and aligned for it.
+        let slab = unsafe { base.add(header_offset(class)) }.cast::<SlabHeader>();
         // SAFETY: as above; the slab is ours.
         unsafe { slab.write(SlabHeader { free: None, next: None, prev: None, used: 0, fresh: 0 }) };
         Ok(slab)

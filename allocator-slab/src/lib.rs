@@ -43,22 +43,27 @@
 //!
 //! # Slabs
 //!
-//! A slab of class `s` holds 16 blocks' worth of bytes, at least 4 KiB and at
-//! most 32 KiB ([`slab_size`]), and the backing allocator hands it out
-//! aligned to its size:
+//! A slab of class `s` spans 16 blocks' worth of bytes, at least 4 KiB and
+//! at most 32 KiB ([`slab_size`]), aligned to that size, and the heap takes
+//! it from the backing allocator as one chunk of `slab_size - SLAB_TAIL`
+//! bytes with that alignment:
 //!
-//! | class (bytes)     | 8 ... 256 | 512   | 1024   | 2048   | 4096   |
-//! |-------------------|-----------|-------|--------|--------|--------|
-//! | slab size         | 4 KiB     | 8 KiB | 16 KiB | 32 KiB | 32 KiB |
-//! | blocks per slab   | 508 ... 15 | 15   | 15     | 15     | 7      |
+//! | class (bytes)     | 8 ... 256  | 512   | 1024   | 2048   | 4096   |
+//! |-------------------|------------|-------|--------|--------|--------|
+//! | slab size         | 4 KiB      | 8 KiB | 16 KiB | 32 KiB | 32 KiB |
+//! | blocks per slab   | 504 ... 15 | 15    | 15     | 15     | 7      |
 //!
-//! A 32-byte header (20 bytes on 32-bit targets) at the slab's end holds the
-//! slab's free list, its block counts and its links in the class's list of
-//! partial slabs; the blocks start at the slab's first byte, so block `i` of
-//! class `s` lies at `slab + i * s`, aligned to `s`. The header costs one
-//! block for classes from 32 bytes up (6 % of a 16-block slab, 12.5 % of a
-//! 4096-byte class slab), a few bytes' worth of blocks below. Blocks of a new
-//! slab are carved on demand, so taking a slab is O(1) too.
+//! The blocks start at the slab's first byte, so block `i` of class `s` lies
+//! at `slab + i * s`, aligned to `s`. A 32-byte header (20 bytes on 32-bit
+//! targets) at the end of the chunk holds the slab's free list, its block
+//! counts and its links in the class's list of partial slabs. The last
+//! [`SLAB_TAIL`] (32) bytes of the span are not taken: a boundary-tag
+//! allocator such as TLSF puts the header of the block after the slab there,
+//! so slabs taken one after another pack without gaps (taking whole aligned
+//! spans from TLSF would waste almost a slab per slab). The header and tail
+//! cost one block per slab for classes from 64 bytes up (6 % of a 16-block
+//! slab, 12.5 % for the 4096-byte class), a few blocks below. Blocks of a
+//! new slab are carved on demand, so taking a slab is O(1) too.
 //!
 //! The 32 KiB cap keeps slabs within reach of small heaps; a heap whose
 //! backing allocator cannot find a free, 32 KiB-aligned 32 KiB chunk cannot
@@ -128,7 +133,7 @@ pub use allocator_buddy::BuddyByteAllocator;
 use allocator_traits::{AllocError, AllocResult, BaseAllocator, ByteAllocator};
 pub use heap::{
     CACHED_EMPTY_SLABS, HEAP_ALIGN, Heap, MAX_CLASS_SIZE, MIN_CLASS_SIZE, MIN_HEAP_SIZE, MIN_REGION_SIZE,
-    NUM_CLASSES, class_size, size_class, slab_capacity, slab_size,
+    NUM_CLASSES, SLAB_TAIL, class_size, size_class, slab_capacity, slab_size,
 };
 
 /// A byte allocator over a [`Heap`]: slab size classes in front of the

@@ -10,7 +10,7 @@ use allocator_tlsf::TlsfByteAllocator;
 use allocator_traits::{AllocError, AllocResult, BaseAllocator, ByteAllocator, region};
 
 use crate::{
-    BuddyByteAllocator, CACHED_EMPTY_SLABS, Heap, MAX_CLASS_SIZE, MIN_HEAP_SIZE, NUM_CLASSES,
+    BuddyByteAllocator, CACHED_EMPTY_SLABS, Heap, MAX_CLASS_SIZE, MIN_HEAP_SIZE, NUM_CLASSES, SLAB_TAIL,
     SlabByteAllocator, class_size, size_class, slab_capacity, slab_size,
 };
 
@@ -230,12 +230,14 @@ fn class_geometry() {
     for class in 0..NUM_CLASSES {
         let slab = slab_size(class);
         assert!(slab.is_power_of_two() && (4096..=32768).contains(&slab));
-        // The blocks and the header fit, and blocks stay clear of the header.
+        // The blocks and the header fit in the chunk, blocks stay clear of
+        // the header, and no whole block is left unused.
+        let chunk = slab - SLAB_TAIL;
         let header = size_of::<usize>() * 3 + 8;
-        assert!(slab_capacity(class) * class_size(class) <= slab - header);
-        assert!((slab_capacity(class) + 1) * class_size(class) > slab - header);
+        assert!(slab_capacity(class) * class_size(class) <= chunk - header);
+        assert!((slab_capacity(class) + 1) * class_size(class) > chunk - header);
     }
-    assert_eq!(slab_capacity(0), (4096 - 32) / 8);
+    assert_eq!(slab_capacity(0), (4096 - 64) / 8);
     assert_eq!(slab_capacity(4), 31, "the 128-byte class gives one block to the header");
     assert_eq!(slab_capacity(9), 7);
 }
@@ -322,8 +324,9 @@ fn statistics_count_once() {
     let blocks: Vec<_> = (0..10).map(|_| heap.alloc(small).unwrap()).collect();
     assert_eq!(heap.total_bytes(), total, "slabs do not add to the total");
     assert_eq!(heap.used_bytes(), 10 * 32, "class blocks count their class size, slabs nothing");
-    assert_eq!(heap.backing().used_bytes(), slab_size(2), "the backing allocator lent one slab");
-    assert_eq!(heap.available_bytes(), total - slab_size(2) + (slab_capacity(2) - 10) * 32);
+    let chunk = slab_size(2) - SLAB_TAIL;
+    assert_eq!(heap.backing().used_bytes(), chunk, "the backing allocator lent one slab");
+    assert_eq!(heap.available_bytes(), total - chunk + (slab_capacity(2) - 10) * 32);
     assert_stats(&heap);
 
     let large = layout(10_000, 8);
@@ -387,6 +390,28 @@ fn memory_goes_back_after_a_burst() {
     burst(heap_over(&arena, TlsfByteAllocator::new()));
 }
 
+/// Slabs taken one after another from TLSF pack without gaps: the slab's
+/// tail leaves room for the header TLSF puts before the next block.
+#[test]
+fn slabs_pack_in_tlsf() {
+    let arena = Arena::new(1 << 20, 4096);
+    let mut heap = heap_over(&arena, TlsfByteAllocator::new());
+    let l = layout(64, 8);
+    let per_slab = slab_capacity(3);
+    let blocks: Vec<_> = (0..100 * per_slab).map(|_| heap.alloc(l).unwrap()).collect();
+    let slab_starts: Vec<usize> = blocks.iter().step_by(per_slab).map(|b| b.as_ptr().addr()).collect();
+    assert!(slab_starts.windows(2).all(|w| w[1] - w[0] == slab_size(3)), "100 slabs in 100 slab spans");
+    // (The first slab may also hold the padding up to the first aligned
+    // address.)
+    let spent = heap.backing().used_bytes();
+    assert!(spent < 101 * slab_size(3), "TLSF spends one span per slab: {spent}");
+    for block in blocks {
+        // SAFETY: allocated with `l`, freed once.
+        unsafe { heap.dealloc(block, l) };
+    }
+    assert_eq!(heap.used_bytes(), 0);
+}
+
 /// Empty slabs: one per class is cached, the rest go back at once, and the
 /// cache is emptied before the heap reports `NoMemory`.
 #[test]
@@ -419,7 +444,7 @@ fn empty_slabs_are_cached_then_reclaimed() {
         unsafe { heap.dealloc(block, l) };
         assert_eq!(heap.cached_count(class), 1);
     }
-    let cached: usize = (0..NUM_CLASSES).map(slab_size).sum();
+    let cached: usize = (0..NUM_CLASSES).map(|class| slab_size(class) - SLAB_TAIL).sum();
     assert_eq!(heap.backing().available_bytes(), arena.size() - cached);
     assert!(heap.backing().largest_free() < arena.size());
     // Only the whole arena satisfies this: the caches must go first.
