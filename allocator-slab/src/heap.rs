@@ -80,6 +80,31 @@ pub const fn slab_capacity(class: usize) -> usize {
     header_offset(class) / class_size(class)
 }
 
+/// The shape of a class's slabs, precomputed for the fast paths.
+#[derive(Clone, Copy)]
+struct Geometry {
+    /// `slab_size - 1`.
+    mask: usize,
+    /// [`header_offset`].
+    header_offset: usize,
+    /// [`slab_capacity`].
+    capacity: usize,
+}
+
+const GEOMETRY: [Geometry; NUM_CLASSES] = {
+    let mut table = [Geometry { mask: 0, header_offset: 0, capacity: 0 }; NUM_CLASSES];
+    let mut class = 0;
+    while class < NUM_CLASSES {
+        table[class] = Geometry {
+            mask: slab_size(class) - 1,
+            header_offset: header_offset(class),
+            capacity: slab_capacity(class),
+        };
+        class += 1;
+    }
+    table
+};
+
 /// The size class serving `layout`, or `None` if the backing allocator serves
 /// it: the smallest class at least as large as both the size and the
 /// alignment (blocks of a class are aligned to the class size).
@@ -155,8 +180,8 @@ fn header_of(block: NonNull<u8>, class: usize) -> NonNull<SlabHeader> {
     // The slab is aligned to its size; its header lies `header_offset` bytes
     // in: `(addr | (slab - 1)) - (slab - 1 - header_offset)`, which cannot
     // overflow.
-    let mask = slab_size(class) - 1;
-    let hdr = block.as_ptr().map_addr(|addr| (addr | mask) - (mask - header_offset(class)));
+    let Geometry { mask, header_offset, .. } = GEOMETRY[class];
+    let hdr = block.as_ptr().map_addr(|addr| (addr | mask) - (mask - header_offset));
     // SAFETY: `(addr | mask) >= mask`, so the result is at least
     // `header_offset > 0`.
     unsafe { NonNull::new_unchecked(hdr) }.cast()
@@ -171,7 +196,7 @@ fn header_of(block: NonNull<u8>, class: usize) -> NonNull<SlabHeader> {
 unsafe fn slab_base(header: NonNull<SlabHeader>, class: usize) -> NonNull<u8> {
     // SAFETY: the header lies `header_offset` bytes into its slab (caller's
     // contract), so the result is the slab's start, in the same allocation.
-    unsafe { header.cast::<u8>().sub(header_offset(class)) }
+    unsafe { header.cast::<u8>().sub(GEOMETRY[class].header_offset) }
 }
 
 /// A mutable reference to a slab header.
@@ -464,7 +489,7 @@ impl<B: ByteAllocator> Heap<B> {
         // SAFETY: the block is ours again and at least 8 bytes, aligned to 8.
         unsafe { ptr.cast::<FreeBlock>().write(FreeBlock { next: hdr.free }) };
         hdr.free = Some(ptr.cast());
-        let was_full = hdr.used as usize == slab_capacity(class);
+        let was_full = hdr.used as usize == GEOMETRY[class].capacity;
         hdr.used -= 1;
         let now_empty = hdr.used == 0;
         self.small_used -= class_size(class);
@@ -606,7 +631,7 @@ impl<B: ByteAllocator> Heap<B> {
             }
         };
         hdr.used += 1;
-        if hdr.used as usize == slab_capacity(class) {
+        if hdr.used as usize == GEOMETRY[class].capacity {
             // Full: drop it from the head of the partial list.
             size_class.partial = hdr.next;
             if let Some(next) = hdr.next {
