@@ -52,6 +52,18 @@
 //!
 //! Each suite module documents its exact procedure.
 //!
+//! # Clocks and noise
+//!
+//! Times are the measuring thread's CPU time (`CLOCK_THREAD_CPUTIME_ID` on
+//! Linux; wall time elsewhere), so time spent preempted by other processes
+//! does not count. Repetitions go round the contestants in a fresh shuffled
+//! order each round, each starting on a fresh time slice (`yield_now`), so
+//! what noise remains spreads over all of them. Fast ArceOS figures repeat
+//! beyond `--reps` (up to ten times as many, until they have run 300 ms) for
+//! a steadier median; slow ones stop early once they have used their budget,
+//! and the table marks them. Latencies use the TSC per operation (see the
+//! latency suite).
+//!
 //! # Running the upstream workloads on stable: the routing allocator
 //!
 //! Upstream writes `Vec::new_in(alloc)` and `BTreeMap::new_in(alloc)`, which
@@ -70,6 +82,7 @@
 #![deny(missing_docs)]
 
 mod contestants;
+mod cputime;
 mod pool;
 mod report;
 mod rng;

@@ -26,10 +26,10 @@ use std::{
     alloc::{GlobalAlloc, Layout, System},
     cell::Cell,
     ptr::{self, NonNull},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use crate::contestants::Contestant;
+use crate::{contestants::Contestant, cputime::Stopwatch};
 
 /// Where this thread's allocations go while routing is on.
 #[derive(Clone, Copy)]
@@ -125,7 +125,8 @@ impl Drop for AbortOnUnwind {
 
 /// Runs `work` with this thread's allocations routed to `target`, which owns
 /// the addresses `range` (`0..usize::MAX` for the system allocator), and
-/// returns the wall time `work` took.
+/// returns the time `work` took on this thread's CPU clock (see
+/// [`crate::cputime`]).
 ///
 /// `work` must free everything it allocates before it returns (it can
 /// return nothing else); a leak is an error, and the leaked blocks are never
@@ -139,9 +140,9 @@ pub fn time_routed(
     LIVE.set(0);
     let guard = AbortOnUnwind;
     ROUTE.set(Some(route));
-    let start = Instant::now();
+    let watch = Stopwatch::start();
     work();
-    let elapsed = start.elapsed();
+    let elapsed = watch.elapsed();
     ROUTE.set(None);
     drop(guard);
     match LIVE.get() {

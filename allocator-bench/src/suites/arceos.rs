@@ -6,8 +6,9 @@ use std::{collections::BTreeMap, hint::black_box, io::Write as _, time::Duration
 
 use super::Ctx;
 use crate::{
+    cputime::clock_name,
     report::{Chart, SuiteReport, TextTable, csv_field, fmt_figure, fmt_ratio},
-    rng::SmallRng,
+    rng::{Rng, SmallRng},
     router::time_routed,
     stats::{Better, median, ratios_to_best},
 };
@@ -96,7 +97,7 @@ fn btree_map(n: usize) {
 #[derive(Debug, Clone)]
 enum Cell {
     /// Median ms and the repetitions it is the median of.
-    Measured { median_ms: f64, reps: usize },
+    Measured { median_ms: f64, min_ms: f64, reps: usize },
     /// Not run, and why.
     Skipped(String),
 }
@@ -158,8 +159,14 @@ pub fn run(ctx: &mut Ctx<'_>) -> SuiteReport {
     let mut spent = vec![vec![Duration::ZERO; WORKLOADS.len()]; n];
     let mut skipped: Vec<Vec<Option<String>>> = vec![vec![None; WORKLOADS.len()]; n];
     for (w, workload) in WORKLOADS.iter().enumerate() {
+        let mut order: Vec<usize> = (0..n).collect();
+        let mut shuffler = Rng::new(0x0a2c_e05 + w as u64);
         for rep in 0..policy.max_reps {
-            for (b, backend) in ctx.backends.iter().enumerate() {
+            // A fresh order each round, so the scheduler's periodic
+            // preemptions cannot keep landing on the same contestant.
+            shuffler.shuffle(&mut order);
+            for &b in &order {
+                let backend = ctx.backends[b];
                 ctx.step(format!("arceos: {} / {} rep {}", workload.name, backend.name, rep + 1));
                 if ctx.quick && workload.slow.contains(&backend.name) {
                     skipped[b][w] = Some("skipped by --quick (O(n) free: seconds per rep)".into());
@@ -181,6 +188,8 @@ pub fn run(ctx: &mut Ctx<'_>) -> SuiteReport {
                         continue;
                     }
                 };
+                // Start the rep on a fresh time slice.
+                std::thread::yield_now();
                 match time_routed(&mut *instance, range, workload.run) {
                     Ok(t) => {
                         spent[b][w] += t;
@@ -203,7 +212,11 @@ pub fn run(ctx: &mut Ctx<'_>) -> SuiteReport {
             (0..WORKLOADS.len())
                 .map(|w| match (&skipped[b][w], median(&times[b][w])) {
                     (Some(why), _) => Cell::Skipped(why.clone()),
-                    (None, Some(median_ms)) => Cell::Measured { median_ms, reps: times[b][w].len() },
+                    (None, Some(median_ms)) => Cell::Measured {
+                        median_ms,
+                        min_ms: times[b][w].iter().copied().fold(f64::INFINITY, f64::min),
+                        reps: times[b][w].len(),
+                    },
                     (None, None) => Cell::Skipped("no repetition".into()),
                 })
                 .collect()
@@ -215,9 +228,10 @@ pub fn run(ctx: &mut Ctx<'_>) -> SuiteReport {
 fn report(ctx: &Ctx<'_>, cells: &[Vec<Cell>], policy: RepPolicy) -> SuiteReport {
     let mut table = TextTable {
         title: format!(
-            "ArceOS workloads (ax-allocator benches/collections.rs; {} MiB pool): median ms of {} reps \
+            "ArceOS workloads (ax-allocator benches/collections.rs; {} MiB pool): median ms ({}) of {} reps \
              (more, up to {}, for figures under {:?}); ratio to the best",
             ctx.pool.size() >> 20,
+            clock_name(),
             policy.min_reps,
             policy.max_reps,
             policy.min_time
@@ -229,7 +243,7 @@ fn report(ctx: &Ctx<'_>, cells: &[Vec<Cell>], policy: RepPolicy) -> SuiteReport 
         table.headers.push(format!("{} ms", w.name));
         table.headers.push("x best".into());
     }
-    let mut csv = String::from("contestant,workload,median_ms,reps,ratio_to_best,note\n");
+    let mut csv = String::from("contestant,workload,median_ms,min_ms,reps,ratio_to_best,note\n");
     let mut charts = Vec::new();
     let mut ratios = Vec::new();
     for (w, workload) in WORKLOADS.iter().enumerate() {
@@ -260,13 +274,13 @@ fn report(ctx: &Ctx<'_>, cells: &[Vec<Cell>], policy: RepPolicy) -> SuiteReport 
         for (w, cell) in row.iter().enumerate() {
             let ratio = ratios[w][i];
             match cell {
-                Cell::Measured { median_ms, reps } => {
+                Cell::Measured { median_ms, min_ms, reps } => {
                     let mark = if *reps < policy.min_reps { "*" } else { "" };
                     fewer |= *reps < policy.min_reps;
                     line.push(format!("{}{mark}", fmt_figure(*median_ms)));
                     line.push(fmt_ratio(ratio));
                     csv.push_str(&format!(
-                        "{},{},{median_ms:.4},{reps},{},\n",
+                        "{},{},{median_ms:.4},{min_ms:.4},{reps},{},\n",
                         csv_field(backend.name),
                         WORKLOADS[w].name,
                         ratio.map_or(String::new(), |r| format!("{r:.4}"))
@@ -276,7 +290,7 @@ fn report(ctx: &Ctx<'_>, cells: &[Vec<Cell>], policy: RepPolicy) -> SuiteReport 
                     line.push("skip".into());
                     line.push("-".into());
                     csv.push_str(&format!(
-                        "{},{},,0,,{}\n",
+                        "{},{},,,0,,{}\n",
                         csv_field(backend.name),
                         WORKLOADS[w].name,
                         csv_field(why)

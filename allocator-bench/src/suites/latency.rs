@@ -167,6 +167,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> SuiteReport {
         ctx.step(format!("latency: {}", backend.name));
         match backend.instantiate(ctx.pool) {
             Ok(mut instance) => {
+                std::thread::yield_now();
                 rows.push((backend.name, measure(&mut *instance, ops, 0x1a7e)));
                 yardsticks.push(backend.family != Family::Floor);
             }

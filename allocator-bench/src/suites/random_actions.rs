@@ -12,15 +12,12 @@
 //! that runs out of memory (the bump floor) stops there, and is scored on
 //! the operations it did until then.
 
-use std::{
-    alloc::Layout,
-    ptr::NonNull,
-    time::{Duration, Instant},
-};
+use std::{alloc::Layout, ptr::NonNull, time::Duration};
 
 use super::Ctx;
 use crate::{
     contestants::Contestant,
+    cputime::{Stopwatch, clock_name},
     report::{Chart, SuiteReport, TextTable, csv_field, fmt_figure, fmt_ratio},
     rng::{Rng, TalcDraws},
     stats::{Better, median, ratios_to_best},
@@ -39,7 +36,7 @@ const REALLOC_MULTI: usize = 3;
 pub struct RunResult {
     /// Successful operations.
     pub ops: u64,
-    /// Time they took.
+    /// Time they took (the thread's CPU time: see [`crate::cputime`]).
     pub elapsed: Duration,
     /// Whether the contestant ran out of memory.
     pub exhausted: bool,
@@ -67,8 +64,8 @@ pub fn run_once(c: &mut dyn Contestant, target: usize, duration: Duration, seed:
             }
         }
     }
-    let start = Instant::now();
-    'timed: while !result.exhausted && start.elapsed() < duration {
+    let watch = Stopwatch::start();
+    'timed: while !result.exhausted && watch.wall() < duration {
         for _ in 0..100 {
             let action = rng.range(0, 7);
             if action == 6 && !live.is_empty() {
@@ -107,7 +104,7 @@ pub fn run_once(c: &mut dyn Contestant, target: usize, duration: Duration, seed:
             result.ops += 1;
         }
     }
-    result.elapsed = start.elapsed();
+    result.elapsed = watch.elapsed();
     for (p, layout) in live {
         // SAFETY: every block left in the list is live for its layout.
         unsafe { c.dealloc(p, layout) };
@@ -130,12 +127,17 @@ pub fn run(ctx: &mut Ctx<'_>) -> SuiteReport {
     let mut rates = vec![vec![Vec::new(); LIVE_TARGETS.len()]; n];
     let mut flags = vec![vec![(false, 0u64); LIVE_TARGETS.len()]; n];
     let mut errors = Vec::new();
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut shuffler = Rng::new(0x0a2c_e06);
     for trial in 0..trials {
         for (t, &target) in LIVE_TARGETS.iter().enumerate() {
-            for (b, backend) in ctx.backends.iter().enumerate() {
+            shuffler.shuffle(&mut order);
+            for &b in &order {
+                let backend = ctx.backends[b];
                 ctx.step(format!("random actions: {target} live / {} trial {}", backend.name, trial + 1));
                 match backend.instantiate(ctx.pool) {
                     Ok(mut instance) => {
+                        std::thread::yield_now();
                         let r = run_once(&mut *instance, target, duration, 0x7a1c_0000 + trial as u64);
                         rates[b][t].push(r.ops as f64 / r.elapsed.as_secs_f64().max(1e-9) / 1e6);
                         flags[b][t].0 |= r.exhausted;
@@ -160,8 +162,9 @@ pub fn run(ctx: &mut Ctx<'_>) -> SuiteReport {
     let mut table = TextTable {
         title: format!(
             "Random actions (talc's mix and size/align draws, max {MAX_SIZE} B, realloc up to {} B): \
-             million ops/s, median of {trials} x {} ms; ratio to the best",
+             million ops per second of {}, median of {trials} x {} ms; ratio to the best",
             MAX_SIZE * REALLOC_MULTI,
+            clock_name(),
             duration.as_millis()
         ),
         headers: vec!["contestant".into()],
