@@ -160,7 +160,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> SuiteReport {
     let mut skipped: Vec<Vec<Option<String>>> = vec![vec![None; WORKLOADS.len()]; n];
     for (w, workload) in WORKLOADS.iter().enumerate() {
         let mut order: Vec<usize> = (0..n).collect();
-        let mut shuffler = Rng::new(0x0a2c_e05 + w as u64);
+        let mut shuffler = Rng::new(0x00a2_ce05 + w as u64);
         for rep in 0..policy.max_reps {
             // A fresh order each round, so the scheduler's periodic
             // preemptions cannot keep landing on the same contestant.
