@@ -12,10 +12,8 @@ use libfuzzer_sys::fuzz_target;
 
 /// 64 KiB regions (up to four), sizes up to 8 KiB guaranteed on an empty
 /// heap: the conformance suite's small-region configuration.
-const CONFIG: ByteConfig = ByteConfig::new()
-    .with_min_region_size(MIN_POOL_SIZE)
-    .with_region_size(64 << 10)
-    .with_max_size(8 << 10);
+const CONFIG: ByteConfig =
+    ByteConfig::new().with_min_region_size(MIN_POOL_SIZE).with_region_size(64 << 10).with_max_size(8 << 10);
 
 fuzz_target!(|tape: &[u8]| {
     run_byte_ops(&TlsfByteAllocator::new, &CONFIG, &byte_ops_from_tape(tape));
