@@ -17,7 +17,7 @@ use allocator_testkit::page::PageHeap;
 use allocator_testkit::props::{PageOp, page_ops_from_tape};
 use allocator_testkit::{PageConfig, Pool};
 use allocator_traits::region::align_down;
-use allocator_traits::{AllocError, PageAllocator, Region};
+use allocator_traits::{AllocError, Region};
 use libfuzzer_sys::fuzz_target;
 
 const PAGE: usize = 4096;
