@@ -9,10 +9,28 @@ use allocator_traits::Region;
 const GUARD_MIN: usize = 64;
 const GUARD_MAX: usize = 4096;
 
-/// The byte a guard holds at `offset` from the start of the std allocation:
-/// a pattern, not a constant, so a shifted write shows.
-fn guard_byte(offset: usize) -> u8 {
-    0xA5 ^ (offset as u8).wrapping_mul(29)
+/// The guard pattern, repeated every 256 bytes from the start of the std
+/// allocation: a pattern, not a constant, so a shifted write shows.
+const GUARD_PATTERN: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = 0xA5 ^ (i as u8).wrapping_mul(29);
+        i += 1;
+    }
+    table
+};
+
+/// Calls `each(offset, expected)` over `[from, to)` in chunks of the guard
+/// pattern (so checks are `memcmp`s, quick even under Miri).
+fn guard_chunks(from: usize, to: usize, mut each: impl FnMut(usize, &[u8])) {
+    let mut offset = from;
+    while offset < to {
+        let phase = offset % GUARD_PATTERN.len();
+        let len = (GUARD_PATTERN.len() - phase).min(to - offset);
+        each(offset, &GUARD_PATTERN[phase..phase + len]);
+        offset += len;
+    }
 }
 
 /// A region of memory from `std::alloc`, zero-filled, with guard bytes of a
@@ -64,17 +82,22 @@ impl Pool {
         // SAFETY: `lead < total`, so the offset stays inside the allocation.
         let start = unsafe { base.add(lead) }.as_ptr().expose_provenance();
         let pool = Self { base, layout, lead, tail: guard, size, start };
-        for offset in pool.guard_offsets() {
-            // SAFETY: guard offsets lie inside the allocation, outside the region.
-            unsafe { base.add(offset).write(guard_byte(offset)) };
+        for (from, to) in pool.guards() {
+            guard_chunks(from, to, |offset, pattern| {
+                // SAFETY: guard ranges lie inside the allocation, outside the
+                // region; the pattern is a distinct constant.
+                unsafe {
+                    base.add(offset).as_ptr().copy_from_nonoverlapping(pattern.as_ptr(), pattern.len())
+                };
+            });
         }
         pool
     }
 
-    /// The offsets (from `base`) of every guard byte.
-    fn guard_offsets(&self) -> impl Iterator<Item = usize> + use<> {
+    /// The guard ranges, as offsets from `base`: before and after the region.
+    fn guards(&self) -> [(usize, usize); 2] {
         let after = self.lead + self.size;
-        (0..self.lead).chain(after..after + self.tail)
+        [(0, self.lead), (after, after + self.tail)]
     }
 
     /// The region's first address, with its provenance exposed: pass it to
@@ -131,7 +154,10 @@ impl Pool {
         // initialised (zero-filled at creation) and nobody writes it while we
         // read (single-threaded tests).
         let bytes = unsafe { std::slice::from_raw_parts(self.ptr().add(offset).as_ptr(), len) };
-        if let Some(i) = bytes.iter().position(|&b| b != byte) {
+        // Compare in chunks (a `memcmp` each), then find the byte.
+        let expected = [byte; 256];
+        let differs = bytes.chunks(expected.len()).any(|chunk| chunk != &expected[..chunk.len()]);
+        if let Some(i) = if differs { bytes.iter().position(|&b| b != byte) } else { None } {
             panic!(
                 "{what}: byte at region offset {} (address {:#x}) is {:#04x}, expected the untouched {byte:#04x}",
                 offset + i,
@@ -143,36 +169,53 @@ impl Pool {
 
     /// Panics if anything wrote to the guard bytes before or after the region.
     pub fn check_guards(&self) {
-        for offset in self.guard_offsets() {
-            // SAFETY: guard offsets lie inside the allocation; they are
-            // initialised (written in `new`).
-            let got = unsafe { self.base.add(offset).read() };
-            if got != guard_byte(offset) {
-                let (side, distance) = if offset < self.lead {
-                    ("before", self.lead - offset)
-                } else {
-                    ("after", offset - self.lead - self.size + 1)
-                };
-                panic!(
-                    "guard byte {distance} byte(s) {side} the pool region [{:#x}, {:#x}) was overwritten \
-                     ({got:#04x} instead of {:#04x})",
-                    self.start,
-                    self.start + self.size,
-                    guard_byte(offset)
-                );
-            }
+        if let Some(message) = self.guard_violation() {
+            panic!("{message}");
         }
+    }
+
+    /// A description of the first overwritten guard byte, if any.
+    fn guard_violation(&self) -> Option<String> {
+        let mut violation = None;
+        for (from, to) in self.guards() {
+            guard_chunks(from, to, |offset, pattern| {
+                if violation.is_some() {
+                    return;
+                }
+                // SAFETY: guard ranges lie inside the allocation and were
+                // initialised in `new`; nothing writes them while we read.
+                let got =
+                    unsafe { std::slice::from_raw_parts(self.base.add(offset).as_ptr(), pattern.len()) };
+                if let Some(i) = got.iter().zip(pattern).position(|(g, p)| g != p) {
+                    let offset = offset + i;
+                    let (side, distance) = if offset < self.lead {
+                        ("before", self.lead - offset)
+                    } else {
+                        ("after", offset - self.lead - self.size + 1)
+                    };
+                    violation = Some(format!(
+                        "guard byte {distance} byte(s) {side} the pool region [{:#x}, {:#x}) was overwritten \
+                         ({:#04x} instead of {:#04x})",
+                        self.start,
+                        self.start + self.size,
+                        got[i],
+                        pattern[i]
+                    ));
+                }
+            });
+        }
+        violation
     }
 }
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        let check = !std::thread::panicking();
-        if check {
-            self.check_guards();
-        }
+        let violation = if std::thread::panicking() { None } else { self.guard_violation() };
         // SAFETY: `base` was allocated in `new` with `layout` and is freed once.
         unsafe { alloc::dealloc(self.base.as_ptr(), self.layout) };
+        if let Some(message) = violation {
+            panic!("{message}");
+        }
     }
 }
 

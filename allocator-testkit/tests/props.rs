@@ -41,7 +41,8 @@ fn minimal_failure<T: std::fmt::Debug + Clone>(
     run: impl Fn(&[T]),
 ) -> Option<usize> {
     let config = ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() };
-    let mut runner = proptest::test_runner::TestRunner::new(config);
+    let rng = proptest::test_runner::TestRng::deterministic_rng(config.rng_algorithm);
+    let mut runner = proptest::test_runner::TestRunner::new_with_rng(config, rng);
     let result = runner.run(&strategy, |ops| {
         run(&ops);
         Ok(())

@@ -194,8 +194,10 @@ impl ByteAllocator for FreeList {
         let new = Layout::from_size_align(new_size, old.align()).map_err(|_| AllocError::NoMemory)?;
         let new_pos = self.alloc(new)?;
         if self.bug != Bug::ReallocForgets {
-            // SAFETY: both blocks are live and distinct; the copy stays inside both.
-            unsafe { new_pos.as_ptr().copy_from_nonoverlapping(pos.as_ptr(), old.size().min(new_size)) };
+            // SAFETY: both blocks are live; the copy stays inside both. (`copy`,
+            // not `copy_nonoverlapping`: the `Overlap` bug may hand out
+            // overlapping blocks.)
+            unsafe { new_pos.as_ptr().copy_from(pos.as_ptr(), old.size().min(new_size)) };
         }
         // SAFETY: `pos` is live with `old` (caller's contract).
         unsafe { self.dealloc(pos, old) };
