@@ -40,6 +40,25 @@
 //! that check every step against the models (issue 6.1), and decoders of
 //! fuzzers' byte tapes into the same operations.
 //!
+//! # The bad-input matrix
+//!
+//! | Input | Expected | Check |
+//! |---|---|---|
+//! | any call before `init` | `alloc`: `NoMemory`; statistics 0 | `byte::before_init`, `page::before_init`, `id::before_init` |
+//! | regions of 0, 1, 4095 bytes (below `min_region_size`) | `InvalidParam`, nothing written | `byte::tiny_regions`, `page::bad_regions` |
+//! | unaligned start or end | trimmed inwards or `InvalidParam`, nothing written outside | `byte::unaligned_regions`, `page::bad_regions` |
+//! | range whose end overflows (`usize::MAX - 100`, 4096) | `InvalidParam` (`init` and `add_memory`) | `byte::overflowing_regions`, `page::bad_regions`, `id::bad_ranges` |
+//! | overlapping or duplicate `add_memory` | `MemoryOverlap`, nothing written | `byte::overlapping_regions`, `page::bad_regions`, `id::bad_ranges` |
+//! | `init` twice | `MemoryOverlap` or `InvalidParam` | `byte::init_twice`, `page::bad_regions`, `id::bad_ranges` |
+//! | layouts larger than the heap, up to `isize::MAX` | `NoMemory` | `byte::huge_layouts`, `byte::realloc` |
+//! | alignments 1 to 1 GiB | served aligned, or `NoMemory`/`InvalidParam` | `byte::alignments` |
+//! | zero-size layouts | aligned, unique, in-region pointers | `byte::zero_size` |
+//! | `alloc_pages(0)`, bad page alignments | `InvalidParam` | `page::bad_arguments` |
+//! | huge page counts and alignments | `NoMemory` (alignments: or `InvalidParam`) | `page::huge_requests` |
+//! | `alloc_pages_at` outside the region / on used pages | an error / `NoMemory` | `page::huge_requests`, `page::random_churn` |
+//! | `alloc_id(0)`, non-power-of-two alignment | `InvalidParam` | `id::bad_arguments` |
+//! | IDs beyond capacity | `alloc_fixed_id`: `InvalidParam`; `dealloc_id` ignored | `id::beyond_capacity` |
+//!
 //! Every check panics with a message naming the seed and the operation when
 //! the allocator breaks the contract; rerun with that seed
 //! (`ByteConfig::new().with_seed(..).with_seeds(1)`) to reproduce it.
