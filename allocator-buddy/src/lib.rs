@@ -85,8 +85,9 @@
 //! - `realloc`: in place when shrinking (one split per order) or when every
 //!   buddy above the block is free (one absorption per order); otherwise
 //!   `alloc` + copy + `dealloc`.
-//! - `add_memory`: O(region size / 8 / [`MIN_BLOCK_SIZE`]) to clear the bitmap,
-//!   plus one free-list insertion per initial block.
+//! - `add_memory`: O(R) to check for overlap, writing the bitmap's
+//!   [`metadata_bytes`] once, and one O(1) free-list insertion per initial
+//!   block (at most two per order, plus one per largest block).
 //!
 //! [`total_bytes`]: allocator_traits::ByteAllocator::total_bytes
 #![no_std]
@@ -290,9 +291,9 @@ impl BuddyByteAllocator {
     }
 }
 
-impl Default for BuddyByteAllocator {
+impl<const ORDER: usize> Default for BuddyByteAllocator<ORDER> {
     fn default() -> Self {
-        Self::new()
+        Self::empty()
     }
 }
 
