@@ -45,11 +45,11 @@ pub use allocator_tlsf::TlsfByteAllocator;
 #[cfg(feature = "buddy")]
 pub use allocator_buddy::BuddyByteAllocator;
 
-#[cfg(feature = "slab")]
-pub use allocator_slab::SlabByteAllocator;
 /// The hybrid slab heap behind [`SlabByteAllocator`].
 #[cfg(feature = "slab")]
 pub use allocator_slab as slab;
+#[cfg(feature = "slab")]
+pub use allocator_slab::SlabByteAllocator;
 
 #[cfg(feature = "bitmap")]
 pub use allocator_bitmap::{BitmapIdAllocator, BitmapPageAllocator};
@@ -57,10 +57,10 @@ pub use allocator_bitmap::{BitmapIdAllocator, BitmapPageAllocator};
 #[cfg(feature = "allocator-api2")]
 pub use allocator_rc::AllocatorRc;
 
-#[cfg(feature = "global")]
-pub use allocator_global::{GlobalAllocator, NoSource, PageAllocatorSource, PageSource};
 /// The locked, growable global allocator and its page sources, policy and statistics.
 #[cfg(feature = "global")]
 pub use allocator_global as global;
 #[cfg(all(feature = "global", feature = "std"))]
 pub use allocator_global::SystemSource;
+#[cfg(feature = "global")]
+pub use allocator_global::{GlobalAllocator, NoSource, PageAllocatorSource, PageSource};
