@@ -49,6 +49,14 @@
 //! 5. **latency**: per-operation cost percentiles (p50, p99, p99.9, max) for
 //!    alloc and free, timed one by one with the TSC on x86_64 (`Instant`
 //!    elsewhere).
+//! 6. **threads**: one heap shared by 1, 2 and 4 threads through
+//!    `GlobalAlloc`, as a kernel's global allocator runs: ours in
+//!    `allocator_global::GlobalAllocator` (spin lock, fixed arena), talc's
+//!    `TalcLock` and ax-allocator behind the same spin lock, and the system
+//!    allocator; each thread runs a fixed number of random actions on blocks
+//!    of its own; million operations per second in all and per thread
+//!    (wall clock). 4 threads oversubscribe a 2-core machine on purpose.
+//!    Used bytes must be back at zero after each run.
 //!
 //! Each suite module documents its exact procedure.
 //!
@@ -56,7 +64,8 @@
 //!
 //! Times are the measuring thread's CPU time (`CLOCK_THREAD_CPUTIME_ID` on
 //! Linux; wall time elsewhere), so time spent preempted by other processes
-//! does not count. Repetitions go round the contestants in a fresh shuffled
+//! does not count; the threads suite alone uses wall-clock time, since what
+//! it measures includes the time threads wait for a lock. Repetitions go round the contestants in a fresh shuffled
 //! order each round, each starting on a fresh time slice (`yield_now`), so
 //! what noise remains spreads over all of them. Fast ArceOS figures repeat
 //! beyond `--reps` (up to ten times as many, until they have run 300 ms) for
@@ -83,6 +92,7 @@
 
 mod contestants;
 mod cputime;
+mod locked;
 mod pool;
 mod report;
 mod rng;
@@ -105,7 +115,7 @@ use crate::{
 static ROUTER: router::Router = router::Router;
 
 /// Every allocator of this workspace against its peers: ArceOS workloads,
-/// random actions, heap efficiency, phase shift, latency.
+/// random actions, heap efficiency, phase shift, latency, threads.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Cli {
@@ -188,7 +198,7 @@ fn main() -> ExitCode {
         "Ratios (x best) compare each figure with the best contestant's other than the bump floor: \
          1.00x is the best, larger is worse."
     );
-    let total: u64 = suites.iter().map(|s| s.steps(chosen.len(), reps, cli.quick)).sum();
+    let total: u64 = suites.iter().map(|s| s.steps(&chosen, reps, cli.quick)).sum();
     let progress = ProgressBar::new(total);
     progress.set_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
@@ -206,12 +216,17 @@ fn main() -> ExitCode {
             Suite::Efficiency => suites::efficiency::run(&mut ctx),
             Suite::PhaseShift => suites::phase_shift::run(&mut ctx),
             Suite::Latency => suites::latency::run(&mut ctx),
+            Suite::Threads => suites::threads::run(&mut ctx),
         };
         progress.suspend(|| {
             for table in &report.tables {
                 print!("{}", table.render());
             }
+            for failure in &report.failures {
+                eprintln!("FAILED: {failure}");
+            }
         });
+        failed |= !report.failures.is_empty();
         match report::write_files(&report, &cli.out) {
             Ok(written) => files.extend(written),
             Err(e) => {

@@ -89,6 +89,9 @@ pub struct SuiteReport {
     pub csv: Vec<(String, String)>,
     /// Charts to draw.
     pub charts: Vec<Chart>,
+    /// Correctness failures seen while measuring (the run exits with an
+    /// error if there are any).
+    pub failures: Vec<String>,
 }
 
 /// A figure with about four significant digits, thousands separated.

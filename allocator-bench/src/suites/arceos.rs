@@ -313,7 +313,7 @@ fn report(ctx: &Ctx<'_>, cells: &[Vec<Cell>], policy: RepPolicy) -> SuiteReport 
          #[global_allocator] (same overhead for all, system and bump included)."
             .into(),
     );
-    SuiteReport { tables: vec![table], csv: vec![("arceos.csv".into(), csv)], charts }
+    SuiteReport { tables: vec![table], csv: vec![("arceos.csv".into(), csv)], charts, failures: Vec::new() }
 }
 
 #[cfg(test)]

@@ -159,7 +159,12 @@ pub fn run(ctx: &mut Ctx<'_>) -> SuiteReport {
         bars: rows.iter().filter_map(|r| Some((r.0.to_owned(), r.1?))).collect(),
         log_ok: false,
     };
-    SuiteReport { tables: vec![table], csv: vec![("efficiency.csv".into(), csv)], charts: vec![chart] }
+    SuiteReport {
+        tables: vec![table],
+        csv: vec![("efficiency.csv".into(), csv)],
+        charts: vec![chart],
+        failures: Vec::new(),
+    }
 }
 
 #[cfg(test)]

@@ -302,7 +302,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> SuiteReport {
         "{dropped} samples dropped in all because another process preempted the thread during them; \
          max still includes interrupts: an upper bound"
     ));
-    SuiteReport { tables: vec![table], csv: vec![("latency.csv".into(), csv)], charts }
+    SuiteReport { tables: vec![table], csv: vec![("latency.csv".into(), csv)], charts, failures: Vec::new() }
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The five suites. Each takes the contestants and the pool, and returns a
+//! The six suites. Each takes the contestants and the pool, and returns a
 //! [`SuiteReport`](crate::report::SuiteReport).
 
 pub mod arceos;
@@ -6,6 +6,7 @@ pub mod efficiency;
 pub mod latency;
 pub mod phase_shift;
 pub mod random_actions;
+pub mod threads;
 
 use indicatif::ProgressBar;
 
@@ -58,12 +59,20 @@ pub enum Suite {
     PhaseShift,
     /// Per-operation latency percentiles for alloc and free.
     Latency,
+    /// One locked heap shared by 1, 2 and 4 threads: ops/s.
+    Threads,
 }
 
 impl Suite {
     /// Every suite, in run order.
-    pub const ALL: [Suite; 5] =
-        [Suite::Arceos, Suite::RandomActions, Suite::Efficiency, Suite::PhaseShift, Suite::Latency];
+    pub const ALL: [Suite; 6] = [
+        Suite::Arceos,
+        Suite::RandomActions,
+        Suite::Efficiency,
+        Suite::PhaseShift,
+        Suite::Latency,
+        Suite::Threads,
+    ];
 
     /// One line on what it measures.
     pub fn about(self) -> &'static str {
@@ -79,15 +88,23 @@ impl Suite {
                 "fill with small objects, free all, largest block that succeeds: % of the pool"
             }
             Suite::Latency => "per-operation alloc and free latency: p50 / p99 / p99.9 / max (ns)",
+            Suite::Threads => {
+                "one locked heap through GlobalAlloc, 1 / 2 / 4 threads: million ops per second (wall clock)"
+            }
         }
     }
 
-    /// The number of progress steps the suite takes for `n` contestants.
-    pub fn steps(self, n: usize, reps: usize, quick: bool) -> u64 {
+    /// The number of progress steps the suite takes for the contestants
+    /// `backends`.
+    pub fn steps(self, backends: &[&Backend], reps: usize, quick: bool) -> u64 {
+        if self == Suite::Threads {
+            return (threads::chosen(backends).len() * threads::thread_counts(quick).len() * reps) as u64;
+        }
+        let n = backends.len();
         let per_backend = match self {
             Suite::Arceos => arceos::WORKLOADS.len() * arceos::RepPolicy::new(quick, reps).max_reps,
             Suite::RandomActions => random_actions::LIVE_TARGETS.len() * random_actions::trials(quick, reps),
-            Suite::Efficiency | Suite::PhaseShift | Suite::Latency => 1,
+            Suite::Efficiency | Suite::PhaseShift | Suite::Latency | Suite::Threads => 1,
         };
         (per_backend * n) as u64
     }

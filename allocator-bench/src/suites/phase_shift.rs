@@ -150,7 +150,12 @@ pub fn run(ctx: &mut Ctx<'_>) -> SuiteReport {
         bars: rows.iter().map(|(n, s)| (n.to_string(), pct(s.after))).collect(),
         log_ok: false,
     };
-    SuiteReport { tables: vec![table], csv: vec![("phase_shift.csv".into(), csv)], charts: vec![chart] }
+    SuiteReport {
+        tables: vec![table],
+        csv: vec![("phase_shift.csv".into(), csv)],
+        charts: vec![chart],
+        failures: Vec::new(),
+    }
 }
 
 #[cfg(test)]

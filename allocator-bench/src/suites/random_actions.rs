@@ -225,7 +225,12 @@ pub fn run(ctx: &mut Ctx<'_>) -> SuiteReport {
             .notes
             .push("! ran out of memory during the run (the bump floor never frees): ops/s until then".into());
     }
-    SuiteReport { tables: vec![table], csv: vec![("random_actions.csv".into(), csv)], charts }
+    SuiteReport {
+        tables: vec![table],
+        csv: vec![("random_actions.csv".into(), csv)],
+        charts,
+        failures: Vec::new(),
+    }
 }
 
 #[cfg(test)]
