@@ -21,7 +21,7 @@ fn region(size: usize) -> (usize, usize) {
 /// grows the rest, then frees everything; returns the statistics at the peak.
 fn workload(heap: &mut dyn ByteAllocator) -> Result<(usize, usize), AllocError> {
     let mut live: Vec<(NonNull<u8>, Layout)> = Vec::new();
-    for i in 0..2_000usize {
+    for i in 0..1_000usize {
         let layout = Layout::from_size_align(8 + (i * 37) % 2_000, 1 << (i % 7))
             .map_err(|_| AllocError::InvalidParam)?;
         live.push((heap.alloc(layout)?, layout));
@@ -66,8 +66,8 @@ fn main() {
     println!("byte allocators, each on a {} MiB region:", REGION >> 20);
     run("tlsf", Box::new(TlsfByteAllocator::new()));
     run("buddy", Box::new(BuddyByteAllocator::new()));
-    run("slab (buddy)", Box::new(SlabByteAllocator::new()));
-    run("slab (tlsf)", Box::new(SlabByteAllocator::with_backing(TlsfByteAllocator::new())));
+    run("slab (tlsf)", Box::new(SlabByteAllocator::new()));
+    run("slab (buddy)", Box::new(SlabByteAllocator::with_backing(BuddyByteAllocator::new())));
 
     let mut pages = BitmapPageAllocator::<4096>::new();
     let (start, size) = region(REGION + 4096);

@@ -1,9 +1,9 @@
 //! A host program whose `#[global_allocator]` is ours: a slab heap (size
-//! classes in front of a buddy allocator) behind a spin lock, growing in
+//! classes in front of TLSF) behind a spin lock, growing in
 //! large chunks taken from the system allocator.
 //!
 //! Every `String`, `HashMap`, `BTreeMap`, `Vec` and thread stack bookkeeping
-//! below goes through it; the statistics are read without taking its lock.
+//! below goes through it.
 //!
 //! ```text
 //! cargo run --example global_allocator --features global,std,slab

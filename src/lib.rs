@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `tlsf` | `TlsfByteAllocator`: O(1) TLSF over `rlsf` | `allocator-tlsf` |
 //! | `buddy` | `BuddyByteAllocator`: binary buddy, O(log n) | `allocator-buddy` |
-//! | `slab` | `SlabByteAllocator`, `slab::Heap`: size classes in front of buddy or TLSF | `allocator-slab` |
+//! | `slab` | `SlabByteAllocator`, `slab::Heap`: size classes in front of TLSF (default) or buddy | `allocator-slab` |
 //! | `bitmap` | `BitmapPageAllocator`, `BitmapIdAllocator` | `allocator-bitmap` |
 //! | `page-alloc-256m` … `page-alloc-1t` | the bitmap page allocator's capacity | `allocator-bitmap` |
 //! | `allocator-api2` | `AllocatorRc` as `allocator_api2::alloc::Allocator` (stable) | `allocator-rc` |

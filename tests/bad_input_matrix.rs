@@ -61,11 +61,11 @@ fn tlsf() -> TlsfByteAllocator {
 fn buddy() -> BuddyByteAllocator {
     BuddyByteAllocator::new()
 }
-fn slab_buddy() -> SlabByteAllocator {
-    SlabByteAllocator::new()
+fn slab_buddy() -> SlabByteAllocator<BuddyByteAllocator> {
+    SlabByteAllocator::with_backing(BuddyByteAllocator::new())
 }
-fn slab_tlsf() -> SlabByteAllocator<TlsfByteAllocator> {
-    SlabByteAllocator::with_backing(TlsfByteAllocator::new())
+fn slab_tlsf() -> SlabByteAllocator {
+    SlabByteAllocator::new()
 }
 
 /// `init` of a fresh allocator with `[start, start + size)`.

@@ -466,14 +466,14 @@ pub fn all() -> Vec<Backend> {
         Backend {
             name: "slab",
             family: Family::Ours,
-            about: "allocator_slab::SlabByteAllocator (over our buddy)",
+            about: "allocator_slab::SlabByteAllocator (over our TLSF, the default)",
             make: Ours::<allocator_slab::SlabByteAllocator>::make,
         },
         Backend {
-            name: "slab-tlsf",
+            name: "slab-buddy",
             family: Family::Ours,
-            about: "allocator_slab::SlabByteAllocator<TlsfByteAllocator> (over our TLSF)",
-            make: Ours::<allocator_slab::SlabByteAllocator<allocator_tlsf::TlsfByteAllocator>>::make,
+            about: "allocator_slab::SlabByteAllocator<BuddyByteAllocator> (over our buddy)",
+            make: Ours::<allocator_slab::SlabByteAllocator<allocator_buddy::BuddyByteAllocator>>::make,
         },
         Backend {
             name: "ax-tlsf",

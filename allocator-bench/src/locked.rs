@@ -195,13 +195,13 @@ pub fn all() -> Vec<LockedBackend> {
         },
         LockedBackend {
             name: "slab",
-            about: "GlobalAllocator<SlabByteAllocator> over our buddy (spin lock, fixed arena)",
+            about: "GlobalAllocator<SlabByteAllocator> over our TLSF (spin lock, fixed arena)",
             make: make_ours::<allocator_slab::SlabByteAllocator>,
         },
         LockedBackend {
-            name: "slab-tlsf",
-            about: "GlobalAllocator<SlabByteAllocator<TlsfByteAllocator>> (spin lock, fixed arena)",
-            make: make_ours::<allocator_slab::SlabByteAllocator<allocator_tlsf::TlsfByteAllocator>>,
+            name: "slab-buddy",
+            about: "GlobalAllocator<SlabByteAllocator<BuddyByteAllocator>> (spin lock, fixed arena)",
+            make: make_ours::<allocator_slab::SlabByteAllocator<allocator_buddy::BuddyByteAllocator>>,
         },
         LockedBackend {
             name: "ax-tlsf",

@@ -14,7 +14,7 @@
 //!
 //! # Contestants
 //!
-//! Ours (`tlsf`, `buddy`, `slab` over buddy, `slab-tlsf` over TLSF), driven
+//! Ours (`tlsf`, `buddy`, `slab` over TLSF, `slab-buddy` over buddy), driven
 //! through `allocator_traits::ByteAllocator`; ax-allocator 0.5.6's TLSF, slab
 //! and buddy through its own `ByteAllocator` trait; talc 5 (its base `Talc`
 //! over one claimed span, no lock); raw `rlsf::Tlsf`; raw

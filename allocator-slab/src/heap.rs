@@ -3,7 +3,7 @@
 
 use core::{alloc::Layout, ptr::NonNull};
 
-use allocator_buddy::BuddyByteAllocator;
+use allocator_tlsf::TlsfByteAllocator;
 use allocator_traits::{
     AllocError, AllocResult, ByteAllocator,
     region::{addr_to_ptr, align_down, align_up, is_aligned, region_end},
@@ -237,7 +237,7 @@ impl SizeClass {
 /// backing allocator `B`, which also provides the slabs.
 ///
 /// See the [crate] documentation for the layout of slabs and the statistics.
-pub struct Heap<B: ByteAllocator = BuddyByteAllocator> {
+pub struct Heap<B: ByteAllocator = TlsfByteAllocator> {
     classes: [SizeClass; NUM_CLASSES],
     /// Sum of the class sizes of the blocks handed out.
     small_used: usize,
@@ -293,9 +293,9 @@ fn trimmed_heap_region(start: usize, size: usize) -> AllocResult<(usize, usize)>
     Ok((start, size))
 }
 
-impl Heap<BuddyByteAllocator> {
+impl Heap<TlsfByteAllocator> {
     /// A heap over `[start, start + size)`, with the default backing
-    /// allocator, [`BuddyByteAllocator`].
+    /// allocator, [`TlsfByteAllocator`].
     ///
     /// # Panics
     ///
@@ -336,7 +336,7 @@ impl Heap<BuddyByteAllocator> {
     /// A heap over `[start, start + size)` trimmed to the rules of
     /// [`new`](Self::new): the start rounded up to [`HEAP_ALIGN`], the size
     /// rounded down to a multiple of [`MIN_HEAP_SIZE`]. The default backing
-    /// allocator, [`BuddyByteAllocator`], manages the trimmed region.
+    /// allocator, [`TlsfByteAllocator`], manages the trimmed region.
     ///
     /// [`AllocError::InvalidParam`] if the region wraps around the address
     /// space, starts at address 0, or is too small once trimmed; otherwise
@@ -347,7 +347,7 @@ impl Heap<BuddyByteAllocator> {
     /// As for [`new`](Self::new).
     pub unsafe fn try_new(start: usize, size: usize) -> AllocResult<Self> {
         // SAFETY: the caller's contract.
-        unsafe { Self::try_new_in(start, size, BuddyByteAllocator::new()) }
+        unsafe { Self::try_new_in(start, size, TlsfByteAllocator::new()) }
     }
 }
 

@@ -31,8 +31,15 @@
 //!   freed, the largest block the heap can serve is what it was before.
 //! - **O(1) free**: a slab is aligned to its size, so a block's slab header is
 //!   found by masking the block's address; no free walks the slabs.
-//! - **The backing allocator is a parameter**: `Heap<B = BuddyByteAllocator>`,
-//!   so `SlabByteAllocator<TlsfByteAllocator>` puts slabs in front of TLSF.
+//! - **The backing allocator is a parameter**: `Heap<B = TlsfByteAllocator>`,
+//!   so `SlabByteAllocator<BuddyByteAllocator>` puts slabs in front of the
+//!   buddy instead. TLSF is the default by measurement (`allocator-bench`,
+//!   128 MiB pool): over TLSF the heap grows a `Vec` in place (vec_push_3M
+//!   1.7 ms against 3.4 ms over buddy), fills 93 % of its pool before the
+//!   first failure against 66 % (the buddy rounds large blocks to powers of
+//!   two), and its largest block is 98 % of an unaligned pool against 50 %
+//!   (buddy blocks are aligned to their size); small-object workloads run at
+//!   the same speed over either.
 //!   As `HashMap::new` exists for the default hasher only, [`Heap::new`],
 //!   [`Heap::try_new`] and [`SlabByteAllocator::new`] exist for the default
 //!   backing only; [`Heap::with_backing`], [`Heap::try_new_in`] and
@@ -129,7 +136,7 @@ mod heap;
 
 use core::{alloc::Layout, ptr::NonNull};
 
-pub use allocator_buddy::BuddyByteAllocator;
+pub use allocator_tlsf::TlsfByteAllocator;
 use allocator_traits::{AllocError, AllocResult, BaseAllocator, ByteAllocator};
 pub use heap::{
     CACHED_EMPTY_SLABS, HEAP_ALIGN, Heap, MAX_CLASS_SIZE, MIN_CLASS_SIZE, MIN_HEAP_SIZE, MIN_REGION_SIZE,
@@ -144,16 +151,16 @@ pub use heap::{
 /// `add_memory` goes to the backing allocator, trimmed by its rules (not by
 /// the stricter rules of [`Heap::new`]); a region smaller than
 /// [`MIN_REGION_SIZE`] (4 KiB, one slab) is [`AllocError::InvalidParam`].
-pub struct SlabByteAllocator<B: ByteAllocator = BuddyByteAllocator> {
+pub struct SlabByteAllocator<B: ByteAllocator = TlsfByteAllocator> {
     heap: Heap<B>,
     initialised: bool,
 }
 
 impl SlabByteAllocator {
     /// An allocator with the default backing allocator,
-    /// [`BuddyByteAllocator`], managing no memory yet.
+    /// [`TlsfByteAllocator`], managing no memory yet.
     pub const fn new() -> Self {
-        Self::with_backing(BuddyByteAllocator::new())
+        Self::with_backing(TlsfByteAllocator::new())
     }
 }
 

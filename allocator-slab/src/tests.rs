@@ -6,12 +6,13 @@ extern crate std;
 use core::{alloc::Layout, cell::Cell, ptr::NonNull};
 use std::{boxed::Box, vec::Vec};
 
+use allocator_buddy::BuddyByteAllocator;
 use allocator_tlsf::TlsfByteAllocator;
 use allocator_traits::{AllocError, AllocResult, BaseAllocator, ByteAllocator, region};
 
 use crate::{
-    BuddyByteAllocator, CACHED_EMPTY_SLABS, Heap, MAX_CLASS_SIZE, MIN_HEAP_SIZE, NUM_CLASSES, SLAB_TAIL,
-    SlabByteAllocator, class_size, size_class, slab_capacity, slab_size,
+    CACHED_EMPTY_SLABS, Heap, MAX_CLASS_SIZE, MIN_HEAP_SIZE, NUM_CLASSES, SLAB_TAIL, SlabByteAllocator,
+    class_size, size_class, slab_capacity, slab_size,
 };
 
 std::thread_local! {
@@ -943,15 +944,15 @@ fn try_new_trims_or_refuses() {
     let start = space.start();
     // SAFETY: the box is used by nothing else and outlives each heap.
     unsafe {
-        // Start rounded up to 4 KiB, size down to 32 KiB: the buddy gets
-        // [start + 4 KiB, start + 36 KiB) and keeps its bitmap in it.
+        // Start rounded up to 4 KiB, size down to 32 KiB: TLSF gets
+        // [start + 4 KiB, start + 36 KiB) less its block headers.
         let trimmed = Heap::try_new(start + 1, HEAP_SIZE - 1).unwrap().total_bytes();
         assert!(trimmed <= MIN_HEAP_SIZE && trimmed > MIN_HEAP_SIZE - 1024);
         assert_eq!(Heap::try_new(start + 1, MIN_HEAP_SIZE).err(), Some(AllocError::InvalidParam));
         assert_eq!(Heap::try_new(start, MIN_HEAP_SIZE - 1).err(), Some(AllocError::InvalidParam));
         assert_eq!(Heap::try_new(usize::MAX - 4095, 8192).err(), Some(AllocError::InvalidParam));
         assert_eq!(Heap::try_new(0, 0).err(), Some(AllocError::InvalidParam));
-        let generic = Heap::try_new_in(start, HEAP_SIZE, TlsfByteAllocator::new()).unwrap();
+        let generic = Heap::try_new_in(start, HEAP_SIZE, BuddyByteAllocator::new()).unwrap();
         assert!(generic.total_bytes() > HEAP_SIZE - 1024);
     }
 }
@@ -969,7 +970,9 @@ fn slab_byte_allocator_lifecycle() {
     // SAFETY: as above.
     assert_eq!(unsafe { slab.init(arena.start(), arena.size()) }, Err(AllocError::InvalidParam));
     let total = slab.total_bytes();
+    let available = slab.available_bytes();
     assert!(total > 250 * 1024 && total <= arena.size());
+    assert!(available <= total && available > 250 * 1024);
 
     // Zero-size layouts get real, distinct smallest-class blocks.
     let zero = layout(0, 1);
@@ -986,7 +989,7 @@ fn slab_byte_allocator_lifecycle() {
     assert_eq!(slab.usable_size(layout(100, 8)), (100, 128));
     assert!(slab.release_cached_slabs() > 0);
     assert_eq!(slab.heap().used_bytes(), 0);
-    assert_eq!(slab.available_bytes(), total);
+    assert_eq!(slab.available_bytes(), available, "every slab went back to the backing allocator");
 }
 
 #[test]

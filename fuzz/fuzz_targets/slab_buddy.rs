@@ -1,9 +1,10 @@
-//! `SlabByteAllocator` over its default backing (buddy) driven by an
+//! `SlabByteAllocator` over our buddy driven by an
 //! operation tape, every step checked against the testkit's model (see the
 //! `tlsf` target): class blocks, large blocks and slabs going back to the
 //! backing allocator.
 #![no_main]
 
+use allocator_buddy::BuddyByteAllocator;
 use allocator_slab::{MIN_REGION_SIZE, SlabByteAllocator};
 use allocator_testkit::ByteConfig;
 use allocator_testkit::props::{byte_ops_from_tape, run_byte_ops};
@@ -17,5 +18,5 @@ const CONFIG: ByteConfig = ByteConfig::new()
     .with_max_size(8 << 10);
 
 fuzz_target!(|tape: &[u8]| {
-    run_byte_ops(&SlabByteAllocator::new, &CONFIG, &byte_ops_from_tape(tape));
+    run_byte_ops(&|| SlabByteAllocator::with_backing(BuddyByteAllocator::new()), &CONFIG, &byte_ops_from_tape(tape));
 });
