@@ -111,6 +111,12 @@ const MIN_ORDER: usize = MIN_BLOCK_SIZE.trailing_zeros() as usize;
 /// allocator manages; one more is [`AllocError::NoMemory`].
 pub const MAX_REGIONS: usize = 32;
 
+/// When `realloc` must move a growing block, it cuts the new block from a free
+/// block this many orders larger if there is one, so the block can grow 8x
+/// more in place before it moves again. A `Vec` pushed to millions of elements
+/// then copies itself every third doubling instead of at every one.
+pub const GROWTH_HEADROOM: usize = 3;
+
 /// Bit 0 of a free block's `prev` word: set iff the block has the minimum
 /// order (and so no order word).
 const MIN_ORDER_TAG: usize = 1;
@@ -506,6 +512,40 @@ impl<const ORDER: usize> BuddyByteAllocator<ORDER> {
         Ok(())
     }
 
+    /// Takes a block of `order`, splitting the smallest free block of at
+    /// least `preferred` (falling back to any order of at least `order`).
+    ///
+    /// Splitting a block larger than needed leaves every upper half free, so
+    /// the new block can later grow in place up to the order it was cut from:
+    /// `realloc` asks for that headroom when it has to move a growing block.
+    fn alloc_order(&mut self, order: usize, preferred: usize) -> AllocResult<NonNull<u8>> {
+        let mut candidates = self.non_empty & (usize::MAX << preferred);
+        if candidates == 0 {
+            candidates = self.non_empty & (usize::MAX << order);
+        }
+        if candidates == 0 {
+            return Err(AllocError::NoMemory);
+        }
+        let mut found = candidates.trailing_zeros() as usize;
+        let block = self.free_lists[found];
+        // A listed block always lies in a region; the check only keeps a
+        // broken invariant from turning into a wild write.
+        let region = self.region_of(block.addr()).ok_or(AllocError::NoMemory)?;
+        // SAFETY: `block` is the head of the free list of `found`, so it is a
+        // free block of that order in `region`.
+        unsafe { self.unlink(&region, block.addr(), found) };
+        let block = block.cast::<u8>();
+        while found > order {
+            found -= 1;
+            // SAFETY: the upper half of the block being split is unused,
+            // naturally aligned and in the same region.
+            unsafe { self.push(&region, block.map_addr(|a| a + (1 << found)), found) };
+        }
+        self.used += 1 << order;
+        // SAFETY: free blocks lie in regions, which never contain address 0.
+        Ok(unsafe { NonNull::new_unchecked(block) })
+    }
+
     /// Tries to grow the block at `addr` from `order` to `new_order` in place
     /// by absorbing its free upper buddies.
     ///
@@ -574,28 +614,7 @@ impl<const ORDER: usize> ByteAllocator for BuddyByteAllocator<ORDER> {
     #[inline]
     fn alloc(&mut self, layout: Layout) -> AllocResult<NonNull<u8>> {
         let order = order_for(layout.size(), layout.align(), ORDER).ok_or(AllocError::NoMemory)?;
-        let candidates = self.non_empty & (usize::MAX << order);
-        if candidates == 0 {
-            return Err(AllocError::NoMemory);
-        }
-        let mut found = candidates.trailing_zeros() as usize;
-        let block = self.free_lists[found];
-        // A listed block always lies in a region; the check only keeps a
-        // broken invariant from turning into a wild write.
-        let region = self.region_of(block.addr()).ok_or(AllocError::NoMemory)?;
-        // SAFETY: `block` is the head of the free list of `found`, so it is a
-        // free block of that order in `region`.
-        unsafe { self.unlink(&region, block.addr(), found) };
-        let block = block.cast::<u8>();
-        while found > order {
-            found -= 1;
-            // SAFETY: the upper half of the block being split is unused,
-            // naturally aligned and in the same region.
-            unsafe { self.push(&region, block.map_addr(|a| a + (1 << found)), found) };
-        }
-        self.used += 1 << order;
-        // SAFETY: free blocks lie in regions, which never contain address 0.
-        Ok(unsafe { NonNull::new_unchecked(block) })
+        self.alloc_order(order, order)
     }
 
     #[inline]
@@ -642,7 +661,12 @@ impl<const ORDER: usize> ByteAllocator for BuddyByteAllocator<ORDER> {
         if unsafe { self.grow_in_place(&region, addr, order, new_order) } {
             return Ok(pos);
         }
-        let new_pos = self.alloc(new)?;
+        // A block that grows once is likely to grow again (a `Vec` doubling):
+        // cut the new one from a block `GROWTH_HEADROOM` orders larger where
+        // there is one, so the next growths happen in place.
+        let preferred = (new_order + GROWTH_HEADROOM).min(ORDER.saturating_sub(1)).max(new_order);
+        let new_pos = self.alloc_order(new_order, preferred)?;
+        debug_assert!(new.size() <= 1 << new_order);
         // SAFETY: `new_pos` is a fresh block of at least `new_size` bytes
         // that overlaps no live block, in particular not `pos` (`old.size()`
         // bytes, smaller than `new_size` here).

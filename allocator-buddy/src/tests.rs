@@ -419,7 +419,9 @@ fn realloc_shrinks_in_place_and_grows_into_free_buddies() {
     // SAFETY: `same` is live with this layout.
     let moved = unsafe { heap.realloc(same, layout(30, 8), 64) }.unwrap();
     assert_ne!(moved, same);
-    assert_eq!(moved.as_ptr().addr(), base + 64);
+    // Cut from the 512-byte free block (GROWTH_HEADROOM orders above 64),
+    // not the 64-byte one, so it can grow in place to 512 bytes.
+    assert_eq!(moved.as_ptr().addr(), base + 512);
     // SAFETY: `moved` holds 64 bytes, the first 30 copied.
     assert_eq!(unsafe { core::slice::from_raw_parts(moved.as_ptr(), 30) }, &[7u8; 30]);
     assert_eq!(heap.used_bytes(), 64 + 32);
@@ -493,4 +495,43 @@ fn debug_shows_the_statistics() {
     let heap = BuddyByteAllocator::new();
     let text = std::format!("{heap:?}");
     assert!(text.contains("total_bytes: 0") && text.contains("orders: 32"), "{text}");
+}
+
+#[test]
+fn a_moved_growing_block_gets_room_to_grow_in_place() {
+    let pool = Pool::new(1 << 16, 1 << 16);
+    let mut heap = BuddyByteAllocator::new();
+    // SAFETY: the pool outlives the heap.
+    unsafe { heap.init(pool.start(), pool.layout.size()) }.unwrap();
+    let initial = heap.free_blocks();
+    // A neighbour below makes the growing block an upper half: it must move.
+    let neighbour = heap.alloc(layout(16, 8)).unwrap();
+    let mut size = 16;
+    let mut block = heap.alloc(layout(size, 8)).unwrap();
+    let (mut doublings, mut moves) = (0, 0);
+    while size < 16 * 1024 {
+        // SAFETY: `block` holds `size` bytes.
+        unsafe { block.as_ptr().write_bytes(doublings as u8, size) };
+        // SAFETY: `block` is live with this layout.
+        let grown = unsafe { heap.realloc(block, layout(size, 8), size * 2) }.unwrap();
+        // SAFETY: the first `size` bytes were kept.
+        assert!(
+            unsafe { core::slice::from_raw_parts(grown.as_ptr(), size) }
+                .iter()
+                .all(|&b| b == doublings as u8)
+        );
+        moves += usize::from(grown != block);
+        (block, size, doublings) = (grown, size * 2, doublings + 1);
+    }
+    // Each move cuts the block from a free block 8x its size, so it then
+    // doubles in place three times.
+    assert_eq!(doublings, 10);
+    assert!(moves <= 4, "{moves} moves in {doublings} doublings");
+    // SAFETY: both live with these layouts.
+    unsafe {
+        heap.dealloc(block, layout(size, 8));
+        heap.dealloc(neighbour, layout(16, 8));
+    }
+    assert_eq!(heap.used_bytes(), 0);
+    assert_eq!(heap.free_blocks(), initial, "everything coalesced");
 }
