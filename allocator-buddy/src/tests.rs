@@ -514,12 +514,9 @@ fn a_moved_growing_block_gets_room_to_grow_in_place() {
         unsafe { block.as_ptr().write_bytes(doublings as u8, size) };
         // SAFETY: `block` is live with this layout.
         let grown = unsafe { heap.realloc(block, layout(size, 8), size * 2) }.unwrap();
-        // SAFETY: the first `size` bytes were kept.
-        assert!(
-            unsafe { core::slice::from_raw_parts(grown.as_ptr(), size) }
-                .iter()
-                .all(|&b| b == doublings as u8)
-        );
+        // SAFETY: `grown` holds at least `size` bytes, the first `size` kept.
+        let kept = unsafe { core::slice::from_raw_parts(grown.as_ptr(), size) };
+        assert!(kept.iter().all(|&b| b == doublings as u8));
         moves += usize::from(grown != block);
         (block, size, doublings) = (grown, size * 2, doublings + 1);
     }
