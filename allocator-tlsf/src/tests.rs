@@ -216,24 +216,47 @@ fn realloc_grows_and_shrinks_in_place() {
     assert_eq!(heap.used_bytes(), (4000 + HEADER_SIZE).next_multiple_of(GRANULARITY));
     assert_stats_exact(&heap);
 
+    // A shrink by less than half stays in place.
     // SAFETY: `grown` has the layout (4000, 8).
-    let shrunk = unsafe { heap.realloc(grown, layout(4000, 8), 10) }.unwrap();
-    assert_eq!(shrunk, p, "shrunk in place");
-    assert_eq!(heap.used_bytes(), GRANULARITY);
+    let trimmed = unsafe { heap.realloc(grown, layout(4000, 8), 3000) }.unwrap();
+    assert_eq!(trimmed, p, "shrunk in place");
+    assert_eq!(heap.used_bytes(), (3000 + HEADER_SIZE).next_multiple_of(GRANULARITY));
     assert_stats_exact(&heap);
 
-    // A neighbour in the way: the block moves, and the data with it.
-    let blocker = heap.alloc(layout(8, 8)).unwrap();
-    // SAFETY: `shrunk` has the layout (10, 8).
-    let moved = unsafe { heap.realloc(shrunk, layout(10, 8), 2000) }.unwrap();
-    assert_ne!(moved, shrunk);
+    // A shrink to half or less moves to a fitting free block when there is
+    // one, and the old block is free again in one piece.
+    // SAFETY: `trimmed` has the layout (3000, 8).
+    let shrunk = unsafe { heap.realloc(trimmed, layout(3000, 8), 10) }.unwrap();
+    assert_ne!(shrunk, p, "moved to a fitting block");
     // SAFETY: the first 10 bytes were preserved.
-    assert!(unsafe { core::slice::from_raw_parts(moved.as_ptr(), 10) }.iter().all(|&b| b == 0xA5));
+    assert!(unsafe { core::slice::from_raw_parts(shrunk.as_ptr(), 10) }.iter().all(|&b| b == 0xA5));
+    assert_eq!(heap.used_bytes(), GRANULARITY);
+    assert_stats_exact(&heap);
+    let refill = heap.alloc(layout(2900, 8)).unwrap();
+    assert_eq!(refill, p, "the old block is whole and first in line");
+    // SAFETY: allocated just above with this layout.
+    unsafe { heap.dealloc(refill, layout(2900, 8)) };
+
+    // A neighbour in the way: the block moves, and the data with it. The
+    // pool's first bytes are free again, so `low` lands there and `blocker`
+    // right after it.
+    let low = heap.alloc(layout(10, 8)).unwrap();
+    assert_eq!(low, p);
+    // SAFETY: `low` is a live 10-byte block.
+    unsafe { low.as_ptr().write_bytes(0x5A, 10) };
+    let blocker = heap.alloc(layout(8, 8)).unwrap();
+    assert_eq!(blocker.as_ptr().addr(), p.as_ptr().addr() + GRANULARITY);
+    // SAFETY: `low` has the layout (10, 8).
+    let moved = unsafe { heap.realloc(low, layout(10, 8), 2000) }.unwrap();
+    assert_ne!(moved, low);
+    // SAFETY: the first 10 bytes were preserved.
+    assert!(unsafe { core::slice::from_raw_parts(moved.as_ptr(), 10) }.iter().all(|&b| b == 0x5A));
     assert_stats_exact(&heap);
     // SAFETY: live blocks with these layouts.
     unsafe {
         heap.dealloc(moved, layout(2000, 8));
         heap.dealloc(blocker, layout(8, 8));
+        heap.dealloc(shrunk, layout(10, 8));
     }
     assert_eq!(heap.used_bytes(), 0);
 }
