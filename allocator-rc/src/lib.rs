@@ -1,5 +1,5 @@
 //! [`AllocatorRc`]: any [`ByteAllocator`] as an
-//! [`Allocator`](allocator_api2::alloc::Allocator), so collections can live
+//! [`Allocator`], so collections can live
 //! in it.
 //!
 //! On stable the trait is `allocator_api2::alloc::Allocator` (allocator-api2
