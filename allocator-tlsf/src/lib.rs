@@ -51,6 +51,40 @@
 //! regions to reject overlapping ones ([`AllocError::MemoryOverlap`]); one
 //! more is [`AllocError::NoMemory`].
 //!
+//! # Debug checks
+//!
+//! With the `debug-checks` feature (on in this crate's own tests),
+//! [`dealloc`](ByteAllocator::dealloc) and [`realloc`](ByteAllocator::realloc)
+//! check the pointer before rlsf touches anything, and panic with a message
+//! naming the bug (`allocator-tlsf: double free of 0x...`):
+//!
+//! - a pointer outside every managed region (nothing is read);
+//! - a pointer misaligned for its layout: aligned below the layout's
+//!   alignment, or, for alignments below [`GRANULARITY`], not
+//!   `GRANULARITY / 2` past a granule, where every such payload starts;
+//! - a pointer that is not the start of a block: the header its layout
+//!   designates is no block boundary (its size must lead to a header whose
+//!   `prev_phys_block` word points back), or its block is smaller than the
+//!   layout;
+//! - a double free (or a `realloc` of a freed block): the header's used bit
+//!   is clear. When rlsf merges a freed block into the free block before it,
+//!   the old header would stay behind with its used bit set; the check
+//!   overwrites it, so that case is caught too.
+//!
+//! Cost: O(1), a few reads of memory next to the block, plus a scan of the
+//! region table (at most [`MAX_REGIONS`] entries). Without the feature none
+//! of it is compiled.
+//!
+//! What it cannot catch: freeing a pointer whose memory was handed out again
+//! (a stale pointer to a block that was freed and whose header is now a live
+//! block's header is indistinguishable from that live block, and one whose
+//! old header now lies in a live block's payload is caught only if that
+//! payload does not look like a header); a pointer into the middle of a live
+//! block whose bytes happen to look like a header; and a wrong layout with
+//! the same alignment class (rlsf only needs the alignment). It also reads
+//! the memory before a pointer that lies inside a region, which under Miri is
+//! an error if that memory is uninitialised.
+//!
 //! # Example
 //!
 //! ```
@@ -121,6 +155,22 @@ const MAX_CHUNK: Option<usize> = {
 /// The bytes of the used-block header rlsf puts before every payload (the
 /// header's `size` and `prev_phys_block` words).
 const HEADER_SIZE: usize = GRANULARITY / 2;
+
+/// Bit 0 of a block header's size word: set iff the block is used (rlsf 0.2's
+/// `SIZE_USED`).
+#[cfg(feature = "debug-checks")]
+const SIZE_USED: usize = 1;
+
+/// Bit 1 of a block header's size word: set iff the block is a pool's end
+/// marker (rlsf 0.2's `SIZE_SENTINEL`).
+#[cfg(feature = "debug-checks")]
+const SIZE_SENTINEL: usize = 2;
+
+/// What `debug-checks` writes over the header of a freed block that rlsf
+/// merged into the free block before it: its used bit is clear and its size
+/// is no block's.
+#[cfg(feature = "debug-checks")]
+const FREED_HEADER: usize = usize::MAX / 0xff * 0xf0;
 
 type Engine = rlsf::Tlsf<'static, u32, u32, FLLEN, SLLEN>;
 
@@ -196,7 +246,22 @@ impl TlsfByteAllocator {
     /// `ptr` is a live allocation of `self.engine` made with alignment
     /// `align`.
     unsafe fn block_size(ptr: NonNull<u8>, align: usize) -> usize {
-        let header: NonNull<usize> = if align >= GRANULARITY {
+        // SAFETY: forwarded.
+        let header = unsafe { Self::header_of(ptr, align) };
+        // SAFETY: `header` points at the live block's header, whose first word
+        // is its size and flags.
+        let size_and_flags = unsafe { header.read() };
+        size_and_flags & !(GRANULARITY - 1)
+    }
+
+    /// The header of the block rlsf reserved for the allocation at `ptr`; see
+    /// [`block_size`](Self::block_size).
+    ///
+    /// # Safety
+    ///
+    /// As for [`block_size`](Self::block_size).
+    unsafe fn header_of(ptr: NonNull<u8>, align: usize) -> NonNull<usize> {
+        if align >= GRANULARITY {
             // SAFETY: for such alignments rlsf stores a pointer to the block
             // header in the word just before the payload, inside the block
             // (caller's contract that `ptr` is a live allocation).
@@ -205,11 +270,111 @@ impl TlsfByteAllocator {
             // SAFETY: for small alignments the payload directly follows the
             // `HEADER_SIZE`-byte header, in the same block.
             unsafe { ptr.byte_sub(HEADER_SIZE).cast::<usize>() }
+        }
+    }
+
+    /// With `debug-checks`: panics unless `pos` is the payload of a live
+    /// block of ours allocated with `layout`, and returns its block header's
+    /// address. O(1) but for the scan of the region table (at most
+    /// [`MAX_REGIONS`] entries); see the crate docs for what it catches.
+    ///
+    /// It only reads memory inside a managed region: the header that `pos`
+    /// and the layout's alignment designate, and the header of the block
+    /// after it (whose `prev_phys_block` word must point back).
+    #[cfg(feature = "debug-checks")]
+    fn check_live(&self, pos: NonNull<u8>, layout: Layout, op: &str) -> usize {
+        let addr = pos.as_ptr().addr();
+        let align = layout.align();
+        let Some(region) = self.regions.find(addr, 0).copied() else {
+            panic!("allocator-tlsf: {op} of {addr:#x}, which lies outside every region");
         };
-        // SAFETY: `header` points at the live block's header, whose first word
-        // is its size and flags.
-        let size_and_flags = unsafe { header.read() };
-        size_and_flags & !(GRANULARITY - 1)
+        // A payload directly follows its header (`align < GRANULARITY`) or is
+        // aligned to `align >= GRANULARITY`; both start past a header.
+        let misaligned =
+            if align < GRANULARITY { addr % GRANULARITY != HEADER_SIZE } else { addr % align != 0 };
+        if misaligned {
+            panic!("allocator-tlsf: {op} of {addr:#x}, misaligned for its layout (align {align})");
+        }
+        let not_a_block = || -> ! {
+            panic!(
+                "allocator-tlsf: {op} of {addr:#x}, which is not the start of a live block (align {align})"
+            )
+        };
+        // Only addresses in `[region.start, region.end)` are ever read.
+        let word_at = |at: usize| -> usize {
+            if at < region.start || region.end.checked_sub(at).is_none_or(|room| room < size_of::<usize>()) {
+                not_a_block();
+            }
+            // SAFETY: the word at `at` lies inside a managed region (checked
+            // just above) and is word-aligned: every address read is `pos`
+            // (aligned to half a granule at least) minus whole words, or a
+            // granule-aligned header plus whole words. `pos` carries the
+            // region's provenance, as every pointer we hand out does.
+            unsafe { pos.as_ptr().with_addr(at).cast::<usize>().read() }
+        };
+        let header = if align < GRANULARITY {
+            addr - HEADER_SIZE
+        } else {
+            // rlsf keeps a pointer to the header in the word before the
+            // payload; it lies at most `align` bytes back (the largest padding
+            // plus the header) and leaves room for the header and that word.
+            let header = word_at(addr - size_of::<usize>());
+            if header % GRANULARITY != 0
+                || header >= addr
+                || addr - header > align
+                || addr - header < GRANULARITY
+            {
+                not_a_block();
+            }
+            header
+        };
+        let double_free = || -> ! {
+            if op == "free" {
+                panic!("allocator-tlsf: double free of {addr:#x} (block at {header:#x})")
+            }
+            panic!("allocator-tlsf: {op} of {addr:#x} after it was freed (block at {header:#x})")
+        };
+        let size_and_flags = word_at(header);
+        if size_and_flags == FREED_HEADER {
+            double_free();
+        }
+        // A real block boundary: a size that ends inside the region, at a
+        // header whose `prev_phys_block` word points back.
+        let size = size_and_flags & !(GRANULARITY - 1);
+        let next = header.checked_add(size).unwrap_or_else(|| not_a_block());
+        if size_and_flags & SIZE_SENTINEL != 0
+            || size < GRANULARITY
+            || word_at(next.checked_add(size_of::<usize>()).unwrap_or_else(|| not_a_block())) != header
+        {
+            not_a_block();
+        }
+        if size_and_flags & SIZE_USED == 0 {
+            double_free();
+        }
+        if next < addr || next - addr < layout.size() {
+            not_a_block();
+        }
+        header
+    }
+
+    /// With `debug-checks`, after rlsf freed the block whose header was at
+    /// `header`: if rlsf merged it into the free block before it, the old
+    /// header is left in that block's payload with its used bit still set,
+    /// so a second free of the same pointer would look live. Overwriting it
+    /// with [`FREED_HEADER`] makes that free a detected double free.
+    #[cfg(feature = "debug-checks")]
+    fn forget_header(pos: NonNull<u8>, header: usize) {
+        let word = pos.as_ptr().with_addr(header).cast::<usize>();
+        // SAFETY: `header` was the header of a block just freed, so it lies in
+        // a managed region, now in a free block: its own header (used bit
+        // clear, left alone) or the payload of the free block it merged into,
+        // at least `GRANULARITY` bytes past that block's header, which rlsf
+        // never reads. `pos` carries the region's provenance.
+        unsafe {
+            if word.read() & SIZE_USED != 0 {
+                word.write(FREED_HEADER);
+            }
+        }
     }
 
     /// Trims, checks and hands one region to rlsf.
@@ -326,12 +491,16 @@ impl ByteAllocator for TlsfByteAllocator {
     /// [`realloc`](Self::realloc) of this allocator with this `layout` (the
     /// alignment is what matters to rlsf) and has not been freed since.
     unsafe fn dealloc(&mut self, pos: NonNull<u8>, layout: Layout) {
+        #[cfg(feature = "debug-checks")]
+        let header = self.check_live(pos, layout, "free");
         // SAFETY: `pos` is a live allocation of ours with `layout.align()`
         // (caller's contract).
         unsafe {
             self.used_bytes -= Self::block_size(pos, layout.align());
             self.engine.deallocate(pos, layout.align());
         }
+        #[cfg(feature = "debug-checks")]
+        Self::forget_header(pos, header);
     }
 
     /// Resizes in place when the block or its free neighbours have room
@@ -343,6 +512,8 @@ impl ByteAllocator for TlsfByteAllocator {
     /// `pos` was returned by this allocator for the layout `old` and has not
     /// been freed since.
     unsafe fn realloc(&mut self, pos: NonNull<u8>, old: Layout, new_size: usize) -> AllocResult<NonNull<u8>> {
+        #[cfg(feature = "debug-checks")]
+        let header = self.check_live(pos, old, "realloc");
         let new = Layout::from_size_align(new_size, old.align()).map_err(|_| AllocError::NoMemory)?;
         if new_size <= old.size() / SHRINK_MOVE_RATIO {
             // A block that shrinks this much moves to a block that fits it,
@@ -368,6 +539,17 @@ impl ByteAllocator for TlsfByteAllocator {
         // SAFETY: `new_pos` is now a live allocation with `old.align()`.
         let new_block = unsafe { Self::block_size(new_pos, old.align()) };
         self.used_bytes = self.used_bytes - old_block + new_block;
+        #[cfg(feature = "debug-checks")]
+        if new_pos != pos {
+            // rlsf moved the block to a fresh one and freed the old one, or
+            // slid it back into the free block before it: then the old header
+            // lies in the new block's payload, which is the caller's now.
+            // SAFETY: `new_pos` is a live allocation with `old.align()`.
+            let new_header = unsafe { Self::header_of(new_pos, old.align()) }.as_ptr().addr();
+            if !(new_header..new_header + new_block).contains(&header) {
+                Self::forget_header(pos, header);
+            }
+        }
         Ok(new_pos)
     }
 

@@ -420,3 +420,183 @@ fn block_size_matches_rlsf_layout_rules() {
         unsafe { heap.dealloc(p, l) };
     }
 }
+
+/// The `debug-checks` feature, on in this crate's tests (through the
+/// dev-dependency on the crate itself).
+mod debug_checks {
+    use super::*;
+
+    // The tests below would pass vacuously without the checks.
+    const _: () = assert!(cfg!(feature = "debug-checks"), "the dev-dependency turns debug-checks on");
+
+    #[test]
+    #[should_panic(expected = "allocator-tlsf: double free of")]
+    fn double_free() {
+        let pool = Pool::new(64 * 1024);
+        let mut heap = heap_on(&pool);
+        let l = layout(100, 8);
+        let block = heap.alloc(l).unwrap();
+        // SAFETY: `block` is live; the second free is the bug under test,
+        // caught before rlsf touches anything.
+        unsafe {
+            heap.dealloc(block, l);
+            heap.dealloc(block, l);
+        }
+    }
+
+    /// The freed block merges into the free block before it, which leaves
+    /// its old header (used bit set) in free memory: the check must still
+    /// see the second free.
+    #[test]
+    #[should_panic(expected = "allocator-tlsf: double free of")]
+    fn double_free_after_merging_with_the_block_before() {
+        let pool = Pool::new(64 * 1024);
+        let mut heap = heap_on(&pool);
+        let l = layout(100, 8);
+        let first = heap.alloc(l).unwrap();
+        let second = heap.alloc(l).unwrap();
+        let _third = heap.alloc(l).unwrap();
+        // SAFETY: both are live and freed once; then `second` again (the bug).
+        unsafe {
+            heap.dealloc(first, l);
+            heap.dealloc(second, l);
+            heap.dealloc(second, l);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "allocator-tlsf: double free of")]
+    fn double_free_with_a_large_alignment() {
+        let pool = Pool::new(64 * 1024);
+        let mut heap = heap_on(&pool);
+        let l = layout(100, 256);
+        let _before = heap.alloc(layout(40, 8)).unwrap();
+        let block = heap.alloc(l).unwrap();
+        // SAFETY: as in `double_free`.
+        unsafe {
+            heap.dealloc(block, l);
+            heap.dealloc(block, l);
+        }
+    }
+
+    /// `realloc` moves the block (rlsf frees the old one); freeing the old
+    /// pointer afterwards is a double free.
+    #[test]
+    #[should_panic(expected = "allocator-tlsf: double free of")]
+    fn free_after_a_moving_realloc() {
+        let pool = Pool::new(64 * 1024);
+        let mut heap = heap_on(&pool);
+        let l = layout(64, 8);
+        let first = heap.alloc(l).unwrap();
+        let block = heap.alloc(l).unwrap();
+        let _fence = heap.alloc(l).unwrap();
+        // SAFETY: live blocks, freed once each; then the stale `block`.
+        unsafe {
+            heap.dealloc(first, l);
+            let moved = heap.realloc(block, l, 4096).unwrap();
+            assert_ne!(moved, block, "the fence forces a move");
+            heap.dealloc(block, l);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "which lies outside every region")]
+    fn free_of_a_pointer_outside_every_region() {
+        let pool = Pool::new(64 * 1024);
+        let mut heap = heap_on(&pool);
+        let mut elsewhere = [0u64; 4];
+        let foreign = NonNull::from(&mut elsewhere).cast::<u8>();
+        // SAFETY: the bug under test: caught before anything is read.
+        unsafe { heap.dealloc(foreign, layout(8, 8)) };
+    }
+
+    #[test]
+    #[should_panic(expected = "misaligned for its layout (align 8)")]
+    fn free_of_a_pointer_misaligned_for_its_layout() {
+        let pool = Pool::new(64 * 1024);
+        let mut heap = heap_on(&pool);
+        let block = heap.alloc(layout(100, 8)).unwrap();
+        // SAFETY: the bug under test: 8 bytes into a live block.
+        unsafe { heap.dealloc(block.add(8), layout(92, 8)) };
+    }
+
+    #[test]
+    #[should_panic(expected = "misaligned for its layout (align 64)")]
+    fn free_with_a_larger_alignment_than_the_pointer_has() {
+        let pool = Pool::new(64 * 1024);
+        let mut heap = heap_on(&pool);
+        let _before = heap.alloc(layout(8, 8)).unwrap();
+        let block = heap.alloc(layout(100, 64)).unwrap();
+        // SAFETY: the bug under test: a block 32 bytes into one aligned to 64.
+        unsafe { heap.dealloc(block.add(32), layout(8, 64)) };
+    }
+
+    /// A pointer a whole granule into a live block looks aligned, but its
+    /// would-be header is payload: no block boundary is there.
+    #[test]
+    #[should_panic(expected = "which is not the start of a live block")]
+    fn free_of_a_pointer_inside_a_live_block() {
+        let pool = Pool::new(64 * 1024);
+        let mut heap = heap_on(&pool);
+        let block = heap.alloc(layout(200, 8)).unwrap();
+        // SAFETY: the block is live and 200 bytes long.
+        unsafe { block.write_bytes(0x11, 200) };
+        // SAFETY: the bug under test.
+        unsafe { heap.dealloc(block.add(GRANULARITY), layout(8, 8)) };
+    }
+
+    #[test]
+    #[should_panic(expected = "after it was freed")]
+    fn realloc_of_a_freed_block() {
+        let pool = Pool::new(64 * 1024);
+        let mut heap = heap_on(&pool);
+        let l = layout(100, 8);
+        let block = heap.alloc(l).unwrap();
+        // SAFETY: freed once, then resized (the bug under test).
+        unsafe {
+            heap.dealloc(block, l);
+            let _ = heap.realloc(block, l, 200);
+        }
+    }
+
+    /// A correct workload with every kind of block, resize and free passes
+    /// the checks (and leaves the heap empty).
+    #[test]
+    fn a_correct_workload_passes() {
+        let pool = Pool::new(256 * 1024);
+        let mut heap = heap_on(&pool);
+        let mut rng = allocator_testkit::Rng::new(7);
+        let mut live: Vec<(NonNull<u8>, Layout)> = Vec::new();
+        let ops = if cfg!(miri) { 300 } else { 20_000 };
+        for _ in 0..ops {
+            match rng.below(4) {
+                0 | 1 => {
+                    let l = layout(rng.below(600), 1 << rng.below(10));
+                    if let Ok(ptr) = heap.alloc(l) {
+                        live.push((ptr, l));
+                    }
+                }
+                2 if !live.is_empty() => {
+                    let (ptr, l) = live.swap_remove(rng.below(live.len()));
+                    // SAFETY: a live block with its layout, freed once.
+                    unsafe { heap.dealloc(ptr, l) };
+                }
+                _ if !live.is_empty() => {
+                    let index = rng.below(live.len());
+                    let (ptr, l) = live[index];
+                    let new_size = rng.below(1200);
+                    // SAFETY: a live block with its layout.
+                    if let Ok(new) = unsafe { heap.realloc(ptr, l, new_size) } {
+                        live[index] = (new, layout(new_size, l.align()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (ptr, l) in live {
+            // SAFETY: each live block is freed once.
+            unsafe { heap.dealloc(ptr, l) };
+        }
+        assert_eq!(heap.used_bytes(), 0);
+    }
+}
