@@ -75,6 +75,34 @@
 //! kept sorted by address. Blocks never merge across regions, even adjacent
 //! ones. Finding a pointer's region is a binary search over that small table.
 //!
+//! # Debug checks
+//!
+//! With the `debug-checks` feature (on in this crate's own tests),
+//! `dealloc` and `realloc` check the pointer before the lists are touched,
+//! and panic with a message naming the bug (`allocator-buddy: double free of
+//! 0x... (order 5)`):
+//!
+//! - a layout larger than any block (no block can have been allocated for it);
+//! - a pointer outside every region's blocks (its bitmap included): nothing
+//!   is read;
+//! - a pointer misaligned for its layout, or not aligned to its block's size
+//!   (every block of order `k` starts at a multiple of `2^k`), or whose block
+//!   would run past its region's end;
+//! - a double free (or a `realloc` of a freed block): `addr` lies in a free
+//!   block. That block starts at `addr` rounded down to its size, so the check
+//!   reads the free-head bitmap at `addr` rounded down to each order from the
+//!   block's up, and stops at the first free head.
+//!
+//! Cost: O(log R) for the region lookup (as `dealloc` already pays) and at
+//! most one bitmap read per order above the block's, O(L) like the merges of
+//! the free itself. Without the feature none of it is compiled.
+//!
+//! What it cannot catch: a stale pointer whose memory was handed out again
+//! (a block that starts at the same address is live again); a pointer into a
+//! live block that happens to be aligned to the layout's block size (the
+//! bitmap only marks free blocks, so the start of a used block is not
+//! recorded); a wrong layout of the same order.
+//!
 //! # Complexity
 //!
 //! With `L` orders (at most [`usize::BITS`]) and `R <= MAX_REGIONS` regions:
@@ -435,6 +463,54 @@ impl<const ORDER: usize> BuddyByteAllocator<ORDER> {
         }
     }
 
+    /// With `debug-checks`: panics unless `addr` can be a live block for
+    /// `layout`; see the crate docs for what it catches. O(log R) to find the
+    /// region and at most one bitmap read per order above the block's.
+    #[cfg(feature = "debug-checks")]
+    fn check_live(&self, addr: usize, layout: Layout, op: &str) {
+        let (size, align) = (layout.size(), layout.align());
+        let Some(order) = order_for(size, align, ORDER) else {
+            panic!(
+                "allocator-buddy: {op} of {addr:#x} with a layout no block can have ({size} bytes, align {align})"
+            );
+        };
+        let Some(region) = self.region_of(addr) else {
+            panic!("allocator-buddy: {op} of {addr:#x}, which lies outside every region");
+        };
+        if addr % align != 0 {
+            panic!("allocator-buddy: {op} of {addr:#x}, misaligned for its layout (align {align})");
+        }
+        if addr & ((1 << order) - 1) != 0 || !region.holds(addr, 1 << order) {
+            panic!("allocator-buddy: {op} of {addr:#x}, which is not the start of a block of order {order}");
+        }
+        // A free block holding `addr` starts at `addr` rounded down to its own
+        // size, so it is one of these heads; the first free head found that
+        // does not reach `addr` rules out every larger one (they would
+        // contain it).
+        for k in order..ORDER {
+            let head = addr & !((1 << k) - 1);
+            if head < region.start {
+                break;
+            }
+            // SAFETY: `head` lies in `[region.start, addr]`, inside the region.
+            if !unsafe { region.is_free_head(head) } {
+                continue;
+            }
+            let block = region.ptr(head).cast::<FreeBlock>();
+            // SAFETY: a free block starts at `head`, so its `prev` word is a
+            // header word, and its `order` word exists iff the tag is clear.
+            let free_order =
+                unsafe { if (*block).prev.addr() & MIN_ORDER_TAG != 0 { MIN_ORDER } else { (*block).order } };
+            if head + (1 << free_order) > addr {
+                if op == "free" {
+                    panic!("allocator-buddy: double free of {addr:#x} (order {order})");
+                }
+                panic!("allocator-buddy: {op} of {addr:#x} after it was freed (order {order})");
+            }
+            break;
+        }
+    }
+
     /// Frees the block at `addr` of `order` in `region`, merging it with its
     /// free buddies.
     ///
@@ -620,6 +696,8 @@ impl<const ORDER: usize> ByteAllocator for BuddyByteAllocator<ORDER> {
     #[inline]
     unsafe fn dealloc(&mut self, pos: NonNull<u8>, layout: Layout) {
         let addr = pos.as_ptr().addr();
+        #[cfg(feature = "debug-checks")]
+        self.check_live(addr, layout, "free");
         // Both lookups succeed for any `pos`/`layout` the contract allows;
         // otherwise leaking beats corrupting the lists.
         let (Some(order), Some(region)) =
@@ -637,8 +715,10 @@ impl<const ORDER: usize> ByteAllocator for BuddyByteAllocator<ORDER> {
 
     unsafe fn realloc(&mut self, pos: NonNull<u8>, old: Layout, new_size: usize) -> AllocResult<NonNull<u8>> {
         let new = Layout::from_size_align(new_size, old.align()).map_err(|_| AllocError::NoMemory)?;
-        let new_order = order_for(new_size, old.align(), ORDER).ok_or(AllocError::NoMemory)?;
         let addr = pos.as_ptr().addr();
+        #[cfg(feature = "debug-checks")]
+        self.check_live(addr, old, "realloc");
+        let new_order = order_for(new_size, old.align(), ORDER).ok_or(AllocError::NoMemory)?;
         let (Some(order), Some(region)) = (order_for(old.size(), old.align(), ORDER), self.region_of(addr))
         else {
             return Err(AllocError::NotAllocated);

@@ -532,3 +532,163 @@ fn a_moved_growing_block_gets_room_to_grow_in_place() {
     assert_eq!(heap.used_bytes(), 0);
     assert_eq!(heap.free_blocks(), initial, "everything coalesced");
 }
+
+/// The `debug-checks` feature, on in this crate's tests (through the
+/// dev-dependency on the crate itself).
+mod debug_checks {
+    use super::*;
+
+    // The tests below would pass vacuously without the checks.
+    const _: () = assert!(cfg!(feature = "debug-checks"), "the dev-dependency turns debug-checks on");
+
+    fn heap(pool: &Pool) -> BuddyByteAllocator {
+        let mut heap = BuddyByteAllocator::new();
+        // SAFETY: the pool is ours and outlives the heap in every test.
+        unsafe { heap.init(pool.start(), pool.layout.size()) }.unwrap();
+        heap
+    }
+
+    #[test]
+    #[should_panic(expected = "allocator-buddy: double free of")]
+    fn double_free() {
+        let pool = Pool::new(64 * 1024, 4096);
+        let mut heap = heap(&pool);
+        let l = layout(100, 8);
+        let block = heap.alloc(l).unwrap();
+        // SAFETY: freed once, then again (the bug under test).
+        unsafe {
+            heap.dealloc(block, l);
+            heap.dealloc(block, l);
+        }
+    }
+
+    /// The freed block merges with its lower buddy, so no free block starts
+    /// at its address any more: the check looks for the block holding it.
+    #[test]
+    #[should_panic(expected = "(order 5)")]
+    fn double_free_after_merging_with_the_lower_buddy() {
+        let pool = Pool::new(64 * 1024, 4096);
+        let mut heap = heap(&pool);
+        let l = layout(32, 32);
+        let lower = heap.alloc(l).unwrap();
+        let upper = heap.alloc(l).unwrap();
+        assert_eq!(upper.as_ptr().addr(), lower.as_ptr().addr() + 32, "buddies");
+        // SAFETY: both freed once, then `upper` again (the bug under test).
+        unsafe {
+            heap.dealloc(lower, l);
+            heap.dealloc(upper, l);
+            heap.dealloc(upper, l);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "which lies outside every region")]
+    fn free_of_a_pointer_outside_every_region() {
+        let pool = Pool::new(64 * 1024, 4096);
+        let mut heap = heap(&pool);
+        let mut elsewhere = [0u64; 4];
+        let foreign = NonNull::from(&mut elsewhere).cast::<u8>();
+        // SAFETY: the bug under test: caught before anything is read.
+        unsafe { heap.dealloc(foreign, layout(16, 8)) };
+    }
+
+    /// The bitmap at the front of a region is inside the region but holds no
+    /// block.
+    #[test]
+    #[should_panic(expected = "which lies outside every region")]
+    fn free_of_a_pointer_into_the_bitmap() {
+        let pool = Pool::new(64 * 1024, 4096);
+        let mut heap = heap(&pool);
+        let bitmap = pool.ptr;
+        // SAFETY: the bug under test.
+        unsafe { heap.dealloc(bitmap, layout(16, 8)) };
+    }
+
+    #[test]
+    #[should_panic(expected = "misaligned for its layout (align 64)")]
+    fn free_of_a_pointer_misaligned_for_its_layout() {
+        let pool = Pool::new(64 * 1024, 4096);
+        let mut heap = heap(&pool);
+        let block = heap.alloc(layout(128, 64)).unwrap();
+        // SAFETY: the bug under test: 16 bytes into a live block.
+        unsafe { heap.dealloc(block.add(16), layout(16, 64)) };
+    }
+
+    #[test]
+    #[should_panic(expected = "which is not the start of a block of order 7")]
+    fn free_of_a_pointer_not_at_a_block_start() {
+        let pool = Pool::new(64 * 1024, 4096);
+        let mut heap = heap(&pool);
+        let block = heap.alloc(layout(256, 8)).unwrap();
+        // SAFETY: the bug under test: 64 bytes into a live block, freed as a
+        // 128-byte one.
+        unsafe { heap.dealloc(block.add(64), layout(128, 8)) };
+    }
+
+    #[test]
+    #[should_panic(expected = "with a layout no block can have")]
+    fn free_with_a_layout_larger_than_any_block() {
+        let pool = Pool::new(64 * 1024, 4096);
+        let mut heap = heap(&pool);
+        let block = heap.alloc(layout(16, 8)).unwrap();
+        // SAFETY: the bug under test.
+        unsafe { heap.dealloc(block, layout(BuddyByteAllocator::<32>::MAX_BLOCK_SIZE + 1, 8)) };
+    }
+
+    #[test]
+    #[should_panic(expected = "allocator-buddy: realloc of")]
+    fn realloc_of_a_freed_block() {
+        let pool = Pool::new(64 * 1024, 4096);
+        let mut heap = heap(&pool);
+        let l = layout(100, 8);
+        let block = heap.alloc(l).unwrap();
+        // SAFETY: freed once, then resized (the bug under test).
+        unsafe {
+            heap.dealloc(block, l);
+            let _ = heap.realloc(block, l, 300);
+        }
+    }
+
+    /// A correct workload (every order, resizes, frees) passes the checks,
+    /// and leaves the heap whole.
+    #[test]
+    fn a_correct_workload_passes() {
+        let pool = Pool::new(256 * 1024, 4096);
+        let mut heap = heap(&pool);
+        let total = heap.available_bytes();
+        let mut rng = allocator_testkit::Rng::new(11);
+        let mut live: Vec<(NonNull<u8>, Layout)> = Vec::new();
+        let ops = if cfg!(miri) { 300 } else { 20_000 };
+        for _ in 0..ops {
+            match rng.below(4) {
+                0 | 1 => {
+                    let l = layout(rng.below(3000), 1 << rng.below(10));
+                    if let Ok(ptr) = heap.alloc(l) {
+                        live.push((ptr, l));
+                    }
+                }
+                2 if !live.is_empty() => {
+                    let (ptr, l) = live.swap_remove(rng.below(live.len()));
+                    // SAFETY: a live block with its layout, freed once.
+                    unsafe { heap.dealloc(ptr, l) };
+                }
+                _ if !live.is_empty() => {
+                    let index = rng.below(live.len());
+                    let (ptr, l) = live[index];
+                    let new_size = rng.below(6000);
+                    // SAFETY: a live block with its layout.
+                    if let Ok(new) = unsafe { heap.realloc(ptr, l, new_size) } {
+                        live[index] = (new, layout(new_size, l.align()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (ptr, l) in live {
+            // SAFETY: each live block is freed once.
+            unsafe { heap.dealloc(ptr, l) };
+        }
+        assert_eq!(heap.used_bytes(), 0);
+        assert_eq!(heap.available_bytes(), total);
+    }
+}
