@@ -1,6 +1,9 @@
 //! The hybrid heap: size classes served from slabs, large layouts passed to
 //! the backing allocator.
 
+#[cfg(feature = "debug-checks")]
+mod debug;
+
 use core::{alloc::Layout, ptr::NonNull};
 
 use allocator_tlsf::TlsfByteAllocator;
@@ -153,13 +156,21 @@ struct SlabHeader {
     next: Option<NonNull<SlabHeader>>,
     prev: Option<NonNull<SlabHeader>>,
     /// Blocks handed out.
-    used: u32,
+    used: u16,
     /// Blocks `0..fresh` have been carved; `fresh..capacity` never were.
     /// Carving on demand makes a new slab O(1) instead of O(blocks).
-    fresh: u32,
+    fresh: u16,
+    /// With `debug-checks`, the slab's class tagged (`debug::slab_tag`), so a
+    /// free can tell a slab of its class from anything else; it takes the
+    /// padding after the counts, so the header keeps its size.
+    #[cfg(feature = "debug-checks")]
+    tag: u32,
 }
 
 const HEADER_SIZE: usize = size_of::<SlabHeader>();
+
+// The tag of `debug-checks` fits in the header's padding.
+const _: () = assert!(HEADER_SIZE == 4 * size_of::<usize>() || HEADER_SIZE == 20);
 
 // The header sits at `header_offset`, which must be aligned for it, and
 // every class must fit a free-list link and at least a few blocks.
@@ -169,7 +180,7 @@ const _: () = {
     let mut class = 0;
     while class < NUM_CLASSES {
         assert!(slab_capacity(class) >= 4);
-        assert!(slab_capacity(class) <= u32::MAX as usize);
+        assert!(slab_capacity(class) <= u16::MAX as usize);
         class += 1;
     }
 };
@@ -247,6 +258,10 @@ pub struct Heap<B: ByteAllocator = TlsfByteAllocator> {
     /// held (measured when each slab is taken and returned).
     slab_charge: usize,
     backing: B,
+    /// With `debug-checks`, the regions of the backing allocator, when the
+    /// heap has seen them all.
+    #[cfg(feature = "debug-checks")]
+    known: debug::KnownRegions,
 }
 
 // SAFETY: the raw pointers of a heap point into memory that the heap owns
@@ -361,7 +376,23 @@ impl<B: ByteAllocator> Heap<B> {
             small_capacity: 0,
             slab_charge: 0,
             backing,
+            #[cfg(feature = "debug-checks")]
+            known: debug::KnownRegions::UNKNOWN,
         }
+    }
+
+    /// A heap in front of `backing`, which manages no memory yet: every
+    /// region it gets will come through the heap (which `debug-checks` uses
+    /// to tell foreign pointers).
+    pub(crate) const fn with_empty_backing(backing: B) -> Self {
+        #[cfg(feature = "debug-checks")]
+        {
+            let mut heap = Self::with_backing(backing);
+            heap.known = debug::KnownRegions::EMPTY;
+            heap
+        }
+        #[cfg(not(feature = "debug-checks"))]
+        Self::with_backing(backing)
     }
 
     /// A heap over `[start, start + size)`, trimmed as by
@@ -379,7 +410,11 @@ impl<B: ByteAllocator> Heap<B> {
         let (start, size) = trimmed_heap_region(start, size)?;
         // SAFETY: the trimmed region lies inside the caller's region.
         unsafe { backing.init(start, size) }?;
-        Ok(Self::with_backing(backing))
+        #[cfg_attr(not(feature = "debug-checks"), expect(unused_mut))]
+        let mut heap = Self::with_empty_backing(backing);
+        #[cfg(feature = "debug-checks")]
+        heap.known.record(start, size);
+        Ok(heap)
     }
 
     /// Adds `[start, start + size)` to the backing allocator, which trims it
@@ -396,7 +431,10 @@ impl<B: ByteAllocator> Heap<B> {
     pub unsafe fn add_memory(&mut self, start: usize, size: usize) -> AllocResult {
         check_region_size(size)?;
         // SAFETY: the caller's contract.
-        unsafe { self.backing.add_memory(start, size) }
+        unsafe { self.backing.add_memory(start, size) }?;
+        #[cfg(feature = "debug-checks")]
+        self.known.record(start, size);
+        Ok(())
     }
 
     /// Hands `[start, start + size)` to the backing allocator with
@@ -411,7 +449,10 @@ impl<B: ByteAllocator> Heap<B> {
     pub(crate) unsafe fn init_backing(&mut self, start: usize, size: usize) -> AllocResult {
         check_region_size(size)?;
         // SAFETY: the caller's contract.
-        unsafe { self.backing.init(start, size) }
+        unsafe { self.backing.init(start, size) }?;
+        #[cfg(feature = "debug-checks")]
+        self.known.record(start, size);
+        Ok(())
     }
 
     /// The backing allocator.
@@ -482,12 +523,22 @@ impl<B: ByteAllocator> Heap<B> {
             // backing allocator.
             return unsafe { self.dealloc_large(ptr, layout) };
         }
+        #[cfg(feature = "debug-checks")]
+        self.check_live(ptr, layout, class, "free");
         let slab = header_of(ptr, class);
         // SAFETY: `ptr` is a live block of `class` (caller's contract), so it
         // lies in a live slab of `class`, whose header `header_of` found.
         let hdr = unsafe { header(slab) };
+        #[cfg(not(feature = "debug-checks"))]
         // SAFETY: the block is ours again and at least 8 bytes, aligned to 8.
-        unsafe { ptr.cast::<FreeBlock>().write(FreeBlock { next: hdr.free }) };
+        unsafe {
+            ptr.cast::<FreeBlock>().write(FreeBlock { next: hdr.free })
+        };
+        #[cfg(feature = "debug-checks")]
+        // SAFETY: the block of `class` was just freed.
+        unsafe {
+            debug::write_free_block(ptr, hdr.free, class)
+        };
         hdr.free = Some(ptr.cast());
         let was_full = hdr.used as usize == GEOMETRY[class].capacity;
         hdr.used -= 1;
@@ -527,6 +578,10 @@ impl<B: ByteAllocator> Heap<B> {
         let new = Layout::from_size_align(new_size, old.align()).map_err(|_| AllocError::NoMemory)?;
         let old_class = class_index(old);
         let new_class = class_index(new);
+        #[cfg(feature = "debug-checks")]
+        if old_class < NUM_CLASSES {
+            self.check_live(ptr, old, old_class, "realloc");
+        }
         if old_class < NUM_CLASSES && old_class == new_class {
             return Ok(ptr);
         }
@@ -616,8 +671,18 @@ impl<B: ByteAllocator> Heap<B> {
         let hdr = unsafe { header(slab) };
         let block = match hdr.free {
             Some(block) => {
-                // SAFETY: a free block holds the link written when it was freed.
-                hdr.free = unsafe { block.as_ref() }.next;
+                #[cfg(not(feature = "debug-checks"))]
+                {
+                    // SAFETY: a free block holds the link written when it was
+                    // freed.
+                    hdr.free = unsafe { block.as_ref() }.next;
+                }
+                #[cfg(feature = "debug-checks")]
+                {
+                    // SAFETY: `block` heads the free list of `slab`, a live
+                    // slab of `class`.
+                    hdr.free = unsafe { debug::take_free_block(block, slab, class) };
+                }
                 block.cast()
             }
             None => {
@@ -627,7 +692,13 @@ impl<B: ByteAllocator> Heap<B> {
                 hdr.fresh += 1;
                 // SAFETY: block `index < capacity` lies in the slab, before
                 // its header.
-                unsafe { slab_base(slab, class).add(index * class_size(class)) }
+                let block = unsafe { slab_base(slab, class).add(index * class_size(class)) };
+                #[cfg(feature = "debug-checks")]
+                // SAFETY: a block of a live slab, about to be handed out.
+                unsafe {
+                    debug::mark_handed_out(block)
+                };
+                block
             }
         };
         hdr.used += 1;
@@ -715,6 +786,13 @@ impl<B: ByteAllocator> Heap<B> {
     ///
     /// `slab` is a live, empty slab of `class`, in no list.
     unsafe fn release_slab(&mut self, slab: NonNull<SlabHeader>, class: usize) {
+        #[cfg(feature = "debug-checks")]
+        {
+            // A stale pointer into the slab must not find a tag any more.
+            // SAFETY: the caller's contract: a live slab of ours; written in
+            // place, without a reference.
+            unsafe { (&raw mut (*slab.as_ptr()).tag).write(0) };
+        }
         let before = self.backing.used_bytes();
         // SAFETY: the slab was allocated by the backing allocator with
         // `slab_layout(class)` and no block of it is in use.
@@ -774,7 +852,17 @@ impl<B: ByteAllocator> Heap<B> {
         // chunk, is inside the fresh chunk and aligned for it.
         let slab = unsafe { base.add(header_offset(class)) }.cast::<SlabHeader>();
         // SAFETY: as above; the slab is ours.
-        unsafe { slab.write(SlabHeader { free: None, next: None, prev: None, used: 0, fresh: 0 }) };
+        unsafe {
+            slab.write(SlabHeader {
+                free: None,
+                next: None,
+                prev: None,
+                used: 0,
+                fresh: 0,
+                #[cfg(feature = "debug-checks")]
+                tag: debug::slab_tag(class),
+            })
+        };
         Ok(slab)
     }
 

@@ -82,6 +82,46 @@
 //! in at the head, and a slab that becomes empty is unlinked in O(1), then
 //! cached or returned.
 //!
+//! # Debug checks
+//!
+//! With the `debug-checks` feature (on in this crate's own tests; it also
+//! turns on `allocator-tlsf`'s, which checks the large blocks), freeing or
+//! resizing a class block first checks it, and panics with a message naming
+//! the bug (`allocator-slab: double free of 0x... (64-byte class)`):
+//!
+//! - a pointer misaligned for its layout, or not at a block boundary of its
+//!   class;
+//! - a pointer outside every region, when the heap knows them all (a
+//!   [`SlabByteAllocator`], or a heap from [`Heap::try_new`] /
+//!   [`Heap::try_new_in`], up to 32 regions; a heap from
+//!   [`Heap::with_backing`] does not know what its backing allocator already
+//!   manages, and skips this check);
+//! - a pointer whose slab header (found by masking) carries no tag of its
+//!   class: a pointer never allocated, a wrong layout, or a block of a slab
+//!   already returned to the backing allocator;
+//! - a double free: no block of the slab is live, the block was never
+//!   carved, or its first word decodes to a free-list link (a free block's
+//!   link is stored mixed with a key and its own address, and every block
+//!   handed out has that word overwritten, so live data does not read as a
+//!   link unless it copies one).
+//!
+//! And freed blocks are poisoned: on free every byte after the link is
+//! filled with `0xa5`; when the block is taken from the free list again, the
+//! link must be a block of its slab and the poison intact, or it panics with
+//! `allocator-slab: use after free: block 0x... was written after it was
+//! freed`. (A block handed out holds poison, not zeroes or old data.)
+//!
+//! Cost: the checks are O(1), a few reads of the block and its slab header
+//! (and a scan of the known regions); poisoning is O(block size), one fill
+//! on free and one comparison on reuse, up to 4 KiB each. The header keeps
+//! its size: the tag takes the padding after its counts. Without the feature
+//! none of it is compiled.
+//!
+//! What it cannot catch: a stale pointer whose block was handed out again
+//! (it is live again); a write after free into a block that is never reused
+//! before its slab is emptied or returned; a write after free that leaves
+//! the poison as it was; a wrong layout of the same class.
+//!
 //! # Statistics
 //!
 //! - [`total_bytes`](Heap::total_bytes): the backing allocator's
@@ -183,7 +223,7 @@ impl<B: ByteAllocator> SlabByteAllocator<B> {
     /// An allocator in front of `backing`, which must manage no memory yet:
     /// [`init`](BaseAllocator::init) hands it the first region.
     pub const fn with_backing(backing: B) -> Self {
-        Self { heap: Heap::with_backing(backing), initialised: false }
+        Self { heap: Heap::with_empty_backing(backing), initialised: false }
     }
 
     /// The heap behind the allocator.

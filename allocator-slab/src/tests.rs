@@ -1026,3 +1026,231 @@ fn debug_output_names_the_parts() {
     let text = std::format!("{heap:?}");
     assert!(text.contains("slabs_per_class") && text.contains("BuddyByteAllocator"), "{text}");
 }
+
+/// The `debug-checks` feature, on in this crate's tests (through the
+/// dev-dependency on the crate itself).
+mod debug_checks {
+    use super::*;
+
+    // The tests below would pass vacuously without the checks.
+    const _: () = assert!(cfg!(feature = "debug-checks"), "the dev-dependency turns debug-checks on");
+
+    /// A `SlabByteAllocator` (which knows its regions) over `arena`.
+    fn slab_on(arena: &Arena) -> SlabByteAllocator {
+        let mut slab = SlabByteAllocator::new();
+        // SAFETY: host memory used by nothing else; it outlives `slab`.
+        unsafe { slab.init(arena.start(), arena.size()) }.unwrap();
+        slab
+    }
+
+    #[test]
+    #[should_panic(expected = "allocator-slab: double free of")]
+    fn double_free_with_other_blocks_live() {
+        let arena = Arena::new(256 * 1024, 4096);
+        let mut slab = slab_on(&arena);
+        let l = layout(24, 8);
+        let block = slab.alloc(l).unwrap();
+        let _other = slab.alloc(l).unwrap();
+        // SAFETY: freed once, then again (the bug under test).
+        unsafe {
+            slab.dealloc(block, l);
+            slab.dealloc(block, l);
+        }
+    }
+
+    /// The slab is empty after the first free (and cached): no block of it
+    /// is live.
+    #[test]
+    #[should_panic(expected = "allocator-slab: double free of")]
+    fn double_free_of_the_only_block() {
+        let arena = Arena::new(256 * 1024, 4096);
+        let mut slab = slab_on(&arena);
+        let l = layout(100, 8);
+        let block = slab.alloc(l).unwrap();
+        // SAFETY: as above.
+        unsafe {
+            slab.dealloc(block, l);
+            slab.dealloc(block, l);
+        }
+    }
+
+    /// 8-byte blocks hold nothing but their link: the encoded link alone
+    /// tells a free block.
+    #[test]
+    #[should_panic(expected = "allocator-slab: double free of")]
+    fn double_free_in_the_smallest_class() {
+        let arena = Arena::new(256 * 1024, 4096);
+        let mut slab = slab_on(&arena);
+        let l = layout(8, 8);
+        let blocks: Vec<_> = (0..3).map(|_| slab.alloc(l).unwrap()).collect();
+        // SAFETY: each freed once, then the middle one again (the bug).
+        unsafe {
+            slab.dealloc(blocks[1], l);
+            slab.dealloc(blocks[0], l);
+            slab.dealloc(blocks[1], l);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "allocator-slab: double free of")]
+    fn free_of_a_block_never_handed_out() {
+        let arena = Arena::new(256 * 1024, 4096);
+        let mut slab = slab_on(&arena);
+        let l = layout(64, 8);
+        let block = slab.alloc(l).unwrap();
+        // SAFETY: the bug under test: the next block of the slab was never
+        // carved.
+        unsafe { slab.dealloc(block.add(64), l) };
+    }
+
+    #[test]
+    fn freed_blocks_are_poisoned() {
+        let arena = Arena::new(256 * 1024, 4096);
+        let mut slab = slab_on(&arena);
+        let l = layout(64, 8);
+        let block = slab.alloc(l).unwrap();
+        let _other = slab.alloc(l).unwrap();
+        fill(block, 64, 0x11);
+        // SAFETY: freed once; its bytes stay ours to read in this test (the
+        // slab is live).
+        unsafe { slab.dealloc(block, l) };
+        // SAFETY: as above.
+        let bytes = unsafe { core::slice::from_raw_parts(block.as_ptr(), 64) };
+        assert!(bytes[size_of::<usize>()..].iter().all(|&b| b == 0xa5), "{bytes:x?}");
+        assert_eq!(slab.alloc(l).unwrap(), block, "the poison is intact, so the block is reused");
+    }
+
+    #[test]
+    #[should_panic(expected = "allocator-slab: use after free: block")]
+    fn write_after_free_is_caught_on_reuse() {
+        let arena = Arena::new(256 * 1024, 4096);
+        let mut slab = slab_on(&arena);
+        let l = layout(64, 8);
+        let block = slab.alloc(l).unwrap();
+        let _other = slab.alloc(l).unwrap();
+        // SAFETY: freed once; then written (the bug under test, in memory
+        // the test owns).
+        unsafe {
+            slab.dealloc(block, l);
+            block.add(40).write(0);
+        }
+        let _ = slab.alloc(l);
+    }
+
+    /// A write over the link would send the free list anywhere: caught
+    /// before it is followed.
+    #[test]
+    #[should_panic(expected = "was written after it was freed (at byte 0)")]
+    fn a_clobbered_link_is_caught_on_reuse() {
+        let arena = Arena::new(256 * 1024, 4096);
+        let mut slab = slab_on(&arena);
+        let l = layout(8, 8);
+        let block = slab.alloc(l).unwrap();
+        let _other = slab.alloc(l).unwrap();
+        // SAFETY: as above.
+        unsafe {
+            slab.dealloc(block, l);
+            block.cast::<usize>().write(0x1234_5678);
+        }
+        let _ = slab.alloc(l);
+    }
+
+    #[test]
+    #[should_panic(expected = "which lies outside every region")]
+    fn free_of_a_pointer_outside_every_region() {
+        let arena = Arena::new(256 * 1024, 4096);
+        let mut slab = slab_on(&arena);
+        let mut elsewhere = [0u64; 8];
+        let foreign = NonNull::from(&mut elsewhere).cast::<u8>();
+        // SAFETY: the bug under test: caught before anything is read.
+        unsafe { slab.dealloc(foreign, layout(8, 8)) };
+    }
+
+    /// A pointer into a large block: its would-be slab header is payload.
+    #[test]
+    #[should_panic(expected = "which is in no slab of the 64-byte class")]
+    fn free_of_a_pointer_into_a_large_block() {
+        let arena = Arena::new(256 * 1024, 4096);
+        let mut slab = slab_on(&arena);
+        let large = slab.alloc(layout(16 * 1024, 4096)).unwrap();
+        // SAFETY: the bug under test.
+        unsafe { slab.dealloc(large.add(64), layout(64, 8)) };
+    }
+
+    #[test]
+    #[should_panic(expected = "which is not the start of a block of the 64-byte class")]
+    fn free_of_a_pointer_inside_a_block() {
+        let arena = Arena::new(256 * 1024, 4096);
+        let mut slab = slab_on(&arena);
+        let block = slab.alloc(layout(64, 8)).unwrap();
+        // SAFETY: the bug under test.
+        unsafe { slab.dealloc(block.add(8), layout(56, 8)) };
+    }
+
+    #[test]
+    #[should_panic(expected = "misaligned for its layout (align 16)")]
+    fn free_of_a_pointer_misaligned_for_its_layout() {
+        let arena = Arena::new(256 * 1024, 4096);
+        let mut slab = slab_on(&arena);
+        let block = slab.alloc(layout(64, 8)).unwrap();
+        // SAFETY: the bug under test.
+        unsafe { slab.dealloc(block.add(8), layout(8, 16)) };
+    }
+
+    #[test]
+    #[should_panic(expected = "after it was freed")]
+    fn realloc_of_a_freed_block() {
+        let arena = Arena::new(256 * 1024, 4096);
+        let mut slab = slab_on(&arena);
+        let l = layout(64, 8);
+        let block = slab.alloc(l).unwrap();
+        let _other = slab.alloc(l).unwrap();
+        // SAFETY: freed once, then resized (the bug under test).
+        unsafe {
+            slab.dealloc(block, l);
+            let _ = slab.realloc(block, l, 60);
+        }
+    }
+
+    /// A correct workload over every class and large blocks, with frees
+    /// that reuse poisoned blocks and resizes, passes the checks.
+    #[test]
+    fn a_correct_workload_passes() {
+        let arena = Arena::new(1 << 20, 4096);
+        let mut slab = slab_on(&arena);
+        let mut rng = allocator_testkit::Rng::new(5);
+        let mut live: Vec<(NonNull<u8>, Layout)> = Vec::new();
+        let ops = if cfg!(miri) { 300 } else { 20_000 };
+        for _ in 0..ops {
+            match rng.below(4) {
+                0 | 1 => {
+                    let size = if rng.below(20) == 0 { rng.below(20_000) } else { rng.below(5000) };
+                    let l = layout(size, 1 << rng.below(8));
+                    if let Ok(ptr) = slab.alloc(l) {
+                        live.push((ptr, l));
+                    }
+                }
+                2 if !live.is_empty() => {
+                    let (ptr, l) = live.swap_remove(rng.below(live.len()));
+                    // SAFETY: a live block with its layout, freed once.
+                    unsafe { slab.dealloc(ptr, l) };
+                }
+                _ if !live.is_empty() => {
+                    let index = rng.below(live.len());
+                    let (ptr, l) = live[index];
+                    let new_size = rng.below(6000);
+                    // SAFETY: a live block with its layout.
+                    if let Ok(new) = unsafe { slab.realloc(ptr, l, new_size) } {
+                        live[index] = (new, layout(new_size, l.align()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (ptr, l) in live {
+            // SAFETY: each live block is freed once.
+            unsafe { slab.dealloc(ptr, l) };
+        }
+        assert_eq!(slab.used_bytes(), 0);
+    }
+}

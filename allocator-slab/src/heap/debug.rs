@@ -1,0 +1,208 @@
+//! The `debug-checks` feature: slab tags, checked frees and poisoned free
+//! blocks. See the crate docs for what they catch and cost.
+//!
+//! Every slab header carries a tag naming its class; a free block holds its
+//! free-list link encoded with a key derived from its own address, and its
+//! other bytes hold [`POISON`]; every block handed out has its first word
+//! overwritten with poison, so only a free block's first word decodes to a
+//! valid link.
+
+use core::{alloc::Layout, ptr::NonNull};
+
+use allocator_traits::{ByteAllocator, RegionTable, region::Region};
+
+use super::{FreeBlock, GEOMETRY, HEADER_SIZE, Heap, SlabHeader, class_size, header_of, slab_base};
+
+/// The byte every free block is filled with (after its link).
+pub(super) const POISON: u8 = 0xa5;
+
+/// A word of [`POISON`] bytes.
+const POISON_WORD: usize = usize::from_ne_bytes([POISON; size_of::<usize>()]);
+
+/// Mixed into a free block's link with the block's address, so live data
+/// that happens to hold a valid address does not read as a free block.
+const LINK_KEY: usize = 0x9e37_79b9_7f4a_7c15_u64 as usize;
+
+/// The tag of a live slab of `class`; a released slab's tag is cleared.
+pub(super) const fn slab_tag(class: usize) -> u32 {
+    0x51ab_0000 | class as u32
+}
+
+/// How many regions the heap records to tell foreign pointers apart.
+const MAX_KNOWN_REGIONS: usize = 32;
+
+/// The regions handed to the backing allocator through the heap, if they are
+/// all of its memory (a heap built by `with_backing` over a backing
+/// allocator that may already manage memory does not know).
+pub(super) struct KnownRegions {
+    table: RegionTable<MAX_KNOWN_REGIONS>,
+    complete: bool,
+}
+
+impl KnownRegions {
+    /// Nothing known about the backing allocator's memory: no region check.
+    pub(super) const UNKNOWN: Self = Self { table: RegionTable::new(), complete: false };
+    /// A backing allocator that manages no memory yet.
+    pub(super) const EMPTY: Self = Self { table: RegionTable::new(), complete: true };
+
+    /// Records a region the backing allocator accepted; the check is off for
+    /// good once the table is full.
+    pub(super) fn record(&mut self, start: usize, size: usize) {
+        let recorded = Region::new(start, size).and_then(|region| self.table.insert(region));
+        if recorded.is_err() {
+            self.complete = false;
+        }
+    }
+
+    /// Whether `[addr, addr + len)` may be memory of the backing allocator.
+    fn may_hold(&self, addr: usize, len: usize) -> bool {
+        !self.complete || self.table.find(addr, len).is_some()
+    }
+}
+
+/// The link stored in a free block at `block` for `next`.
+fn encode(block: NonNull<u8>, next: Option<NonNull<FreeBlock>>) -> usize {
+    next.map_or(0, |next| next.as_ptr().addr()) ^ LINK_KEY ^ block.as_ptr().addr()
+}
+
+/// Whether `next` (0 for none) can be the link of a free block of `slab`'s
+/// class: another carved block of the same slab.
+fn valid_link(slab: NonNull<SlabHeader>, class: usize, block: usize, next: usize) -> bool {
+    if next == 0 {
+        return true;
+    }
+    // SAFETY: `slab` is a live slab of `class` (callers' contract); `fresh`
+    // is read in place, without a reference.
+    let fresh = unsafe { (&raw const (*slab.as_ptr()).fresh).read() } as usize;
+    // SAFETY: as above.
+    let base = unsafe { slab_base(slab, class) }.as_ptr().addr();
+    let size = class_size(class);
+    next != block && next >= base && next < base + fresh * size && (next - base) % size == 0
+}
+
+/// Writes the free block at `block` of `class`: its encoded link to `next`,
+/// then poison.
+///
+/// # Safety
+///
+/// `block` is a block of `class` that was just freed.
+pub(super) unsafe fn write_free_block(block: NonNull<u8>, next: Option<NonNull<FreeBlock>>, class: usize) {
+    // SAFETY: the block is ours again, `class_size(class)` bytes, aligned to
+    // at least a word.
+    unsafe {
+        block.cast::<usize>().write(encode(block, next));
+        block.add(size_of::<usize>()).write_bytes(POISON, class_size(class) - size_of::<usize>());
+    }
+}
+
+/// Overwrites the first word of a block about to be handed out, so that it
+/// does not read as a free block's link.
+///
+/// # Safety
+///
+/// `block` is a block of a live slab, about to be handed out.
+pub(super) unsafe fn mark_handed_out(block: NonNull<u8>) {
+    // SAFETY: the block is at least a word, aligned, and ours.
+    unsafe { block.cast::<usize>().write(POISON_WORD) };
+}
+
+/// Pops the free block at `block` of `slab`: panics if it was written after
+/// it was freed (its link or its poison changed), returns its link, and
+/// marks it handed out.
+///
+/// # Safety
+///
+/// `block` heads the free list of `slab`, a live slab of `class`.
+pub(super) unsafe fn take_free_block(
+    block: NonNull<FreeBlock>,
+    slab: NonNull<SlabHeader>,
+    class: usize,
+) -> Option<NonNull<FreeBlock>> {
+    let block = block.cast::<u8>();
+    let addr = block.as_ptr().addr();
+    // SAFETY: a free block of `class`: a word-aligned, readable link.
+    let next = unsafe { block.cast::<usize>().read() } ^ LINK_KEY ^ addr;
+    let written_after_free = |offset: usize| -> ! {
+        panic!(
+            "allocator-slab: use after free: block {addr:#x} ({} bytes) was written after it was freed (at byte {offset})",
+            class_size(class)
+        )
+    };
+    if !valid_link(slab, class, addr, next) {
+        written_after_free(0);
+    }
+    let size = class_size(class);
+    let mut offset = size_of::<usize>();
+    while offset < size {
+        // SAFETY: `offset < size`, a word boundary inside the block.
+        if unsafe { block.add(offset).cast::<usize>().read() } != POISON_WORD {
+            written_after_free(offset);
+        }
+        offset += size_of::<usize>();
+    }
+    // SAFETY: the block is about to be handed out.
+    unsafe { mark_handed_out(block) };
+    // Derived from the slab's provenance; `valid_link` put it inside.
+    (next != 0).then(|| {
+        // SAFETY: `next` lies in the slab, so it is not null.
+        unsafe { NonNull::new_unchecked(block.as_ptr().with_addr(next)) }.cast()
+    })
+}
+
+impl<B: ByteAllocator> Heap<B> {
+    /// Panics unless `ptr` can be a live block of `class` allocated for
+    /// `layout`: O(1) (and a scan of at most 32 known regions).
+    pub(super) fn check_live(&self, ptr: NonNull<u8>, layout: Layout, class: usize, op: &str) {
+        let addr = ptr.as_ptr().addr();
+        let size = class_size(class);
+        let align = layout.align();
+        if addr % align != 0 {
+            panic!("allocator-slab: {op} of {addr:#x}, misaligned for its layout (align {align})");
+        }
+        if addr % size != 0 {
+            panic!(
+                "allocator-slab: {op} of {addr:#x}, which is not the start of a block of the {size}-byte class"
+            );
+        }
+        let slab = header_of(ptr, class);
+        if !self.known.may_hold(addr, size) || !self.known.may_hold(slab.as_ptr().addr(), HEADER_SIZE) {
+            panic!("allocator-slab: {op} of {addr:#x}, which lies outside every region");
+        }
+        // SAFETY: the header's place lies in the heap's memory (checked above
+        // when the heap knows its regions; otherwise the caller's word that
+        // `ptr` came from this heap) and is aligned for a header; the tag is
+        // read in place, without a reference.
+        let tag = unsafe { (&raw const (*slab.as_ptr()).tag).read() };
+        if tag != slab_tag(class) {
+            panic!(
+                "allocator-slab: {op} of {addr:#x}, which is in no slab of the {size}-byte class \
+                 (never allocated, or freed with another layout)"
+            );
+        }
+        // SAFETY: `slab` is a live slab of `class` (its tag says so).
+        let (used, fresh) = unsafe { ((*slab.as_ptr()).used as usize, (*slab.as_ptr()).fresh as usize) };
+        // SAFETY: as above.
+        let index = (addr - unsafe { slab_base(slab, class) }.as_ptr().addr()) / size;
+        if index >= GEOMETRY[class].capacity {
+            panic!(
+                "allocator-slab: {op} of {addr:#x}, which is not the start of a block of the {size}-byte class"
+            );
+        }
+        let freed = || -> ! {
+            if op == "free" {
+                panic!("allocator-slab: double free of {addr:#x} ({size}-byte class)")
+            }
+            panic!("allocator-slab: {op} of {addr:#x} after it was freed ({size}-byte class)")
+        };
+        // No block is live, or this one was never carved since the slab was
+        // last empty.
+        if used == 0 || index >= fresh {
+            freed();
+        }
+        // SAFETY: a carved block of a live slab: readable, word-aligned.
+        let link = unsafe { ptr.cast::<usize>().read() } ^ LINK_KEY ^ addr;
+        if valid_link(slab, class, addr, link) {
+            freed();
+        }
+    }
+}
