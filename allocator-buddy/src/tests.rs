@@ -419,9 +419,7 @@ fn realloc_shrinks_in_place_and_grows_into_free_buddies() {
     // SAFETY: `same` is live with this layout.
     let moved = unsafe { heap.realloc(same, layout(30, 8), 64) }.unwrap();
     assert_ne!(moved, same);
-    // Cut from the 512-byte free block (GROWTH_HEADROOM orders above 64),
-    // not the 64-byte one, so it can grow in place to 512 bytes.
-    assert_eq!(moved.as_ptr().addr(), base + 512);
+    assert_eq!(moved.as_ptr().addr(), base + 64);
     // SAFETY: `moved` holds 64 bytes, the first 30 copied.
     assert_eq!(unsafe { core::slice::from_raw_parts(moved.as_ptr(), 30) }, &[7u8; 30]);
     assert_eq!(heap.used_bytes(), 64 + 32);
@@ -499,35 +497,51 @@ fn debug_shows_the_statistics() {
 
 #[test]
 fn a_moved_growing_block_gets_room_to_grow_in_place() {
-    let pool = Pool::new(1 << 16, 1 << 16);
+    const MIB: usize = 1 << 20;
+    let pool = Pool::new(16 * MIB, 16 * MIB);
     let mut heap = BuddyByteAllocator::new();
     // SAFETY: the pool outlives the heap.
     unsafe { heap.init(pool.start(), pool.layout.size()) }.unwrap();
     let initial = heap.free_blocks();
-    // A neighbour below makes the growing block an upper half: it must move.
-    let neighbour = heap.alloc(layout(16, 8)).unwrap();
-    let mut size = 16;
-    let mut block = heap.alloc(layout(size, 8)).unwrap();
-    let (mut doublings, mut moves) = (0, 0);
-    while size < 16 * 1024 {
-        // SAFETY: `block` holds `size` bytes.
-        unsafe { block.as_ptr().write_bytes(doublings as u8, size) };
-        // SAFETY: `block` is live with this layout.
-        let grown = unsafe { heap.realloc(block, layout(size, 8), size * 2) }.unwrap();
-        // SAFETY: `grown` holds at least `size` bytes, the first `size` kept.
-        let kept = unsafe { core::slice::from_raw_parts(grown.as_ptr(), size) };
-        assert!(kept.iter().all(|&b| b == doublings as u8));
-        moves += usize::from(grown != block);
-        (block, size, doublings) = (grown, size * 2, doublings + 1);
+    // Neighbours below make each growing block an upper half: it must move.
+    let small = heap.alloc(layout(16, 8)).unwrap();
+    let big = heap.alloc(layout(1 << GROWTH_HEADROOM_MIN_ORDER, 8)).unwrap();
+    let mut blocks =
+        [(heap.alloc(layout(16, 8)).unwrap(), 16), (heap.alloc(layout(256 * 1024, 8)).unwrap(), 256 * 1024)];
+    let mut moves = [0usize; 2];
+    for (i, (block, size)) in blocks.iter_mut().enumerate() {
+        let mut doublings = 0u8;
+        while doublings < 5 {
+            // Only the ends are written: Miri runs this test too.
+            // SAFETY: `block` holds `size` bytes.
+            unsafe {
+                block.as_ptr().write(doublings);
+                block.as_ptr().add(*size - 1).write(doublings);
+            }
+            // SAFETY: `block` is live with this layout.
+            let grown = unsafe { heap.realloc(*block, layout(*size, 8), *size * 2) }.unwrap();
+            // SAFETY: `grown` holds at least `size` bytes, the first `size` kept.
+            unsafe {
+                assert_eq!(grown.as_ptr().read(), doublings);
+                assert_eq!(grown.as_ptr().add(*size - 1).read(), doublings);
+            }
+            moves[i] += usize::from(grown != *block);
+            (*block, *size, doublings) = (grown, *size * 2, doublings + 1);
+        }
     }
-    // Each move cuts the block from a free block 8x its size, so it then
-    // doubles in place three times.
-    assert_eq!(doublings, 10);
-    assert!(moves <= 4, "{moves} moves in {doublings} doublings");
-    // SAFETY: both live with these layouts.
+    // Below GROWTH_HEADROOM_MIN_ORDER each new block is cut from the
+    // smallest free block that fits (an upper half again): every doubling
+    // moves. From there a move cuts the block from a free block 8x its size,
+    // and it then doubles in place.
+    assert_eq!(moves[0], 5, "small blocks: no headroom");
+    assert!(moves[1] <= 2, "large blocks: {} moves in 5 doublings", moves[1]);
+    // SAFETY: all live with these layouts.
     unsafe {
-        heap.dealloc(block, layout(size, 8));
-        heap.dealloc(neighbour, layout(16, 8));
+        for (block, size) in blocks {
+            heap.dealloc(block, layout(size, 8));
+        }
+        heap.dealloc(big, layout(1 << GROWTH_HEADROOM_MIN_ORDER, 8));
+        heap.dealloc(small, layout(16, 8));
     }
     assert_eq!(heap.used_bytes(), 0);
     assert_eq!(heap.free_blocks(), initial, "everything coalesced");
