@@ -175,6 +175,34 @@ pub const fn metadata_bytes(len: usize) -> usize {
     bytes.div_ceil(MIN_BLOCK_SIZE) * MIN_BLOCK_SIZE
 }
 
+/// The bytes of metadata a region needs so that exactly `managed` bytes of
+/// blocks follow its bitmap: the smallest fixed point of
+/// `m = metadata_bytes(managed + m)`.
+///
+/// A region `[start, start + metadata_bytes_managing(n) + n)` with `start`
+/// aligned to [`MIN_BLOCK_SIZE`] manages exactly the `n` bytes after the
+/// bitmap, so a caller can place its blocks at a chosen address (for
+/// example, one aligned to a large block size).
+///
+/// ```
+/// use allocator_buddy::{metadata_bytes, metadata_bytes_managing};
+///
+/// let meta = metadata_bytes_managing(4096);
+/// assert_eq!(metadata_bytes(4096 + meta), meta);
+/// ```
+pub const fn metadata_bytes_managing(managed: usize) -> usize {
+    // `metadata_bytes` is monotonic and bounded, so the iteration rises to
+    // the fixed point and stops (saturating: no overflow at the top).
+    let mut meta = metadata_bytes(managed);
+    loop {
+        let next = metadata_bytes(managed.saturating_add(meta));
+        if next == meta {
+            return meta;
+        }
+        meta = next;
+    }
+}
+
 /// The order of the block that serves `size` bytes aligned to `align`, if it
 /// is below `orders`.
 #[inline]

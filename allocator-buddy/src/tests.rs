@@ -2,60 +2,20 @@ extern crate std;
 
 use std::{vec, vec::Vec};
 
+use allocator_testkit::Pool;
+
 use super::*;
-
-/// Memory from the system allocator, aligned, freed on drop.
-struct Pool {
-    ptr: NonNull<u8>,
-    layout: Layout,
-}
-
-impl Pool {
-    fn new(size: usize, align: usize) -> Self {
-        let layout = Layout::from_size_align(size, align).unwrap();
-        // SAFETY: `layout` has a non-zero size.
-        let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).unwrap();
-        Self { ptr, layout }
-    }
-
-    /// The exposed address `offset` bytes into the pool.
-    fn addr(&self, offset: usize) -> usize {
-        assert!(offset <= self.layout.size());
-        self.ptr.as_ptr().expose_provenance() + offset
-    }
-
-    fn start(&self) -> usize {
-        self.addr(0)
-    }
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout.
-        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) };
-    }
-}
-
-/// The metadata of a region that manages exactly `blocks` bytes after its
-/// bitmap: the fixed point of `m = metadata_bytes(blocks + m)`.
-fn meta_for(blocks: usize) -> usize {
-    let mut meta = metadata_bytes(blocks);
-    while metadata_bytes(blocks + meta) != meta {
-        meta = metadata_bytes(blocks + meta);
-    }
-    meta
-}
 
 fn layout(size: usize, align: usize) -> Layout {
     Layout::from_size_align(size, align).unwrap()
 }
 
-/// A region of `len` bytes starting at `pool.addr(offset)` whose blocks are
-/// exactly `[pool.addr(offset) + metadata, pool.addr(offset) + len)`.
+/// A region of `len` bytes starting at `pool.start() + offset` whose blocks are
+/// exactly `[pool.start() + offset + metadata, pool.start() + offset + len)`.
 fn heap_over<const ORDER: usize>(pool: &Pool, offset: usize, len: usize) -> BuddyByteAllocator<ORDER> {
     let mut heap = BuddyByteAllocator::<ORDER>::empty();
     // SAFETY: the pool is ours and outlives the heap in every test.
-    unsafe { heap.init(pool.addr(offset), len) }.unwrap();
+    unsafe { heap.init(pool.start() + offset, len) }.unwrap();
     heap
 }
 
@@ -159,7 +119,7 @@ fn init_splits_into_naturally_aligned_blocks() {
     let pool = Pool::new(1 << 16, 1 << 16);
     // 16 KiB + metadata from offset 4096 - metadata: blocks start at 4096
     // (aligned to 4 KiB only) and end at 20480.
-    let meta = meta_for(16 << 10);
+    let meta = metadata_bytes_managing(16 << 10);
     let heap = heap_over::<32>(&pool, 4096 - meta, (16 << 10) + meta);
     let base = pool.start();
     assert_eq!(heap.total_bytes(), 16 << 10);
@@ -211,8 +171,8 @@ fn splitting_and_coalescing_restore_the_initial_blocks() {
 #[test]
 fn blocks_split_lower_half_first_and_merge_back() {
     let pool = Pool::new(1 << 13, 1 << 13);
-    let meta = meta_for(4096);
-    let base = pool.addr(4096);
+    let meta = metadata_bytes_managing(4096);
+    let base = pool.start() + 4096;
     let mut heap = heap_over::<32>(&pool, 4096 - meta, 4096 + meta);
     assert_eq!(heap.free_blocks(), vec![(base, 12)]);
     let a = heap.alloc(layout(16, 1)).unwrap();
@@ -298,7 +258,7 @@ fn bad_regions_are_errors() {
     unsafe {
         assert_eq!(heap.init(usize::MAX - 64, 128), Err(AllocError::InvalidParam), "end overflows");
         assert_eq!(
-            heap.init(pool.addr(1), MIN_BLOCK_SIZE),
+            heap.init(pool.start() + 1, MIN_BLOCK_SIZE),
             Err(AllocError::InvalidParam),
             "nothing after trimming"
         );
@@ -310,17 +270,21 @@ fn bad_regions_are_errors() {
         assert_eq!(heap.init(pool.start(), 0), Err(AllocError::InvalidParam));
         assert_eq!(heap.total_bytes(), 0);
         heap.init(pool.start(), 4096).unwrap();
-        assert_eq!(heap.init(pool.addr(8192), 4096), Err(AllocError::InvalidParam), "init twice");
+        assert_eq!(heap.init(pool.start() + 8192, 4096), Err(AllocError::InvalidParam), "init twice");
         assert_eq!(
-            heap.init(pool.addr(100), 4096),
+            heap.init(pool.start() + 100, 4096),
             Err(AllocError::MemoryOverlap),
             "init twice, overlapping"
         );
-        assert_eq!(heap.add_memory(pool.addr(4000), 200), Err(AllocError::MemoryOverlap));
-        assert_eq!(heap.add_memory(pool.addr(4095), 17), Err(AllocError::InvalidParam), "trims to nothing");
+        assert_eq!(heap.add_memory(pool.start() + 4000, 200), Err(AllocError::MemoryOverlap));
+        assert_eq!(
+            heap.add_memory(pool.start() + 4095, 17),
+            Err(AllocError::InvalidParam),
+            "trims to nothing"
+        );
         assert_eq!(heap.add_memory(pool.start(), 16), Err(AllocError::InvalidParam), "too small first");
-        assert_eq!(heap.add_memory(pool.addr(0), 4096), Err(AllocError::MemoryOverlap), "the same region");
-        heap.add_memory(pool.addr(4096), 4096).unwrap();
+        assert_eq!(heap.add_memory(pool.start(), 4096), Err(AllocError::MemoryOverlap), "the same region");
+        heap.add_memory(pool.start() + 4096, 4096).unwrap();
         assert_eq!(heap.total_bytes(), 2 * (4096 - metadata_bytes(4096)));
     }
 }
@@ -331,10 +295,10 @@ fn region_table_has_a_fixed_capacity() {
     let mut heap = BuddyByteAllocator::new();
     for i in 0..MAX_REGIONS {
         // SAFETY: disjoint slices of the pool, which outlives the heap.
-        unsafe { heap.add_memory(pool.addr(i * 256), 256) }.unwrap();
+        unsafe { heap.add_memory(pool.start() + i * 256, 256) }.unwrap();
     }
     // SAFETY: as above.
-    assert_eq!(unsafe { heap.add_memory(pool.addr(MAX_REGIONS * 256), 256) }, Err(AllocError::NoMemory));
+    assert_eq!(unsafe { heap.add_memory(pool.start() + MAX_REGIONS * 256, 256) }, Err(AllocError::NoMemory));
     assert_eq!(heap.total_bytes(), MAX_REGIONS * (256 - metadata_bytes(256)));
     heap.free_blocks();
 }
@@ -347,7 +311,7 @@ fn regions_in_any_order_never_merge_across() {
     // Adjacent regions, added out of order.
     for i in [3, 1, 6, 0, 2, 7, 5, 4] {
         // SAFETY: disjoint slices of the pool, which outlives the heap.
-        unsafe { heap.add_memory(pool.addr(i * chunk), chunk) }.unwrap();
+        unsafe { heap.add_memory(pool.start() + i * chunk, chunk) }.unwrap();
     }
     let regions: Vec<usize> = heap.regions[..heap.region_count].iter().map(|r| r.start).collect();
     assert!(regions.windows(2).all(|w| w[0] < w[1]), "kept sorted");
@@ -370,7 +334,7 @@ fn regions_in_any_order_never_merge_across() {
 #[test]
 fn the_largest_order_caps_blocks() {
     let pool = Pool::new(1 << 16, 1 << 16);
-    let meta = meta_for(1 << 15);
+    let meta = metadata_bytes_managing(1 << 15);
     let mut heap = heap_over::<11>(&pool, (1 << 15) - meta, (1 << 15) + meta);
     assert_eq!(BuddyByteAllocator::<11>::MAX_BLOCK_SIZE, 1024);
     let blocks = heap.free_blocks();
@@ -390,8 +354,8 @@ fn the_largest_order_caps_blocks() {
 #[test]
 fn realloc_shrinks_in_place_and_grows_into_free_buddies() {
     let pool = Pool::new(1 << 14, 1 << 14);
-    let meta = meta_for(4096);
-    let base = pool.addr(4096);
+    let meta = metadata_bytes_managing(4096);
+    let base = pool.start() + 4096;
     let mut heap = heap_over::<32>(&pool, 4096 - meta, 4096 + meta);
     let p = heap.alloc(layout(64, 8)).unwrap();
     assert_eq!(p.as_ptr().addr(), base);
@@ -451,7 +415,7 @@ fn realloc_shrinks_in_place_and_grows_into_free_buddies() {
 fn heap_with_free_blocks(pool: &Pool, scattered: usize) -> (BuddyByteAllocator, NonNull<u8>) {
     let mut heap = BuddyByteAllocator::new();
     // SAFETY: the pool outlives the heap.
-    unsafe { heap.init(pool.start(), pool.layout.size()) }.unwrap();
+    unsafe { heap.init(pool.start(), pool.size()) }.unwrap();
     let small = layout(64, 8);
     let blocks: Vec<_> = (0..2 * scattered).map(|_| heap.alloc(small).unwrap()).collect();
     for pair in blocks.chunks(2) {
@@ -501,7 +465,7 @@ fn a_moved_growing_block_gets_room_to_grow_in_place() {
     let pool = Pool::new(16 * MIB, 16 * MIB);
     let mut heap = BuddyByteAllocator::new();
     // SAFETY: the pool outlives the heap.
-    unsafe { heap.init(pool.start(), pool.layout.size()) }.unwrap();
+    unsafe { heap.init(pool.start(), pool.size()) }.unwrap();
     let initial = heap.free_blocks();
     // Neighbours below make each growing block an upper half: it must move.
     let small = heap.alloc(layout(16, 8)).unwrap();
@@ -558,7 +522,7 @@ mod debug_checks {
     fn heap(pool: &Pool) -> BuddyByteAllocator {
         let mut heap = BuddyByteAllocator::new();
         // SAFETY: the pool is ours and outlives the heap in every test.
-        unsafe { heap.init(pool.start(), pool.layout.size()) }.unwrap();
+        unsafe { heap.init(pool.start(), pool.size()) }.unwrap();
         heap
     }
 
@@ -613,7 +577,7 @@ mod debug_checks {
     fn free_of_a_pointer_into_the_bitmap() {
         let pool = Pool::new(64 * 1024, 4096);
         let mut heap = heap(&pool);
-        let bitmap = pool.ptr;
+        let bitmap = pool.ptr();
         // SAFETY: the bug under test.
         unsafe { heap.dealloc(bitmap, layout(16, 8)) };
     }

@@ -26,7 +26,8 @@
 
 use core::{alloc::Layout, ptr::NonNull};
 
-use allocator_buddy::{BuddyByteAllocator, MIN_BLOCK_SIZE, metadata_bytes};
+use allocator_buddy::{BuddyByteAllocator, MIN_BLOCK_SIZE, metadata_bytes_managing};
+use allocator_testkit::Pool;
 use allocator_traits::{BaseAllocator, ByteAllocator};
 use buddy_system_allocator::Heap;
 
@@ -47,61 +48,26 @@ impl Rng {
     }
 }
 
-/// A zeroed buffer from the system allocator, freed on drop.
-struct Buffer {
-    ptr: NonNull<u8>,
-    layout: Layout,
-}
-
-impl Buffer {
-    fn new(size: usize, align: usize) -> Self {
-        let layout = Layout::from_size_align(size, align).unwrap();
-        // SAFETY: non-zero size.
-        let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).unwrap();
-        Self { ptr, layout }
-    }
-
-    fn addr(&self) -> usize {
-        self.ptr.as_ptr().expose_provenance()
-    }
-}
-
-impl Drop for Buffer {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout.
-        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) };
-    }
-}
-
-/// The metadata of a region that manages exactly `blocks` bytes.
-fn meta_for(blocks: usize) -> usize {
-    let mut meta = metadata_bytes(blocks);
-    while metadata_bytes(blocks + meta) != meta {
-        meta = metadata_bytes(blocks + meta);
-    }
-    meta
-}
-
 /// One region, twice: the block of `2^k` bytes is the upper half of each
 /// buffer (`ours` also holds our bitmap just below it).
 struct Region {
     size: usize,
-    ours: Buffer,
-    theirs: Buffer,
+    ours: Pool,
+    theirs: Pool,
 }
 
 impl Region {
     fn new(order: u32) -> Self {
         let size = 1 << order;
-        Self { size, ours: Buffer::new(2 * size, 2 * size), theirs: Buffer::new(2 * size, 2 * size) }
+        Self { size, ours: Pool::new(2 * size, 2 * size), theirs: Pool::new(2 * size, 2 * size) }
     }
 
     fn our_block(&self) -> usize {
-        self.ours.addr() + self.size
+        self.ours.start() + self.size
     }
 
     fn their_block(&self) -> usize {
-        self.theirs.addr() + self.size
+        self.theirs.start() + self.size
     }
 }
 
@@ -132,7 +98,7 @@ fn run(seed: u64, orders: &[u32], ops: usize, max_size_log: u32) {
     }
     for (n, &i) in add_order.iter().enumerate() {
         let r = &regions[i];
-        let meta = meta_for(r.size);
+        let meta = metadata_bytes_managing(r.size);
         // SAFETY: each buffer is ours, used by one heap only, and outlives it.
         unsafe {
             if n == 0 {
