@@ -3,43 +3,17 @@
 
 extern crate std;
 
-use std::{alloc, vec::Vec};
+use std::vec::Vec;
+
+use allocator_testkit::Pool;
 
 use super::*;
 
-/// A zeroed, 4 KiB-aligned heap buffer, freed on drop. Declare it before the
-/// allocator using it, so it is dropped after.
-struct Pool {
-    ptr: NonNull<u8>,
-    layout: alloc::Layout,
-}
-
-impl Pool {
-    fn new(size: usize) -> Self {
-        let layout = alloc::Layout::from_size_align(size, 4096).unwrap();
-        // SAFETY: `size` is non-zero in every test.
-        let ptr = NonNull::new(unsafe { alloc::alloc_zeroed(layout) }).unwrap();
-        Self { ptr, layout }
-    }
-
-    fn start(&self) -> usize {
-        self.ptr.as_ptr().expose_provenance()
-    }
-
-    fn end(&self) -> usize {
-        self.start() + self.layout.size()
-    }
-
-    fn contains(&self, ptr: NonNull<u8>, size: usize) -> bool {
-        ptr.addr().get() >= self.start() && ptr.addr().get() + size <= self.end()
-    }
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with `self.layout`.
-        unsafe { alloc::dealloc(self.ptr.as_ptr(), self.layout) };
-    }
+/// Whether `[ptr, ptr + size)` lies inside `pool` (a zero-size block may
+/// sit at its end).
+fn in_pool(pool: &Pool, ptr: NonNull<u8>, size: usize) -> bool {
+    let region = pool.region();
+    ptr.addr().get() >= region.start && ptr.addr().get() + size <= region.end
 }
 
 fn layout(size: usize, align: usize) -> Layout {
@@ -50,7 +24,7 @@ fn heap_on(pool: &Pool) -> TlsfByteAllocator {
     let mut heap = TlsfByteAllocator::new();
     // SAFETY: the pool is exposed, unused, and outlives the allocator (it is
     // declared first in every test).
-    unsafe { heap.init(pool.start(), pool.layout.size()) }.unwrap();
+    unsafe { heap.init(pool.start(), pool.size()) }.unwrap();
     heap
 }
 
@@ -104,24 +78,24 @@ fn largest_alloc(heap: &mut TlsfByteAllocator) -> Layout {
 
 #[test]
 fn init_manages_the_trimmed_region() {
-    let pool = Pool::new(64 * 1024);
+    let pool = Pool::new(64 * 1024, 4096);
     let mut heap = TlsfByteAllocator::new();
     // Start one byte in, end one byte short: trimmed to granules inwards.
     // SAFETY: inside the pool, which outlives the heap.
-    unsafe { heap.init(pool.start() + 1, pool.layout.size() - 2) }.unwrap();
-    assert_eq!(heap.total_bytes(), pool.layout.size() - 2 * GRANULARITY);
+    unsafe { heap.init(pool.start() + 1, pool.size() - 2) }.unwrap();
+    assert_eq!(heap.total_bytes(), pool.size() - 2 * GRANULARITY);
     assert_eq!(heap.used_bytes(), 0);
     assert_eq!(heap.available_bytes(), heap.total_bytes() - GRANULARITY, "one end marker");
     assert_eq!(
         heap.regions().next(),
-        Some(&Region { start: pool.start() + GRANULARITY, end: pool.end() - GRANULARITY })
+        Some(&Region { start: pool.start() + GRANULARITY, end: pool.region().end - GRANULARITY })
     );
     assert_stats_exact(&heap);
 }
 
 #[test]
 fn statistics_are_the_real_block_sizes() {
-    let pool = Pool::new(256 * 1024);
+    let pool = Pool::new(256 * 1024, 4096);
     let mut heap = heap_on(&pool);
     let mut live = Vec::new();
     let cases = [(1, 1), (0, 1), (16, 8), (17, 8), (100, 16), (100, 32), (5, 64), (3000, 4096), (0, 256)];
@@ -130,7 +104,7 @@ fn statistics_are_the_real_block_sizes() {
         let before = heap.used_bytes();
         let p = heap.alloc(l).unwrap();
         assert_eq!(p.addr().get() % align, 0);
-        assert!(pool.contains(p, size));
+        assert!(in_pool(&pool, p, size));
         let grew = heap.used_bytes() - before;
         assert!(grew >= size + HEADER_SIZE, "a block holds header and payload");
         assert_eq!(grew % GRANULARITY, 0);
@@ -154,7 +128,7 @@ fn statistics_are_the_real_block_sizes() {
 
 #[test]
 fn zero_size_layouts_get_unique_minimum_blocks() {
-    let pool = Pool::new(4096);
+    let pool = Pool::new(4096, 4096);
     let mut heap = heap_on(&pool);
     let a = heap.alloc(layout(0, 1)).unwrap();
     let b = heap.alloc(layout(0, 1)).unwrap();
@@ -175,7 +149,7 @@ fn zero_size_layouts_get_unique_minimum_blocks() {
 
 #[test]
 fn fill_to_exhaustion_then_recover() {
-    let pool = Pool::new(16 * 1024);
+    let pool = Pool::new(16 * 1024, 4096);
     let mut heap = heap_on(&pool);
     // TLSF's good-fit search rounds a request up to its size class, so the
     // largest block that succeeds is a little below the free bytes.
@@ -200,7 +174,7 @@ fn fill_to_exhaustion_then_recover() {
 
 #[test]
 fn realloc_grows_and_shrinks_in_place() {
-    let pool = Pool::new(64 * 1024);
+    let pool = Pool::new(64 * 1024, 4096);
     let mut heap = heap_on(&pool);
     let old = layout(64, 8);
     let p = heap.alloc(old).unwrap();
@@ -263,7 +237,7 @@ fn realloc_grows_and_shrinks_in_place() {
 
 #[test]
 fn failed_realloc_keeps_the_old_block() {
-    let pool = Pool::new(8 * 1024);
+    let pool = Pool::new(8 * 1024, 4096);
     let mut heap = heap_on(&pool);
     let old = layout(32, 64);
     let p = heap.alloc(old).unwrap();
@@ -285,7 +259,7 @@ fn failed_realloc_keeps_the_old_block() {
 
 #[test]
 fn layouts_no_pool_can_hold_are_no_memory() {
-    let pool = Pool::new(64 * 1024);
+    let pool = Pool::new(64 * 1024, 4096);
     let mut heap = heap_on(&pool);
     for l in [
         layout(64 * 1024, 1),
@@ -303,7 +277,7 @@ fn layouts_no_pool_can_hold_are_no_memory() {
 
 #[test]
 fn bad_regions_are_errors() {
-    let pool = Pool::new(64 * 1024);
+    let pool = Pool::new(64 * 1024, 4096);
     let mut heap = TlsfByteAllocator::new();
     let s = pool.start();
     // SAFETY: every range lies in the pool, which outlives the heap, or is
@@ -332,7 +306,7 @@ fn bad_regions_are_errors() {
 
 #[test]
 fn region_table_full_is_no_memory() {
-    let pool = Pool::new((MAX_REGIONS + 1) * MIN_POOL_SIZE);
+    let pool = Pool::new((MAX_REGIONS + 1) * MIN_POOL_SIZE, 4096);
     let mut heap = TlsfByteAllocator::new();
     for i in 0..MAX_REGIONS {
         // SAFETY: disjoint slices of the pool, which outlives the heap.
@@ -354,8 +328,8 @@ fn region_table_full_is_no_memory() {
 
 #[test]
 fn several_pools_serve_blocks_from_each() {
-    let high = Pool::new(16 * 1024);
-    let low = Pool::new(16 * 1024);
+    let high = Pool::new(16 * 1024, 4096);
+    let low = Pool::new(16 * 1024, 4096);
     let mut heap = TlsfByteAllocator::new();
     // SAFETY: whole pools, which outlive the heap.
     unsafe {
@@ -365,8 +339,8 @@ fn several_pools_serve_blocks_from_each() {
     let big = layout(12 * 1024, 8);
     let a = heap.alloc(big).unwrap();
     let b = heap.alloc(big).unwrap();
-    assert!(high.contains(a, big.size()) != high.contains(b, big.size()), "one in each pool");
-    assert!(low.contains(a, big.size()) || low.contains(b, big.size()));
+    assert!(in_pool(&high, a, big.size()) != in_pool(&high, b, big.size()), "one in each pool");
+    assert!(in_pool(&low, a, big.size()) || in_pool(&low, b, big.size()));
     assert_eq!(heap.alloc(big), Err(AllocError::NoMemory));
     assert_eq!(heap.alloc(layout(20 * 1024, 8)), Err(AllocError::NoMemory), "pools do not join");
     assert_stats_exact(&heap);
@@ -399,7 +373,7 @@ fn block_size_matches_rlsf_layout_rules() {
     // Cross-check the header reading against rlsf's rule: a used block is
     // its header, the padding up to the alignment, and the payload, rounded
     // up to granules.
-    let pool = Pool::new(64 * 1024);
+    let pool = Pool::new(64 * 1024, 4096);
     let mut heap = heap_on(&pool);
     let mut live = Vec::new();
     for (i, align) in [1, 8, 16, 32, 64, 512, 4096].into_iter().enumerate() {
@@ -432,7 +406,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "allocator-tlsf: double free of")]
     fn double_free() {
-        let pool = Pool::new(64 * 1024);
+        let pool = Pool::new(64 * 1024, 4096);
         let mut heap = heap_on(&pool);
         let l = layout(100, 8);
         let block = heap.alloc(l).unwrap();
@@ -450,7 +424,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "allocator-tlsf: double free of")]
     fn double_free_after_merging_with_the_block_before() {
-        let pool = Pool::new(64 * 1024);
+        let pool = Pool::new(64 * 1024, 4096);
         let mut heap = heap_on(&pool);
         let l = layout(100, 8);
         let first = heap.alloc(l).unwrap();
@@ -467,7 +441,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "allocator-tlsf: double free of")]
     fn double_free_with_a_large_alignment() {
-        let pool = Pool::new(64 * 1024);
+        let pool = Pool::new(64 * 1024, 4096);
         let mut heap = heap_on(&pool);
         let l = layout(100, 256);
         let _before = heap.alloc(layout(40, 8)).unwrap();
@@ -484,7 +458,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "allocator-tlsf: double free of")]
     fn free_after_a_moving_realloc() {
-        let pool = Pool::new(64 * 1024);
+        let pool = Pool::new(64 * 1024, 4096);
         let mut heap = heap_on(&pool);
         let l = layout(64, 8);
         let first = heap.alloc(l).unwrap();
@@ -502,7 +476,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "which lies outside every region")]
     fn free_of_a_pointer_outside_every_region() {
-        let pool = Pool::new(64 * 1024);
+        let pool = Pool::new(64 * 1024, 4096);
         let mut heap = heap_on(&pool);
         let mut elsewhere = [0u64; 4];
         let foreign = NonNull::from(&mut elsewhere).cast::<u8>();
@@ -513,7 +487,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "misaligned for its layout (align 8)")]
     fn free_of_a_pointer_misaligned_for_its_layout() {
-        let pool = Pool::new(64 * 1024);
+        let pool = Pool::new(64 * 1024, 4096);
         let mut heap = heap_on(&pool);
         let block = heap.alloc(layout(100, 8)).unwrap();
         // SAFETY: the bug under test: 8 bytes into a live block.
@@ -523,7 +497,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "misaligned for its layout (align 64)")]
     fn free_with_a_larger_alignment_than_the_pointer_has() {
-        let pool = Pool::new(64 * 1024);
+        let pool = Pool::new(64 * 1024, 4096);
         let mut heap = heap_on(&pool);
         let _before = heap.alloc(layout(8, 8)).unwrap();
         let block = heap.alloc(layout(100, 64)).unwrap();
@@ -536,7 +510,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "which is not the start of a live block")]
     fn free_of_a_pointer_inside_a_live_block() {
-        let pool = Pool::new(64 * 1024);
+        let pool = Pool::new(64 * 1024, 4096);
         let mut heap = heap_on(&pool);
         let block = heap.alloc(layout(200, 8)).unwrap();
         // SAFETY: the block is live and 200 bytes long.
@@ -548,7 +522,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "after it was freed")]
     fn realloc_of_a_freed_block() {
-        let pool = Pool::new(64 * 1024);
+        let pool = Pool::new(64 * 1024, 4096);
         let mut heap = heap_on(&pool);
         let l = layout(100, 8);
         let block = heap.alloc(l).unwrap();
@@ -563,7 +537,7 @@ mod debug_checks {
     /// the checks (and leaves the heap empty).
     #[test]
     fn a_correct_workload_passes() {
-        let pool = Pool::new(256 * 1024);
+        let pool = Pool::new(256 * 1024, 4096);
         let mut heap = heap_on(&pool);
         let mut rng = allocator_testkit::Rng::new(7);
         let mut live: Vec<(NonNull<u8>, Layout)> = Vec::new();
