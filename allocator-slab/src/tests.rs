@@ -7,6 +7,7 @@ use core::{alloc::Layout, cell::Cell, ptr::NonNull};
 use std::{boxed::Box, vec::Vec};
 
 use allocator_buddy::BuddyByteAllocator;
+use allocator_testkit::Pool;
 use allocator_tlsf::TlsfByteAllocator;
 use allocator_traits::{AllocError, AllocResult, BaseAllocator, ByteAllocator, region};
 
@@ -29,38 +30,6 @@ fn header_touches<T>(f: impl FnOnce() -> T) -> (T, usize) {
     let before = HEADER_TOUCHES.with(Cell::get);
     let result = f();
     (result, HEADER_TOUCHES.with(Cell::get) - before)
-}
-
-/// Memory from the host allocator, aligned as asked, freed on drop. Heaps
-/// built on it must be dropped first (declare them after the arena).
-struct Arena {
-    ptr: NonNull<u8>,
-    layout: Layout,
-}
-
-impl Arena {
-    fn new(size: usize, align: usize) -> Self {
-        let layout = Layout::from_size_align(size, align).unwrap();
-        // SAFETY: `size` is not zero in any test.
-        let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).expect("host allocation");
-        Self { ptr, layout }
-    }
-
-    /// The arena's start, with its provenance exposed for the allocator.
-    fn start(&self) -> usize {
-        self.ptr.as_ptr().expose_provenance()
-    }
-
-    fn size(&self) -> usize {
-        self.layout.size()
-    }
-}
-
-impl Drop for Arena {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with `layout`.
-        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
-    }
 }
 
 /// A first-fit test double for the backing allocator: its metadata lives on
@@ -164,7 +133,7 @@ fn layout(size: usize, align: usize) -> Layout {
 }
 
 /// A heap over the first-fit double managing `arena`.
-fn first_fit_heap(arena: &Arena) -> Heap<FirstFit> {
+fn first_fit_heap(arena: &Pool) -> Heap<FirstFit> {
     let mut backing = FirstFit::default();
     // SAFETY: the arena is host memory used by nothing else, which outlives
     // the heap (tests drop the heap first).
@@ -173,7 +142,7 @@ fn first_fit_heap(arena: &Arena) -> Heap<FirstFit> {
 }
 
 /// A heap over `backing`, handed all of `arena`.
-fn heap_over<B: ByteAllocator>(arena: &Arena, mut backing: B) -> Heap<B> {
+fn heap_over<B: ByteAllocator>(arena: &Pool, mut backing: B) -> Heap<B> {
     // SAFETY: as in `first_fit_heap`.
     unsafe { backing.init(arena.start(), arena.size()) }.unwrap();
     Heap::with_backing(backing)
@@ -265,7 +234,7 @@ fn classes_start_at_8_bytes() {
     assert_eq!(size_class(layout(4097, 8)), None);
     assert_eq!(size_class(layout(8, 8192)), None);
 
-    let arena = Arena::new(1 << 20, 4096);
+    let arena = Pool::new(1 << 20, 4096);
     let mut heap = first_fit_heap(&arena);
     let small = layout(16, 8);
     let blocks: Vec<_> = (0..100).map(|_| heap.alloc(small).unwrap()).collect();
@@ -284,7 +253,7 @@ fn classes_start_at_8_bytes() {
 #[test]
 fn blocks_are_aligned_as_asked() {
     for arena_align in [4096, 1 << 16] {
-        let arena = Arena::new(1 << 20, arena_align);
+        let arena = Pool::new(1 << 20, arena_align);
         let mut heap = first_fit_heap(&arena);
         let mut live = Vec::new();
         for size in [0, 1, 3, 8, 12, 100, 1000, 4000, 5000] {
@@ -315,7 +284,7 @@ fn blocks_are_aligned_as_asked() {
 /// What we do better, 3: statistics count every byte once.
 #[test]
 fn statistics_count_once() {
-    let arena = Arena::new(1 << 20, 4096);
+    let arena = Pool::new(1 << 20, 4096);
     let mut heap = first_fit_heap(&arena);
     let total = heap.total_bytes();
     assert_eq!(total, arena.size());
@@ -383,11 +352,11 @@ fn memory_goes_back_after_a_burst() {
             assert!((0..NUM_CLASSES).all(|c| heap.slab_count(c) == 0), "every slab went back");
         }
     }
-    let arena = Arena::new(1 << 20, 4096);
+    let arena = Pool::new(1 << 20, 4096);
     burst(first_fit_heap(&arena));
-    let arena = Arena::new(1 << 20, 4096);
+    let arena = Pool::new(1 << 20, 4096);
     burst(heap_over(&arena, BuddyByteAllocator::new()));
-    let arena = Arena::new(1 << 20, 4096);
+    let arena = Pool::new(1 << 20, 4096);
     burst(heap_over(&arena, TlsfByteAllocator::new()));
 }
 
@@ -395,7 +364,7 @@ fn memory_goes_back_after_a_burst() {
 /// tail leaves room for the header TLSF puts before the next block.
 #[test]
 fn slabs_pack_in_tlsf() {
-    let arena = Arena::new(1 << 20, 4096);
+    let arena = Pool::new(1 << 20, 4096);
     let mut heap = heap_over(&arena, TlsfByteAllocator::new());
     let l = layout(64, 8);
     let per_slab = slab_capacity(3);
@@ -417,7 +386,7 @@ fn slabs_pack_in_tlsf() {
 /// cache is emptied before the heap reports `NoMemory`.
 #[test]
 fn empty_slabs_are_cached_then_reclaimed() {
-    let arena = Arena::new(256 * 1024, 4096);
+    let arena = Pool::new(256 * 1024, 4096);
     let mut heap = first_fit_heap(&arena);
     let l = layout(64, 8);
     let per_slab = slab_capacity(3);
@@ -462,7 +431,7 @@ fn empty_slabs_are_cached_then_reclaimed() {
 #[test]
 fn new_slab_reclaims_cached_slabs() {
     // Room for exactly two 4 KiB slabs.
-    let arena = Arena::new(8192, 4096);
+    let arena = Pool::new(8192, 4096);
     let mut heap = first_fit_heap(&arena);
     for size in [8, 16] {
         let l = layout(size, 8);
@@ -485,7 +454,7 @@ fn new_slab_reclaims_cached_slabs() {
 #[test]
 fn free_is_o1_in_the_number_of_slabs() {
     fn touches_per_free(slabs: usize) -> (usize, usize) {
-        let arena = Arena::new(slabs * 4096 + 4096, 4096);
+        let arena = Pool::new(slabs * 4096 + 4096, 4096);
         let mut heap = first_fit_heap(&arena);
         let l = layout(64, 8);
         let blocks: Vec<_> = (0..slabs * slab_capacity(3)).map(|_| heap.alloc(l).unwrap()).collect();
@@ -536,13 +505,13 @@ fn any_backing_allocator() {
         assert_eq!(heap.used_bytes(), 0);
         assert_stats(&heap);
     }
-    let arena = Arena::new(4 << 20, 4096);
+    let arena = Pool::new(4 << 20, 4096);
     scenario(first_fit_heap(&arena));
-    let arena = Arena::new(4 << 20, 4096);
+    let arena = Pool::new(4 << 20, 4096);
     scenario(heap_over(&arena, BuddyByteAllocator::new()));
-    let arena = Arena::new(4 << 20, 4096);
+    let arena = Pool::new(4 << 20, 4096);
     scenario(heap_over(&arena, TlsfByteAllocator::new()));
-    let arena = Arena::new(4 << 20, 4096);
+    let arena = Pool::new(4 << 20, 4096);
     let mut slab = SlabByteAllocator::with_backing(TlsfByteAllocator::new());
     // SAFETY: host memory used by nothing else; it outlives `slab`.
     unsafe { slab.init(arena.start(), arena.size()) }.unwrap();
@@ -554,7 +523,7 @@ fn any_backing_allocator() {
 /// What we do better, 7: `realloc` in place within a class.
 #[test]
 fn realloc_in_place_within_a_class() {
-    let arena = Arena::new(1 << 20, 4096);
+    let arena = Pool::new(1 << 20, 4096);
     let mut heap = first_fit_heap(&arena);
     let l = layout(20, 8);
     let block = heap.alloc(l).unwrap();
@@ -590,7 +559,7 @@ fn realloc_in_place_within_a_class() {
 /// alignments.
 #[test]
 fn impossible_requests_fail() {
-    let arena = Arena::new(64 * 1024, 4096);
+    let arena = Pool::new(64 * 1024, 4096);
     let mut heap = heap_over(&arena, BuddyByteAllocator::new());
     assert_eq!(heap.alloc(layout(64 * 1024 + 1, 8)), Err(AllocError::NoMemory));
     assert_eq!(heap.alloc(layout(isize::MAX as usize - 4095, 4096)), Err(AllocError::NoMemory));
@@ -601,7 +570,7 @@ fn impossible_requests_fail() {
 
 #[test]
 fn usable_size_is_the_class() {
-    let arena = Arena::new(64 * 1024, 4096);
+    let arena = Pool::new(64 * 1024, 4096);
     let heap = first_fit_heap(&arena);
     assert_eq!(heap.usable_size(layout(20, 8)), (20, 32));
     assert_eq!(heap.usable_size(layout(0, 1)), (0, 8));
@@ -611,8 +580,8 @@ fn usable_size_is_the_class() {
 
 #[test]
 fn add_memory_grows_the_heap() {
-    let first = Arena::new(64 * 1024, 4096);
-    let second = Arena::new(256 * 1024, 4096);
+    let first = Pool::new(64 * 1024, 4096);
+    let second = Pool::new(256 * 1024, 4096);
     let mut heap = heap_over(&first, TlsfByteAllocator::new());
     let before = heap.total_bytes();
     let big = layout(128 * 1024, 8);
@@ -664,7 +633,7 @@ fn misaligned_slab_is_refused() {
             self.0.available_bytes()
         }
     }
-    let arena = Arena::new(64 * 1024, 4096);
+    let arena = Pool::new(64 * 1024, 4096);
     let mut heap = heap_over(&arena, Misaligned(FirstFit::default()));
     assert_eq!(heap.alloc(layout(8, 8)), Err(AllocError::NoMemory));
     assert_eq!(heap.backing().used_bytes(), 0, "the misaligned chunk went back");
@@ -745,11 +714,11 @@ fn random_churn_against_a_model() {
         assert_eq!(heap.used_bytes(), 0);
         assert_stats(&heap);
     }
-    let arena = Arena::new(2 << 20, 4096);
+    let arena = Pool::new(2 << 20, 4096);
     churn(first_fit_heap(&arena), 1);
-    let arena = Arena::new(2 << 20, 4096);
+    let arena = Pool::new(2 << 20, 4096);
     churn(heap_over(&arena, BuddyByteAllocator::new()), 2);
-    let arena = Arena::new(2 << 20, 4096);
+    let arena = Pool::new(2 << 20, 4096);
     churn(heap_over(&arena, TlsfByteAllocator::new()), 3);
 }
 
@@ -959,7 +928,7 @@ fn try_new_trims_or_refuses() {
 
 #[test]
 fn slab_byte_allocator_lifecycle() {
-    let arena = Arena::new(256 * 1024, 4096);
+    let arena = Pool::new(256 * 1024, 4096);
     let mut slab = SlabByteAllocator::new();
     let l = layout(16, 8);
     assert_eq!(slab.alloc(l), Err(AllocError::NoMemory), "before init: an error, not a panic");
@@ -994,7 +963,7 @@ fn slab_byte_allocator_lifecycle() {
 
 #[test]
 fn add_memory_before_init_initialises() {
-    let arena = Arena::new(64 * 1024, 4096);
+    let arena = Pool::new(64 * 1024, 4096);
     let mut slab = SlabByteAllocator::with_backing(TlsfByteAllocator::new());
     // SAFETY: host memory used by nothing else; it outlives `slab`.
     unsafe { slab.add_memory(arena.start(), arena.size()) }.unwrap();
@@ -1021,7 +990,7 @@ fn const_constructors_fit_a_static() {
 
 #[test]
 fn debug_output_names_the_parts() {
-    let arena = Arena::new(64 * 1024, 4096);
+    let arena = Pool::new(64 * 1024, 4096);
     let heap = heap_over(&arena, BuddyByteAllocator::new());
     let text = std::format!("{heap:?}");
     assert!(text.contains("slabs_per_class") && text.contains("BuddyByteAllocator"), "{text}");
@@ -1036,7 +1005,7 @@ mod debug_checks {
     const _: () = assert!(cfg!(feature = "debug-checks"), "the dev-dependency turns debug-checks on");
 
     /// A `SlabByteAllocator` (which knows its regions) over `arena`.
-    fn slab_on(arena: &Arena) -> SlabByteAllocator {
+    fn slab_on(arena: &Pool) -> SlabByteAllocator {
         let mut slab = SlabByteAllocator::new();
         // SAFETY: host memory used by nothing else; it outlives `slab`.
         unsafe { slab.init(arena.start(), arena.size()) }.unwrap();
@@ -1046,7 +1015,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "allocator-slab: double free of")]
     fn double_free_with_other_blocks_live() {
-        let arena = Arena::new(256 * 1024, 4096);
+        let arena = Pool::new(256 * 1024, 4096);
         let mut slab = slab_on(&arena);
         let l = layout(24, 8);
         let block = slab.alloc(l).unwrap();
@@ -1063,7 +1032,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "allocator-slab: double free of")]
     fn double_free_of_the_only_block() {
-        let arena = Arena::new(256 * 1024, 4096);
+        let arena = Pool::new(256 * 1024, 4096);
         let mut slab = slab_on(&arena);
         let l = layout(100, 8);
         let block = slab.alloc(l).unwrap();
@@ -1079,7 +1048,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "allocator-slab: double free of")]
     fn double_free_in_the_smallest_class() {
-        let arena = Arena::new(256 * 1024, 4096);
+        let arena = Pool::new(256 * 1024, 4096);
         let mut slab = slab_on(&arena);
         let l = layout(8, 8);
         let blocks: Vec<_> = (0..3).map(|_| slab.alloc(l).unwrap()).collect();
@@ -1094,7 +1063,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "allocator-slab: double free of")]
     fn free_of_a_block_never_handed_out() {
-        let arena = Arena::new(256 * 1024, 4096);
+        let arena = Pool::new(256 * 1024, 4096);
         let mut slab = slab_on(&arena);
         let l = layout(64, 8);
         let block = slab.alloc(l).unwrap();
@@ -1105,7 +1074,7 @@ mod debug_checks {
 
     #[test]
     fn freed_blocks_are_poisoned() {
-        let arena = Arena::new(256 * 1024, 4096);
+        let arena = Pool::new(256 * 1024, 4096);
         let mut slab = slab_on(&arena);
         let l = layout(64, 8);
         let block = slab.alloc(l).unwrap();
@@ -1123,7 +1092,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "allocator-slab: use after free: block")]
     fn write_after_free_is_caught_on_reuse() {
-        let arena = Arena::new(256 * 1024, 4096);
+        let arena = Pool::new(256 * 1024, 4096);
         let mut slab = slab_on(&arena);
         let l = layout(64, 8);
         let block = slab.alloc(l).unwrap();
@@ -1142,7 +1111,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "was written after it was freed (at byte 0)")]
     fn a_clobbered_link_is_caught_on_reuse() {
-        let arena = Arena::new(256 * 1024, 4096);
+        let arena = Pool::new(256 * 1024, 4096);
         let mut slab = slab_on(&arena);
         let l = layout(8, 8);
         let block = slab.alloc(l).unwrap();
@@ -1158,7 +1127,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "which lies outside every region")]
     fn free_of_a_pointer_outside_every_region() {
-        let arena = Arena::new(256 * 1024, 4096);
+        let arena = Pool::new(256 * 1024, 4096);
         let mut slab = slab_on(&arena);
         let mut elsewhere = [0u64; 8];
         let foreign = NonNull::from(&mut elsewhere).cast::<u8>();
@@ -1170,7 +1139,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "which is in no slab of the 64-byte class")]
     fn free_of_a_pointer_into_a_large_block() {
-        let arena = Arena::new(256 * 1024, 4096);
+        let arena = Pool::new(256 * 1024, 4096);
         let mut slab = slab_on(&arena);
         let large = slab.alloc(layout(16 * 1024, 4096)).unwrap();
         // SAFETY: the bug under test.
@@ -1180,7 +1149,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "which is not the start of a block of the 64-byte class")]
     fn free_of_a_pointer_inside_a_block() {
-        let arena = Arena::new(256 * 1024, 4096);
+        let arena = Pool::new(256 * 1024, 4096);
         let mut slab = slab_on(&arena);
         let block = slab.alloc(layout(64, 8)).unwrap();
         // SAFETY: the bug under test.
@@ -1190,7 +1159,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "misaligned for its layout (align 16)")]
     fn free_of_a_pointer_misaligned_for_its_layout() {
-        let arena = Arena::new(256 * 1024, 4096);
+        let arena = Pool::new(256 * 1024, 4096);
         let mut slab = slab_on(&arena);
         let block = slab.alloc(layout(64, 8)).unwrap();
         // SAFETY: the bug under test.
@@ -1200,7 +1169,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "after it was freed")]
     fn realloc_of_a_freed_block() {
-        let arena = Arena::new(256 * 1024, 4096);
+        let arena = Pool::new(256 * 1024, 4096);
         let mut slab = slab_on(&arena);
         let l = layout(64, 8);
         let block = slab.alloc(l).unwrap();
@@ -1216,7 +1185,7 @@ mod debug_checks {
     /// that reuse poisoned blocks and resizes, passes the checks.
     #[test]
     fn a_correct_workload_passes() {
-        let arena = Arena::new(1 << 20, 4096);
+        let arena = Pool::new(1 << 20, 4096);
         let mut slab = slab_on(&arena);
         let mut rng = allocator_testkit::Rng::new(5);
         let mut live: Vec<(NonNull<u8>, Layout)> = Vec::new();
