@@ -12,6 +12,7 @@ use core::{
 use std::{sync::Arc, thread, vec, vec::Vec};
 
 use allocator_api2::alloc::Allocator;
+use allocator_testkit::Pool;
 use allocator_traits::{Region, RegionTable, region::addr_to_ptr};
 
 use super::*;
@@ -269,32 +270,6 @@ impl PageAllocator for TestPages {
     }
 }
 
-/// A page-aligned arena from `System`, freed on drop.
-struct Arena {
-    ptr: NonNull<u8>,
-    layout: Layout,
-}
-
-impl Arena {
-    fn new(size: usize) -> Self {
-        let layout = Layout::from_size_align(size, 4096).unwrap();
-        // SAFETY: non-zero size.
-        let ptr = NonNull::new(unsafe { std::alloc::System.alloc(layout) }).unwrap();
-        Self { ptr, layout }
-    }
-
-    fn start(&self) -> usize {
-        self.ptr.as_ptr().expose_provenance()
-    }
-}
-
-impl Drop for Arena {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with `self.layout`.
-        unsafe { std::alloc::System.dealloc(self.ptr.as_ptr(), self.layout) }
-    }
-}
-
 fn layout(size: usize, align: usize) -> Layout {
     Layout::from_size_align(size, align).unwrap()
 }
@@ -307,10 +282,10 @@ fn check_invariant(stats: Statistics) {
 }
 
 /// A fixed heap over `arena` (which the test keeps alive longer).
-fn fixed_heap(arena: &Arena) -> GlobalAllocator<TestHeap> {
+fn fixed_heap(arena: &Pool) -> GlobalAllocator<TestHeap> {
     let heap = GlobalAllocator::new(TestHeap::new(), NoSource);
     // SAFETY: the arena is valid, unused, and outlives `heap` in every test.
-    unsafe { heap.init(arena.start(), arena.layout.size()) }.unwrap();
+    unsafe { heap.init(arena.start(), arena.size()) }.unwrap();
     heap
 }
 
@@ -328,7 +303,7 @@ fn statics_are_const_and_sync() {
 
 #[test]
 fn no_source_fixed_heap_returns_null_when_full() {
-    let arena = Arena::new(64 << 10);
+    let arena = Pool::new(64 << 10, 4096);
     let heap = fixed_heap(&arena);
     let before = heap.statistics();
     assert_eq!(before.total_bytes, 64 << 10);
@@ -368,7 +343,7 @@ fn no_source_fixed_heap_returns_null_when_full() {
 
 #[test]
 fn init_and_add_memory_errors() {
-    let (a, b) = (Arena::new(16 << 10), Arena::new(16 << 10));
+    let (a, b) = (Pool::new(16 << 10, 4096), Pool::new(16 << 10, 4096));
     let heap = GlobalAllocator::<TestHeap>::new(TestHeap::new(), NoSource);
     // SAFETY: the arenas are valid, unused, and outlive `heap`.
     unsafe {
@@ -383,7 +358,7 @@ fn init_and_add_memory_errors() {
 
 #[test]
 fn add_memory_initialises_an_empty_heap() {
-    let arena = Arena::new(16 << 10);
+    let arena = Pool::new(16 << 10, 4096);
     let heap = GlobalAllocator::<TestHeap>::new(TestHeap::new(), NoSource);
     // SAFETY: the arena is valid, unused, and outlives `heap`.
     assert_eq!(unsafe { heap.add_memory(arena.start(), 16 << 10) }, Ok(()));
@@ -565,7 +540,7 @@ fn realloc_keeps_contents_and_grows_the_heap() {
 
 #[test]
 fn alloc_zeroed_zeroes_reused_memory() {
-    let arena = Arena::new(16 << 10);
+    let arena = Pool::new(16 << 10, 4096);
     let heap = fixed_heap(&arena);
     let block = layout(4000, 8);
     // SAFETY: a non-zero-size layout; each block is written within its size
@@ -623,7 +598,7 @@ fn allocator_api2_collections_and_resizing() {
 
 #[test]
 fn page_allocator_source_grows_and_passes_pages_through() {
-    let arena = Arena::new(1 << 20);
+    let arena = Pool::new(1 << 20, 4096);
     let heap = GlobalAllocator::<TestHeap, _>::with_policy(
         TestHeap::new(),
         PageAllocatorSource::new(TestPages::new()),
@@ -702,7 +677,7 @@ unsafe impl lock_api::RawMutex for CountingLock {
 
 #[test]
 fn the_lock_is_a_parameter_taken_once_per_operation() {
-    let arena = Arena::new(16 << 10);
+    let arena = Pool::new(16 << 10, 4096);
     let heap = GlobalAllocator::<TestHeap, NoSource, CountingLock>::new(TestHeap::new(), NoSource);
     // SAFETY: the arena is valid, unused, and outlives `heap`.
     unsafe { heap.init(arena.start(), 16 << 10) }.unwrap();
@@ -722,7 +697,7 @@ fn the_lock_is_a_parameter_taken_once_per_operation() {
 
 #[test]
 fn statistics_snapshots_are_consistent_under_concurrent_churn() {
-    let arena = Arena::new(1 << 20);
+    let arena = Pool::new(1 << 20, 4096);
     let heap = Arc::new(GlobalAllocator::<TestHeap>::new(TestHeap::new(), NoSource));
     // SAFETY: the arena is valid, unused, and outlives every thread (joined below).
     unsafe { heap.init(arena.start(), 1 << 20) }.unwrap();

@@ -3,44 +3,14 @@
 
 use std::{
     alloc::{GlobalAlloc, Layout},
-    ptr::NonNull,
     sync::Arc,
     thread,
 };
 
 use allocator_global::{AllocError, GlobalAllocator, GrowthPolicy, NoSource, SystemSource};
 use allocator_slab::SlabByteAllocator;
+use allocator_testkit::Pool;
 use allocator_tlsf::TlsfByteAllocator;
-
-/// A page-aligned arena from the system, freed on drop.
-struct Arena {
-    ptr: NonNull<u8>,
-    layout: Layout,
-}
-
-impl Arena {
-    fn new(size: usize) -> Self {
-        let layout = Layout::from_size_align(size, 4096).unwrap();
-        // SAFETY: non-zero size.
-        let ptr = NonNull::new(unsafe { std::alloc::System.alloc(layout) }).unwrap();
-        Self { ptr, layout }
-    }
-
-    fn start(&self) -> usize {
-        self.ptr.as_ptr().expose_provenance()
-    }
-
-    fn size(&self) -> usize {
-        self.layout.size()
-    }
-}
-
-impl Drop for Arena {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with `self.layout`.
-        unsafe { std::alloc::System.dealloc(self.ptr.as_ptr(), self.layout) }
-    }
-}
 
 fn layout(size: usize, align: usize) -> Layout {
     Layout::from_size_align(size, align).unwrap()
@@ -79,7 +49,7 @@ fn fill_fixed_heap<B: allocator_global::ByteAllocator>(heap: &GlobalAllocator<B>
 
 #[test]
 fn fixed_tlsf_heap_fills_and_recovers() {
-    let arena = Arena::new(1 << 20);
+    let arena = Pool::new(1 << 20, 4096);
     let heap: GlobalAllocator<TlsfByteAllocator> = GlobalAllocator::new(TlsfByteAllocator::new(), NoSource);
     // SAFETY: the arena is unused and outlives `heap`.
     unsafe { heap.init(arena.start(), arena.size()) }.unwrap();
@@ -90,7 +60,7 @@ fn fixed_tlsf_heap_fills_and_recovers() {
 
 #[test]
 fn fixed_slab_heap_fills_and_recovers() {
-    let arena = Arena::new(1 << 20);
+    let arena = Pool::new(1 << 20, 4096);
     let heap: GlobalAllocator<SlabByteAllocator> = GlobalAllocator::new(SlabByteAllocator::new(), NoSource);
     // SAFETY: the arena is unused and outlives `heap`.
     unsafe { heap.init(arena.start(), arena.size()) }.unwrap();
