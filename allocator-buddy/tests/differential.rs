@@ -27,26 +27,9 @@
 use core::{alloc::Layout, ptr::NonNull};
 
 use allocator_buddy::{BuddyByteAllocator, MIN_BLOCK_SIZE, metadata_bytes_managing};
-use allocator_testkit::Pool;
+use allocator_testkit::{Pool, Rng};
 use allocator_traits::{BaseAllocator, ByteAllocator};
 use buddy_system_allocator::Heap;
-
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// One region, twice: the block of `2^k` bytes is the upper half of each
 /// buffer (`ours` also holds our bitmap just below it).
@@ -88,14 +71,12 @@ fn locate(regions: &[Region], addr: usize, ours: bool) -> (usize, usize) {
 fn run(seed: u64, orders: &[u32], ops: usize, max_size_log: u32) {
     // Miri interprets every step: a shorter run still covers the paths.
     let ops = if cfg!(miri) { ops / 40 } else { ops };
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let regions: Vec<Region> = orders.iter().map(|&o| Region::new(o)).collect();
     let mut ours = BuddyByteAllocator::new();
     let mut theirs = Heap::<32>::new();
     let mut add_order: Vec<usize> = (0..regions.len()).collect();
-    for i in (1..add_order.len()).rev() {
-        add_order.swap(i, rng.below(i + 1));
-    }
+    rng.shuffle(&mut add_order);
     for (n, &i) in add_order.iter().enumerate() {
         let r = &regions[i];
         let meta = metadata_bytes_managing(r.size);
