@@ -12,6 +12,7 @@ use std::{
 
 use allocator_global::{GlobalAllocator, SystemSource};
 use allocator_slab::SlabByteAllocator;
+use allocator_testkit::Rng;
 
 #[global_allocator]
 static ALLOCATOR: GlobalAllocator<SlabByteAllocator, SystemSource> =
@@ -19,23 +20,6 @@ static ALLOCATOR: GlobalAllocator<SlabByteAllocator, SystemSource> =
 
 /// The tests of this binary read global statistics: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-/// SplitMix64: a seeded, reproducible stream.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> usize {
-        (self.next() % n) as usize
-    }
-}
 
 /// A live block: its pointer, layout and the byte it is filled with.
 struct Block {
@@ -85,7 +69,7 @@ unsafe fn holds(ptr: *const u8, len: usize, tag: u8) -> bool {
 }
 
 fn stress_thread(seed: u64, operations: usize) -> usize {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut live: Vec<Block> = Vec::with_capacity(1024);
     let mut checked = 0;
     for step in 0..operations {
@@ -111,7 +95,7 @@ fn stress_thread(seed: u64, operations: usize) -> usize {
             }
             // Reallocate a random block; the kept prefix must survive.
             5 | 6 if !live.is_empty() => {
-                let index = rng.below(live.len() as u64);
+                let index = rng.below(live.len());
                 let block = &mut live[index];
                 let new_size = random_layout(&mut rng).size();
                 // SAFETY: `block` is live with its layout; the new size forms
@@ -134,7 +118,7 @@ fn stress_thread(seed: u64, operations: usize) -> usize {
             }
             // Free a random block, after checking it.
             _ if !live.is_empty() => {
-                let block = live.swap_remove(rng.below(live.len() as u64));
+                let block = live.swap_remove(rng.below(live.len()));
                 // SAFETY: `block` is live, filled with its tag.
                 let intact = unsafe { holds(block.ptr, block.layout.size(), block.tag) };
                 assert!(intact, "a block was overwritten");
