@@ -1,40 +1,15 @@
 //! A heap growing from a real frame allocator (`BitmapPageAllocator`), with
 //! page allocation passed through the same object.
 
-use std::{alloc::Layout, ptr::NonNull};
+use std::alloc::Layout;
 
 use allocator_bitmap::BitmapPageAllocator;
 use allocator_global::{AllocError, GlobalAllocator, GrowthPolicy, PageAllocatorSource};
 use allocator_slab::SlabByteAllocator;
+use allocator_testkit::Pool;
 use allocator_tlsf::TlsfByteAllocator;
 
 const PAGE: usize = 4096;
-
-/// A page-aligned region from the system, freed on drop.
-struct Memory {
-    ptr: NonNull<u8>,
-    layout: Layout,
-}
-
-impl Memory {
-    fn new(size: usize) -> Self {
-        let layout = Layout::from_size_align(size, 1 << 20).unwrap();
-        // SAFETY: non-zero size.
-        let ptr = NonNull::new(unsafe { std::alloc::alloc(layout) }).unwrap();
-        Self { ptr, layout }
-    }
-
-    fn start(&self) -> usize {
-        self.ptr.as_ptr().expose_provenance()
-    }
-}
-
-impl Drop for Memory {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with `self.layout`.
-        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
-    }
-}
 
 type Kernel<B> = GlobalAllocator<B, PageAllocatorSource<BitmapPageAllocator<PAGE>>>;
 
@@ -48,7 +23,7 @@ fn layout(size: usize, align: usize) -> Layout {
 
 #[test]
 fn the_heap_grows_from_frames_doubling_up_to_the_cap() {
-    let memory = Memory::new(8 << 20);
+    let memory = Pool::new(8 << 20, 1 << 20);
     let k = kernel(TlsfByteAllocator::new(), GrowthPolicy::new(64 << 10, 256 << 10));
     // SAFETY: the memory is unused and outlives `k`.
     unsafe { k.init_pages(memory.start(), 8 << 20) }.unwrap();
@@ -82,7 +57,7 @@ fn the_heap_grows_from_frames_doubling_up_to_the_cap() {
 
 #[test]
 fn frames_and_heap_share_one_object_until_memory_runs_out() {
-    let memory = Memory::new(4 << 20);
+    let memory = Pool::new(4 << 20, 1 << 20);
     let k = kernel(SlabByteAllocator::new(), GrowthPolicy::DEFAULT);
     assert_eq!(k.alloc_block(layout(64, 8)), Err(AllocError::NoMemory), "no frames yet");
     assert_eq!(k.statistics().failed_allocs, 1);
