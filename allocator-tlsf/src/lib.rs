@@ -470,6 +470,21 @@ impl BaseAllocator for TlsfByteAllocator {
     }
 }
 
+/// `pos` with the provenance of the pool it lies in (exposed by the owner at
+/// `init`/`add_memory`) instead of the caller's.
+///
+/// rlsf reads and writes block headers next to the payload. Through the
+/// caller's pointer those accesses would carry the caller's permissions,
+/// which cover the payload only: a `Box<T, A>` drop hands back a pointer whose
+/// tag another free may already have invalidated for the header bytes (Miri,
+/// Tree Borrows, flags exactly that). Metadata belongs to the allocator, so it
+/// is reached with the region's provenance; the cast costs nothing at run
+/// time.
+#[inline]
+fn with_pool_provenance(pos: NonNull<u8>) -> NonNull<u8> {
+    addr_to_ptr(pos.as_ptr().addr()).unwrap_or(pos)
+}
+
 impl ByteAllocator for TlsfByteAllocator {
     /// Allocates a block for `layout` in constant time.
     ///
@@ -491,6 +506,7 @@ impl ByteAllocator for TlsfByteAllocator {
     /// [`realloc`](Self::realloc) of this allocator with this `layout` (the
     /// alignment is what matters to rlsf) and has not been freed since.
     unsafe fn dealloc(&mut self, pos: NonNull<u8>, layout: Layout) {
+        let pos = with_pool_provenance(pos);
         #[cfg(feature = "debug-checks")]
         let header = self.check_live(pos, layout, "free");
         // SAFETY: `pos` is a live allocation of ours with `layout.align()`
@@ -512,6 +528,7 @@ impl ByteAllocator for TlsfByteAllocator {
     /// `pos` was returned by this allocator for the layout `old` and has not
     /// been freed since.
     unsafe fn realloc(&mut self, pos: NonNull<u8>, old: Layout, new_size: usize) -> AllocResult<NonNull<u8>> {
+        let pos = with_pool_provenance(pos);
         #[cfg(feature = "debug-checks")]
         let header = self.check_live(pos, old, "realloc");
         let new = Layout::from_size_align(new_size, old.align()).map_err(|_| AllocError::NoMemory)?;
