@@ -1,0 +1,30 @@
+//! Property tests: generated operation sequences (alloc of any size and
+//! alignment, realloc, free, add_memory of a new region), checked against the
+//! testkit's model on every step and shrunk to a minimal case on failure
+//! (proptest keeps failing cases in `proptest-regressions/` beside this file,
+//! to be committed as regression tests).
+#![cfg(not(miri))]
+
+use allocator_buddy::BuddyByteAllocator;
+use allocator_slab::{MIN_REGION_SIZE, SlabByteAllocator};
+use allocator_testkit::ByteConfig;
+use allocator_testkit::props::{byte_ops, run_byte_ops};
+use proptest::prelude::*;
+
+/// 256 KiB regions: a block of every class at once takes 112 KiB of slabs.
+const CONFIG: ByteConfig =
+    ByteConfig::new().with_min_region_size(MIN_REGION_SIZE).with_region_size(256 << 10);
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn slab_over_tlsf_follows_the_model(ops in byte_ops(200)) {
+        run_byte_ops(&SlabByteAllocator::new, &CONFIG, &ops);
+    }
+
+    #[test]
+    fn slab_over_buddy_follows_the_model(ops in byte_ops(200)) {
+        run_byte_ops(&|| SlabByteAllocator::with_backing(BuddyByteAllocator::new()), &CONFIG, &ops);
+    }
+}
