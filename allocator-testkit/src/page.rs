@@ -133,7 +133,7 @@ impl PageConfig {
         (0..self.seeds.max(1)).map(move |i| first.wrapping_add(i))
     }
 
-    fn region_align_for(&self, page_size: usize) -> usize {
+    pub(crate) fn region_align_for(&self, page_size: usize) -> usize {
         self.region_align.max(page_size)
     }
 }

@@ -204,9 +204,20 @@ pub fn page_ops(len: usize) -> impl Strategy<Value = Vec<PageOp>> {
 /// page model (alignment, bounds, no overlap, page contents, exact
 /// statistics, and with `cfg.exhaustive`, no false refusals), then frees
 /// everything.
+///
+/// Every region is carved from one host pool made up front, in slots of
+/// `cfg.pages` pages and a page of gap: a page allocator may cover a bounded
+/// span of addresses (the bitmap's window) and rightly refuse a region beyond
+/// it, while separate host allocations may lie terabytes apart (under ASan
+/// above all). A machine's RAM banks lie close together; so do these.
 pub fn run_page_ops<P: PageAllocator>(make: &dyn Fn() -> P, cfg: &PageConfig, ops: &[PageOp]) {
     let ps = P::PAGE_SIZE;
-    let mut heap = PageHeap::new(make, cfg, "run_page_ops");
+    let align = cfg.region_align_for(ps);
+    let slot = allocator_traits::region::align_up((cfg.pages.max(1) + 1) * ps, align).expect("slot size");
+    let mut heap = PageHeap::uninit(make, "run_page_ops");
+    let base = heap.keep(Pool::new(cfg.max_regions.max(1) * slot, align)).start();
+    let first = Region { start: base, end: base + cfg.pages.max(1) * ps };
+    heap.add(first, true).unwrap_or_else(|e| panic!("init with a good {first:?} failed: {e:?}"));
     for (step, &op) in ops.iter().enumerate() {
         heap.model.step = step;
         match op {
@@ -239,9 +250,10 @@ pub fn run_page_ops<P: PageAllocator>(make: &dyn Fn() -> P, cfg: &PageConfig, op
                 }
             }
             PageOp::AddRegion { pages } => {
-                if heap.model.regions().len() < cfg.max_regions.max(1) {
-                    let pages = pages.clamp(1, cfg.pages.max(1));
-                    let region = heap.keep(Pool::new(pages * ps, cfg.region_align.max(ps))).region();
+                let used_slots = heap.model.regions().len();
+                if used_slots < cfg.max_regions.max(1) {
+                    let start = base + used_slots * slot;
+                    let region = Region { start, end: start + pages.clamp(1, cfg.pages.max(1)) * ps };
                     heap.add(region, false)
                         .unwrap_or_else(|e| panic!("[step {step}] add_memory of {region:?}: {e:?}"));
                 }
