@@ -2,7 +2,7 @@ extern crate std;
 
 use std::{vec, vec::Vec};
 
-use allocator_testkit::Pool;
+use allocator_testkit::{ByteConfig, Pool};
 
 use super::*;
 
@@ -632,46 +632,11 @@ mod debug_checks {
         }
     }
 
-    /// A correct workload (every order, resizes, frees) passes the checks,
-    /// and leaves the heap whole.
+    /// The conformance suite's random churn (every size, alignment, resize
+    /// and free, checked against the model) never trips the checks.
     #[test]
     fn a_correct_workload_passes() {
-        let pool = Pool::new(256 * 1024, 4096);
-        let mut heap = heap(&pool);
-        let total = heap.available_bytes();
-        let mut rng = allocator_testkit::Rng::new(11);
-        let mut live: Vec<(NonNull<u8>, Layout)> = Vec::new();
-        let ops = if cfg!(miri) { 300 } else { 20_000 };
-        for _ in 0..ops {
-            match rng.below(4) {
-                0 | 1 => {
-                    let l = layout(rng.below(3000), 1 << rng.below(10));
-                    if let Ok(ptr) = heap.alloc(l) {
-                        live.push((ptr, l));
-                    }
-                }
-                2 if !live.is_empty() => {
-                    let (ptr, l) = live.swap_remove(rng.below(live.len()));
-                    // SAFETY: a live block with its layout, freed once.
-                    unsafe { heap.dealloc(ptr, l) };
-                }
-                _ if !live.is_empty() => {
-                    let index = rng.below(live.len());
-                    let (ptr, l) = live[index];
-                    let new_size = rng.below(6000);
-                    // SAFETY: a live block with its layout.
-                    if let Ok(new) = unsafe { heap.realloc(ptr, l, new_size) } {
-                        live[index] = (new, layout(new_size, l.align()));
-                    }
-                }
-                _ => {}
-            }
-        }
-        for (ptr, l) in live {
-            // SAFETY: each live block is freed once.
-            unsafe { heap.dealloc(ptr, l) };
-        }
-        assert_eq!(heap.used_bytes(), 0);
-        assert_eq!(heap.available_bytes(), total);
+        let cfg = if cfg!(miri) { ByteConfig::tiny() } else { ByteConfig::new() };
+        allocator_testkit::byte::random_churn(&BuddyByteAllocator::new, &cfg.with_max_size(6000));
     }
 }

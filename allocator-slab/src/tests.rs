@@ -7,7 +7,7 @@ use core::{alloc::Layout, cell::Cell, ptr::NonNull};
 use std::{boxed::Box, vec::Vec};
 
 use allocator_buddy::BuddyByteAllocator;
-use allocator_testkit::Pool;
+use allocator_testkit::{ByteConfig, Pool};
 use allocator_tlsf::TlsfByteAllocator;
 use allocator_traits::{AllocError, AllocResult, BaseAllocator, ByteAllocator, region};
 
@@ -1181,45 +1181,12 @@ mod debug_checks {
         }
     }
 
-    /// A correct workload over every class and large blocks, with frees
-    /// that reuse poisoned blocks and resizes, passes the checks.
+    /// The conformance suite's random churn (every size, alignment, resize
+    /// and free, checked against the model) never trips the checks.
     #[test]
     fn a_correct_workload_passes() {
-        let arena = Pool::new(1 << 20, 4096);
-        let mut slab = slab_on(&arena);
-        let mut rng = allocator_testkit::Rng::new(5);
-        let mut live: Vec<(NonNull<u8>, Layout)> = Vec::new();
-        let ops = if cfg!(miri) { 300 } else { 20_000 };
-        for _ in 0..ops {
-            match rng.below(4) {
-                0 | 1 => {
-                    let size = if rng.below(20) == 0 { rng.below(20_000) } else { rng.below(5000) };
-                    let l = layout(size, 1 << rng.below(8));
-                    if let Ok(ptr) = slab.alloc(l) {
-                        live.push((ptr, l));
-                    }
-                }
-                2 if !live.is_empty() => {
-                    let (ptr, l) = live.swap_remove(rng.below(live.len()));
-                    // SAFETY: a live block with its layout, freed once.
-                    unsafe { slab.dealloc(ptr, l) };
-                }
-                _ if !live.is_empty() => {
-                    let index = rng.below(live.len());
-                    let (ptr, l) = live[index];
-                    let new_size = rng.below(6000);
-                    // SAFETY: a live block with its layout.
-                    if let Ok(new) = unsafe { slab.realloc(ptr, l, new_size) } {
-                        live[index] = (new, layout(new_size, l.align()));
-                    }
-                }
-                _ => {}
-            }
-        }
-        for (ptr, l) in live {
-            // SAFETY: each live block is freed once.
-            unsafe { slab.dealloc(ptr, l) };
-        }
-        assert_eq!(slab.used_bytes(), 0);
+        let cfg = if cfg!(miri) { ByteConfig::tiny() } else { ByteConfig::new() }
+            .with_min_region_size(crate::MIN_REGION_SIZE);
+        allocator_testkit::byte::random_churn(&SlabByteAllocator::new, &cfg);
     }
 }
