@@ -11,6 +11,13 @@ use allocator_tlsf::TlsfByteAllocator;
 use allocator_traits::{BaseAllocator, ByteAllocator};
 use core::{alloc::Layout, ptr::NonNull};
 
+/// The pool size of most tests: under Miri, work grows with every byte of a
+/// pool a reference covers, so the interpreter gets a smaller one.
+const POOL: usize = if cfg!(miri) { 128 << 10 } else { 1 << 20 };
+
+/// How many elements the collection tests store (fewer under Miri).
+const ELEMENTS: u32 = if cfg!(miri) { 300 } else { 2_000 };
+
 fn heap(size: usize) -> AllocatorRc<TlsfByteAllocator> {
     let pool: &'static mut [u8] = std::vec![0u8; size].leak();
     AllocatorRc::new(TlsfByteAllocator::new(), pool).unwrap()
@@ -18,14 +25,14 @@ fn heap(size: usize) -> AllocatorRc<TlsfByteAllocator> {
 
 #[test]
 fn vec_and_box_live_in_the_heap_and_give_it_back() {
-    let rc = heap(1 << 20);
+    let rc = heap(POOL);
     let before = rc.stats();
     assert_eq!(before.used_bytes, 0);
     let mut v = Vec::new_in(rc.clone());
-    v.extend(0..10_000u32);
+    v.extend(0..5 * ELEMENTS);
     let b = Box::new_in([7u64; 32], rc.clone());
-    assert!(rc.used_bytes() >= 40_000 + 256);
-    assert!(v.iter().copied().eq(0..10_000u32));
+    assert!(rc.used_bytes() >= 5 * ELEMENTS as usize * 4 + 256);
+    assert!(v.iter().copied().eq(0..5 * ELEMENTS));
     assert_eq!(b[31], 7);
     drop((v, b));
     assert_eq!(rc.stats(), before, "everything freed, statistics back");
@@ -33,13 +40,13 @@ fn vec_and_box_live_in_the_heap_and_give_it_back() {
 
 #[test]
 fn hashbrown_map_in_the_heap() {
-    let rc = heap(1 << 20);
+    let rc = heap(POOL);
     let mut map = hashbrown::HashMap::new_in(rc.clone());
-    for i in 0..2_000u32 {
+    for i in 0..ELEMENTS {
         map.insert(i, i * 3);
     }
-    assert_eq!(map.len(), 2_000);
-    assert!((0..2_000u32).all(|i| map[&i] == i * 3));
+    assert_eq!(map.len(), ELEMENTS as usize);
+    assert!((0..ELEMENTS).all(|i| map[&i] == i * 3));
     assert!(rc.used_bytes() > 0);
     drop(map);
     assert_eq!(rc.used_bytes(), 0);
@@ -56,7 +63,7 @@ fn out_of_memory_is_an_error_not_an_abort() {
 
 #[test]
 fn grow_keeps_contents_in_place_or_moved_and_zeroes_the_tail() {
-    let rc = heap(1 << 20);
+    let rc = heap(POOL);
     let old = Layout::from_size_align(64, 8).unwrap();
     let block = rc.allocate(old).unwrap().cast::<u8>();
     // SAFETY: `block` holds 64 writable bytes.
@@ -128,7 +135,7 @@ fn constructors_report_errors_and_hand_back_the_inner_allocator() {
 
 #[test]
 fn blocks_are_aligned_and_disjoint() {
-    let rc = heap(1 << 20);
+    let rc = heap(POOL);
     let mut blocks: std::vec::Vec<(NonNull<u8>, Layout)> = std::vec::Vec::new();
     for i in 0..200usize {
         let layout = Layout::from_size_align(1 + i * 7 % 300, 1 << (i % 8)).unwrap();
@@ -153,10 +160,10 @@ fn blocks_are_aligned_and_disjoint() {
 /// touch its neighbours' metadata while a `Box` pointer comes back: the
 /// pattern Miri (Tree Borrows) checks for every backend.
 fn collections_in<A: ByteAllocator>(inner: A) {
-    let pool: &'static mut [u8] = std::vec![0u8; 1 << 20].leak();
+    let pool: &'static mut [u8] = std::vec![0u8; POOL].leak();
     let rc = AllocatorRc::new(inner, pool).unwrap();
     let mut v = Vec::new_in(rc.clone());
-    v.extend(0..3_000u32);
+    v.extend(0..ELEMENTS + 1_000);
     let b = Box::new_in([7u64; 32], rc.clone());
     let small = Box::new_in(1u8, rc.clone());
     let mut map = hashbrown::HashMap::new_in(rc.clone());
