@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Miri over the engines' unit tests and their conformance suites (which shrink
-# to ByteConfig/PageConfig/IdConfig::tiny() under cfg(miri)), and the
-# allocator-api2 bridge. Needs nightly with the miri component (.ci/run adds
-# it). Run from the repository root: .ci/miri.sh [extra cargo test args]
+# Miri over the engines' unit tests, their differential tests, the testkit's
+# conformance suites in their tiny configurations (ByteConfig/PageConfig/
+# IdConfig::tiny() under cfg(miri)) and the allocator-api2 bridge over every
+# engine. Needs nightly with the miri component (.ci/run adds it).
+# Run from anywhere: .ci/miri.sh
 #
-# Flags (see /work/notes/reliability.md, "Miri"):
+# Every test shrinks its own workload under cfg(miri) (small pools, few
+# operations), so that the whole step takes minutes: the interpreter is
+# roughly a thousand times slower than native code, and pools of a few MiB or
+# tens of thousands of operations cost it minutes per test.
+#
+# Flags:
 # - permissive provenance, not -Zmiri-strict-provenance: the traits take
 #   regions as `usize` addresses, so every engine turns the address given to
 #   init/add_memory into a pointer once, with exposed provenance
@@ -16,10 +22,18 @@
 #   rust-lang/unsafe-code-guidelines#402), which no in-band allocator can
 #   avoid without re-deriving the pointer; Tree Borrows checks the finer
 #   rule that still matters (no read through that pointer after a foreign
-#   write to the header), and runs the suites several times faster.
-# - allocator-rc runs separately with -Zmiri-ignore-leaks: AllocatorRc::new
-#   takes a `&'static mut [u8]` pool, which its tests leak on purpose. The
-#   engines keep Miri's leak check.
+#   write to the header).
+# - allocator-rc runs with -Zmiri-ignore-leaks: AllocatorRc::new takes a
+#   `&'static mut [u8]` pool, which its tests leak on purpose. The engines
+#   keep Miri's leak check.
+#
+# Two lanes run in parallel (Miri interprets one test at a time; the machine
+# has two cores), each with its own target directory so neither waits on the
+# other's build lock. Their output streams as it comes, each line prefixed
+# with its lane. A lane that runs past MIRI_LANE_SECONDS (default 30 min,
+# several times what it needs) is stopped and the step fails, so a slow or
+# stuck interpreter shows up as a red step naming the test, not as a CI run
+# that hits its time limit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,51 +44,60 @@ case "${MIRI_BORROWS:-tree}" in
 esac
 flags="${MIRIFLAGS:-} -Zmiri-permissive-provenance ${borrows}"
 
-# What runs: every engine's unit tests (their debug-checks tests included),
-# the differential tests and the bridge's collection tests over every engine.
-# MIRI_CONFORMANCE=1 adds every integration test, the testkit conformance
-# suites in their tiny configurations among them: about 30 more minutes on
-# two cores, too much for the 90-minute CI budget next to everything else,
-# so CI runs them in that mode only when asked.
-if [ "${MIRI_CONFORMANCE:-0}" = 1 ]; then
-  engine_targets=(--lib --tests)
-  slab_targets=(--lib --tests)
-else
-  engine_targets=(--lib --test differential)
-  slab_targets=(--lib)
+# One crate's test targets under Miri, in a lane's own target directory; the
+# lane goes on after a failure so that every failure is reported.
+miri_test() {
+  local extra="$1"; shift
+  echo "--- cargo miri test $* ($SECONDS s into the lane)"
+  MIRIFLAGS="$flags $extra" CARGO_TARGET_DIR="target/miri-$lane" \
+    cargo +nightly miri test --no-fail-fast "$@" -- --test-threads=1 || lane_status=1
+}
+
+if [ "${1:-}" = --lane ]; then
+  lane="$2"
+  lane_status=0
+  case "$lane" in
+    a)
+      miri_test "" -p allocator-buddy --lib --test differential --test conformance
+      miri_test "" -p allocator-bitmap --lib --test conformance
+      ;;
+    b)
+      miri_test "" -p allocator-traits --lib
+      miri_test "" -p allocator-tlsf --lib --test differential --test conformance
+      miri_test "" -p allocator-slab --lib --test conformance
+      miri_test -Zmiri-ignore-leaks -p allocator-rc --lib --tests
+      ;;
+    *) echo "unknown lane $lane" >&2; exit 2 ;;
+  esac
+  echo "--- lane $lane done in $SECONDS s"
+  exit "$lane_status"
 fi
 
-# Two halves in parallel (Miri runs one test at a time; the machine has two
-# cores), each with its own target directory so neither waits on the other's
-# build lock. Each half's output is printed when it ends.
+echo "=== miri (MIRIFLAGS=${flags}); allocator-rc also with -Zmiri-ignore-leaks"
+# Build Miri's sysroot once, before the lanes: two cargo-miri processes
+# setting it up at the same time race (rust-lang/miri#4320).
+cargo +nightly miri setup
+
 logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT
-run_half() {
-  local name="$1"; shift
-  if "$@" >"$logs/$name.log" 2>&1; then echo ok >"$logs/$name.status"; else echo FAILED >"$logs/$name.status"; fi
-}
-
-echo "=== miri: engines (MIRIFLAGS=${flags}); allocator-rc also with -Zmiri-ignore-leaks"
-half_a() {
-  MIRIFLAGS="$flags" CARGO_TARGET_DIR=target/miri-a \
-    cargo +nightly miri test --no-fail-fast -p allocator-bitmap --lib "$@" &&
-  MIRIFLAGS="$flags" CARGO_TARGET_DIR=target/miri-a \
-    cargo +nightly miri test --no-fail-fast -p allocator-buddy "${engine_targets[@]}" "$@"
-}
-half_b() {
-  MIRIFLAGS="$flags" cargo +nightly miri test --no-fail-fast -p allocator-traits --lib "$@" &&
-  MIRIFLAGS="$flags" cargo +nightly miri test --no-fail-fast -p allocator-tlsf "${engine_targets[@]}" "$@" &&
-  MIRIFLAGS="$flags" cargo +nightly miri test --no-fail-fast -p allocator-slab "${slab_targets[@]}" "$@" &&
-  MIRIFLAGS="$flags -Zmiri-ignore-leaks" cargo +nightly miri test --no-fail-fast -p allocator-rc --lib --tests "$@"
-}
-run_half bitmap-buddy half_a "$@" &
-run_half others half_b "$@" &
+limit="${MIRI_LANE_SECONDS:-1800}"
+for lane in a b; do
+  {
+    if timeout "$limit" bash "$0" --lane "$lane"; then
+      echo ok >"$logs/$lane"
+    else
+      code=$?
+      [ "$code" = 124 ] && printf '\n' && echo "!!! lane $lane stopped after ${limit} s (MIRI_LANE_SECONDS)"
+      echo "FAILED ($code)" >"$logs/$lane"
+    fi
+  } 2>&1 | sed -u "s/^/[miri $lane] /" &
+done
 wait
 
 status=0
-for half in bitmap-buddy others; do
-  echo "=== miri: $half: $(cat "$logs/$half.status")"
-  cat "$logs/$half.log"
-  [ "$(cat "$logs/$half.status")" = ok ] || status=1
+for lane in a b; do
+  echo "=== miri lane $lane: $(cat "$logs/$lane")"
+  [ "$(cat "$logs/$lane")" = ok ] || status=1
 done
+echo "=== miri took ${SECONDS} s"
 exit "$status"
