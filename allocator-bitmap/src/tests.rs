@@ -16,6 +16,14 @@ const MIB: usize = 1 << 20;
 
 type Pages = BitmapPageAllocator<PAGE>;
 
+/// `native` natively, `miri` under Miri: region sizes, where every page is a
+/// bit the interpreter searches and flips one operation at a time. The Miri
+/// sizes keep each test's shape (addresses, alignments, holes, the order of
+/// regions); only the number of pages shrinks.
+const fn scaled(native: usize, miri: usize) -> usize {
+    if cfg!(miri) { miri } else { native }
+}
+
 /// A fresh page allocator on the heap, built on a thread with a stack large
 /// enough for the biggest capacity feature.
 fn fresh() -> Box<Pages> {
@@ -38,15 +46,16 @@ fn pages_on(start: usize, size: usize) -> Box<Pages> {
 fn a_small_region_far_from_a_gib_boundary_fits_the_smallest_capacity() {
     // Upstream anchors at 1 GiB and needs 300 MiB + 4 MiB of window here.
     let start = GIB + 300 * MIB;
-    let mut a = pages_on(start, 4 * MIB);
-    assert_eq!(a.total_pages(), 1024);
+    let size = scaled(4 * MIB, 256 * 1024);
+    let mut a = pages_on(start, size);
+    assert_eq!(a.total_pages(), size / PAGE);
     assert_eq!(a.window_start(), Some(start));
     let mut got = Vec::new();
     while let Ok(p) = a.alloc_pages(1, PAGE) {
-        assert!((start..start + 4 * MIB).contains(&p));
+        assert!((start..start + size).contains(&p));
         got.push(p);
     }
-    assert_eq!(got.len(), 1024);
+    assert_eq!(got.len(), size / PAGE);
     assert_eq!(a.alloc_pages(1, PAGE), Err(AllocError::NoMemory));
     assert_eq!(a.available_pages(), 0);
     for p in got {
@@ -60,7 +69,9 @@ fn a_small_region_far_from_a_gib_boundary_fits_the_smallest_capacity() {
 fn alignment_is_absolute_whatever_the_anchor() {
     // The window starts at an odd page.
     let start = GIB + 300 * MIB + 3 * PAGE;
-    let mut a = pages_on(start, 64 * MIB);
+    // Under Miri 8 MiB: it still holds a 16 MiB boundary (at 1 GiB + 304 MiB).
+    let size = scaled(64 * MIB, 8 * MIB);
+    let mut a = pages_on(start, size);
     for align in [PAGE, 2 * PAGE, 32 * 1024, 64 * 1024, 2 * MIB, 16 * MIB] {
         let p = a.alloc_pages(8, align).unwrap();
         assert_eq!(p % align, 0, "align {align:#x}");
@@ -72,10 +83,10 @@ fn alignment_is_absolute_whatever_the_anchor() {
     let mut runs = Vec::new();
     while let Ok(p) = a.alloc_pages(8, 32 * 1024) {
         assert_eq!(p % (32 * 1024), 0);
-        assert!(p >= start && p + 8 * PAGE <= start + 64 * MIB);
+        assert!(p >= start && p + 8 * PAGE <= start + size);
         runs.push(p);
     }
-    assert_eq!(runs.len(), (64 * MIB - 32 * 1024) / (32 * 1024), "every aligned run but the cut first one");
+    assert_eq!(runs.len(), (size - 32 * 1024) / (32 * 1024), "every aligned run but the cut first one");
     assert_eq!(a.used_pages(), runs.len() * 8);
     // The unaligned head pages are still free for unaligned requests.
     assert_eq!(a.alloc_pages(5, PAGE), Ok(start));
@@ -131,15 +142,17 @@ fn capacity_is_the_span_of_the_regions() {
 #[test]
 fn regions_in_any_order_with_holes_never_handed_out() {
     let base = 3 * GIB;
+    // The regions' sizes in units of `unit`; their places stay.
+    let unit = scaled(MIB, 16 * PAGE);
     let regions =
-        [(base + 40 * MIB, 2 * MIB), (base + 10 * MIB, MIB), (base + 90 * MIB, 3 * MIB), (base, MIB)];
+        [(base + 40 * MIB, 2 * unit), (base + 10 * MIB, unit), (base + 90 * MIB, 3 * unit), (base, unit)];
     let mut a = fresh();
     for (start, size) in regions {
         // SAFETY: made-up memory, never touched.
         unsafe { a.add_memory(start, size) }.unwrap();
     }
     assert_eq!(a.window_start(), Some(base));
-    assert_eq!(a.total_pages(), 7 * MIB / PAGE);
+    assert_eq!(a.total_pages(), 7 * unit / PAGE);
     let mut got = Vec::new();
     while let Ok(p) = a.alloc_pages(1, PAGE) {
         assert!(regions.iter().any(|&(s, n)| (s..s + n).contains(&p)), "{p:#x} is in a region");
@@ -155,15 +168,16 @@ fn regions_in_any_order_with_holes_never_handed_out() {
 #[test]
 fn a_region_below_the_window_after_allocations_keeps_them() {
     let high = 5 * GIB;
-    let mut a = pages_on(high, 4 * MIB);
+    let (size, low_size) = (scaled(4 * MIB, 256 * 1024), scaled(MIB, 64 * 1024));
+    let mut a = pages_on(high, size);
     let kept = a.alloc_pages(3, PAGE).unwrap();
-    let at = a.alloc_pages_at(high + MIB, 2, PAGE).unwrap();
+    let at = a.alloc_pages_at(high + size / 4, 2, PAGE).unwrap();
     // SAFETY: made-up memory, never touched.
-    unsafe { a.add_memory(high - 100 * MIB, MIB) }.unwrap();
+    unsafe { a.add_memory(high - 100 * MIB, low_size) }.unwrap();
     assert_eq!(a.window_start(), Some(high - 100 * MIB));
     assert_eq!(a.used_pages(), 5);
     assert_eq!(a.alloc_pages_at(kept, 1, PAGE), Err(AllocError::NoMemory), "still allocated");
-    assert_eq!(a.alloc_pages_at(high + MIB + PAGE, 1, PAGE), Err(AllocError::NoMemory));
+    assert_eq!(a.alloc_pages_at(high + size / 4 + PAGE, 1, PAGE), Err(AllocError::NoMemory));
     assert_eq!(a.alloc_pages_at(kept + 3 * PAGE, 1, PAGE), Ok(kept + 3 * PAGE), "still free");
     assert_eq!(a.alloc_pages(1, PAGE), Ok(high - 100 * MIB), "the new region is first in address order");
     // SAFETY: all allocated above.
@@ -174,8 +188,9 @@ fn a_region_below_the_window_after_allocations_keeps_them() {
         a.dealloc_pages(high - 100 * MIB, 1);
     }
     assert_eq!(a.used_pages(), 0);
-    assert_eq!(a.alloc_pages(1024 + 256, PAGE), Err(AllocError::NoMemory), "regions do not join");
-    assert_eq!(a.alloc_pages(1024, PAGE), Ok(high));
+    let (pages, low_pages) = (size / PAGE, low_size / PAGE);
+    assert_eq!(a.alloc_pages(pages + low_pages, PAGE), Err(AllocError::NoMemory), "regions do not join");
+    assert_eq!(a.alloc_pages(pages, PAGE), Ok(high));
 }
 
 #[test]

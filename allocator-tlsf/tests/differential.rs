@@ -126,6 +126,20 @@ fn random_layout(rng: &mut Rng, pool_size: usize) -> Layout {
     Layout::from_size_align(size, align).unwrap()
 }
 
+/// Where a check stands, for failure messages: formatted only when one
+/// fails (a `format!` per step costs the interpreter more than the step).
+#[derive(Clone, Copy)]
+struct At {
+    seed: u64,
+    step: usize,
+}
+
+impl core::fmt::Display for At {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "seed {}, step {}", self.seed, self.step)
+    }
+}
+
 /// Runs `ops` seeded operations over pools of the given sizes on both sides
 /// and checks that they agree at every step.
 fn run(seed: u64, pool_sizes: &[usize], ops: usize) {
@@ -153,7 +167,7 @@ fn run(seed: u64, pool_sizes: &[usize], ops: usize) {
     let max_pool = pool_sizes.iter().copied().max().unwrap();
     let (mut allocs, mut failures) = (0, 0);
     for step in 0..ops {
-        let at = format!("seed {seed}, step {step}");
+        let at = At { seed, step };
         match rng.below(8) {
             0..=3 => {
                 let layout = random_layout(&mut rng, max_pool);
@@ -229,23 +243,45 @@ fn ops(n: usize) -> usize {
     if cfg!(miri) { n / 100 } else { n }
 }
 
+/// The seeds of a test: four natively, the first two under Miri (each seed
+/// is a whole sequence; two keep the step budget of CI's Miri run).
+fn seeds(first: u64) -> core::ops::Range<u64> {
+    first..first + if cfg!(miri) { 2 } else { 4 }
+}
+
+/// `native` bytes natively, `miri` under Miri, where every byte of a pool
+/// costs interpreter time; the Miri sizes keep each test's shape (a pool
+/// that large requests exhaust, one small enough to run near exhaustion,
+/// pools of different sizes with an unaligned length).
+const fn pool_size(native: usize, miri: usize) -> usize {
+    if cfg!(miri) { miri } else { native }
+}
+
 #[test]
 fn one_pool_agrees() {
-    for seed in 0..4 {
-        run(seed, &[256 * 1024], ops(20_000));
+    for seed in seeds(0) {
+        run(seed, &[pool_size(256 * 1024, 32 * 1024)], ops(20_000));
     }
 }
 
 #[test]
 fn small_pool_near_exhaustion_agrees() {
-    for seed in 10..14 {
-        run(seed, &[24 * 1024 + 17], ops(20_000));
+    for seed in seeds(10) {
+        run(seed, &[pool_size(24 * 1024 + 17, 6 * 1024 + 17)], ops(20_000));
     }
 }
 
 #[test]
 fn several_pools_agree() {
-    for seed in 20..24 {
-        run(seed, &[64 * 1024, 300 * 1024 + 5, 16 * 1024], ops(20_000));
+    for seed in seeds(20) {
+        run(
+            seed,
+            &[
+                pool_size(64 * 1024, 16 * 1024),
+                pool_size(300 * 1024 + 5, 40 * 1024 + 5),
+                pool_size(16 * 1024, 8 * 1024),
+            ],
+            ops(20_000),
+        );
     }
 }
