@@ -8,7 +8,7 @@
 use allocator_traits::region::is_aligned;
 use allocator_traits::{AllocError, AllocResult, IdAllocator, Region};
 
-use crate::{Intervals, Rng, describe};
+use crate::{At, Intervals, Rng, describe};
 
 /// What an ID allocator promises, and how hard to test it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,9 +62,9 @@ impl IdConfig {
         }
     }
 
-    /// A small, quick configuration for Miri: 128 IDs, 200 operations.
+    /// A small, quick configuration for Miri: 64 IDs, 150 operations.
     pub const fn tiny() -> Self {
-        Self { size: 128, max_count: 8, max_align: 8, ops: 200, seeds: 1, ..Self::new() }
+        Self { size: 64, max_count: 8, max_align: 8, ops: 150, seeds: 1, ..Self::new() }
     }
 
     /// Sets [`start`](Self::start).
@@ -177,8 +177,8 @@ impl<I: IdAllocator> IdHeap<I> {
         heap
     }
 
-    fn at(&self) -> String {
-        format!("[{}, step {}]", self.context, self.step)
+    fn at(&self) -> At<'_> {
+        At::new(&self.context, self.step)
     }
 
     /// `init` (`first`) or `add_memory` of `range`; on success the model
@@ -218,7 +218,7 @@ impl<I: IdAllocator> IdHeap<I> {
         allowed: &[AllocError],
         exhaustive: bool,
     ) -> AllocResult<usize> {
-        let at = self.at();
+        let at = At::new(&self.context, self.step);
         match self.alloc.alloc_id(count, align) {
             Ok(first) => {
                 assert!(
@@ -263,7 +263,7 @@ impl<I: IdAllocator> IdHeap<I> {
     /// allocated one is [`AllocError::NoMemory`], an unmanaged one
     /// [`AllocError::InvalidParam`].
     pub fn alloc_fixed(&mut self, id: usize) -> AllocResult {
-        let at = self.at();
+        let at = At::new(&self.context, self.step);
         let result = self.alloc.alloc_fixed_id(id);
         if !self.is_managed(id, 1) {
             assert_eq!(
@@ -286,7 +286,7 @@ impl<I: IdAllocator> IdHeap<I> {
     /// Frees `[start, start + count)` (inside one allocation) and checks
     /// `is_allocated` turns false.
     pub fn free(&mut self, start: usize, count: usize) {
-        let at = self.at();
+        let at = At::new(&self.context, self.step);
         assert!(
             self.used.remove_range(start, start + count).is_some(),
             "{at} freeing IDs the model does not hold"
@@ -324,7 +324,7 @@ impl<I: IdAllocator> IdHeap<I> {
     /// `size()` is the managed IDs, `used()` the model's, `available()` the
     /// rest.
     pub fn check_stats(&self) {
-        let at = self.at();
+        let at = At::new(&self.context, self.step);
         let managed: usize = self.ranges.iter().map(Region::size).sum();
         let (size, used, available) = (self.alloc.size(), self.alloc.used(), self.alloc.available());
         assert_eq!(size, managed, "{at} size()");

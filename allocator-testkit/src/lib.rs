@@ -81,6 +81,29 @@ pub use pattern::{fill_pattern, pattern_byte, verify_pattern};
 pub use pool::Pool;
 pub use rng::Rng;
 
+/// `[context, step n]`, the start of a failure message: formatted only when
+/// a check fails. (Checks run after every operation; formatting eagerly is
+/// most of their cost under Miri.)
+#[derive(Debug, Clone, Copy)]
+struct At<'a> {
+    context: &'a str,
+    step: usize,
+}
+
+impl<'a> At<'a> {
+    /// Borrows only `context`, so the caller may change other fields of the
+    /// struct that holds it while `At` lives.
+    fn new(context: &'a str, step: usize) -> Self {
+        Self { context, step }
+    }
+}
+
+impl core::fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "[{}, step {}]", self.context, self.step)
+    }
+}
+
 /// An [`AllocError`](allocator_traits::AllocError) list as text, for messages.
 fn describe<T: core::fmt::Debug>(items: &[T]) -> String {
     items.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(" or ")

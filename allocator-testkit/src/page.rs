@@ -9,7 +9,7 @@ use allocator_traits::region::{addr_to_ptr, align_down, is_aligned};
 use allocator_traits::{AllocError, AllocResult, PageAllocator, Region};
 
 use crate::rng::mix64;
-use crate::{Intervals, Pool, Rng, describe};
+use crate::{At, Intervals, Pool, Rng, describe};
 
 /// What a page allocator promises, and how hard to test it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,10 +60,10 @@ impl PageConfig {
         }
     }
 
-    /// A small, quick configuration for Miri: 64 pages, 200 operations.
+    /// A small, quick configuration for Miri: 32 pages, 200 operations.
     pub const fn tiny() -> Self {
         Self {
-            pages: 64,
+            pages: 32,
             max_pages: 8,
             max_align_pages: 8,
             max_regions: 2,
@@ -165,8 +165,8 @@ impl PageModel {
         Self { page_size, context: context.into(), ..Self::default() }
     }
 
-    fn at(&self) -> String {
-        format!("[{}, step {}]", self.context, self.step)
+    fn at(&self) -> At<'_> {
+        At::new(&self.context, self.step)
     }
 
     /// Records a managed region.
@@ -213,7 +213,7 @@ impl PageModel {
     /// managed region, that memory is writable and carries exposed
     /// provenance (a [`Pool`]).
     pub unsafe fn insert(&mut self, addr: usize, num_pages: usize, align: usize) {
-        let at = self.at();
+        let at = At::new(&self.context, self.step);
         assert!(
             is_aligned(addr, align),
             "{at} {num_pages} page(s) at {addr:#x} are not aligned to {align:#x}"
@@ -245,7 +245,7 @@ impl PageModel {
     /// Verifies the marks of `[addr, addr + num_pages pages)`, which must lie
     /// inside one allocation, and forgets those pages.
     pub fn remove(&mut self, addr: usize, num_pages: usize) {
-        let at = self.at();
+        let at = At::new(&self.context, self.step);
         let end = addr + num_pages * self.page_size;
         let Some((_, _, id)) = self.used.containing(addr) else {
             panic!("{at} freeing pages at {addr:#x} not allocated")
@@ -285,7 +285,7 @@ impl PageModel {
     /// counted as used right after `init`) by exactly the model's pages.
     pub fn check_stats<P: PageAllocator + ?Sized>(&self, alloc: &P, baseline: usize) {
         let (total, used, available) = (alloc.total_pages(), alloc.used_pages(), alloc.available_pages());
-        let at = self.at();
+        let at = At::new(&self.context, self.step);
         assert_eq!(used.checked_add(available), Some(total), "{at} used + available != total pages");
         let managed: usize = self.regions.iter().map(|r| r.size() / self.page_size).sum();
         assert!(total <= managed, "{at} total_pages {total} exceeds the {managed} pages handed over");
@@ -369,7 +369,7 @@ impl<P: PageAllocator> PageHeap<P> {
                 Ok(addr)
             }
             Err(e) => {
-                let at = self.model.at();
+                let at = At::new(&self.model.context, self.model.step);
                 assert!(allowed.contains(&e), "{at} alloc_pages({num_pages}, {align:#x}) failed with {e:?}");
                 if exhaustive && e == AllocError::NoMemory {
                     assert!(
@@ -421,25 +421,30 @@ impl<P: PageAllocator> PageHeap<P> {
     /// free managed pages must be served at exactly `base`; pages in use are
     /// [`AllocError::NoMemory`]; unmanaged ones are an error.
     pub fn alloc_at(&mut self, base: usize, num_pages: usize, align: usize) -> AllocResult<usize> {
-        let at = self.model.at();
+        let at = At::new(&self.model.context, self.model.step);
         let result = self.alloc.alloc_pages_at(base, num_pages, align);
-        let call = format!("{at} alloc_pages_at({base:#x}, {num_pages}, {align:#x})");
+        let call = || format!("{at} alloc_pages_at({base:#x}, {num_pages}, {align:#x})");
         if self.model.is_managed(base, num_pages) {
             let len = num_pages * P::PAGE_SIZE;
             if let Some((s, e, id)) = self.model.used().overlapping(base, base + len) {
                 assert_eq!(
                     result,
                     Err(AllocError::NoMemory),
-                    "{call}: pages in use by #{id} at [{s:#x}, {e:#x})"
+                    "{}: pages in use by #{id} at [{s:#x}, {e:#x})",
+                    call()
                 );
             } else {
-                assert_eq!(result, Ok(base), "{call}: free pages");
+                assert_eq!(result, Ok(base), "{}: free pages", call());
                 // SAFETY: just returned by the allocator; managed pool memory.
                 unsafe { self.model.insert(base, num_pages, align) };
             }
         } else {
             let allowed = [AllocError::InvalidParam, AllocError::NoMemory, AllocError::NotAllocated];
-            assert!(result.is_err_and(|e| allowed.contains(&e)), "{call}: unmanaged pages gave {result:?}");
+            assert!(
+                result.is_err_and(|e| allowed.contains(&e)),
+                "{}: unmanaged pages gave {result:?}",
+                call()
+            );
         }
         result
     }
@@ -448,7 +453,7 @@ impl<P: PageAllocator> PageHeap<P> {
     /// serves now (binary search; each probe is freed at once).
     pub fn largest_run(&mut self) -> usize {
         let ps = P::PAGE_SIZE;
-        let at = self.model.at();
+        let at = At::new(&self.model.context, self.model.step);
         let total = self.alloc.total_pages();
         let mut fits = |n: usize| match self.alloc.alloc_pages(n, ps) {
             Ok(addr) => {

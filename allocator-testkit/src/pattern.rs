@@ -16,8 +16,10 @@ const TABLE_LEN: usize = 8192;
 fn table() -> &'static [u8] {
     static TABLE: OnceLock<Vec<u8>> = OnceLock::new();
     TABLE.get_or_init(|| {
+        // All eight bytes of each random word: an eighth of the generator
+        // calls (this runs once per test binary, interpreted under Miri).
         let mut rng = Rng::new(0x7E57_7AB1E);
-        (0..TABLE_LEN).map(|_| rng.next_u64() as u8).collect()
+        (0..TABLE_LEN / 8).flat_map(|_| rng.next_u64().to_le_bytes()).collect()
     })
 }
 
@@ -66,6 +68,22 @@ pub unsafe fn fill_pattern(ptr: NonNull<u8>, id: u64, from: usize, to: usize) {
 /// `[ptr + from, ptr + to)` is valid for reads, initialised, and not written
 /// while this runs.
 pub unsafe fn verify_pattern(ptr: NonNull<u8>, id: u64, from: usize, to: usize, what: &str) {
+    // SAFETY: forwarded.
+    unsafe { verify_pattern_for(ptr, id, from, to, &what) };
+}
+
+/// [`verify_pattern`] with a message formatted only on failure.
+///
+/// # Safety
+///
+/// As for [`verify_pattern`].
+pub(crate) unsafe fn verify_pattern_for(
+    ptr: NonNull<u8>,
+    id: u64,
+    from: usize,
+    to: usize,
+    what: &dyn core::fmt::Display,
+) {
     for_chunks(id, from, to, |offset, chunk| {
         // SAFETY: `[offset, offset + chunk.len())` lies in `[from, to)`,
         // readable and initialised by the caller's contract.
