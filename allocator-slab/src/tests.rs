@@ -184,10 +184,17 @@ fn fill(block: NonNull<u8>, size: usize, tag: u8) {
     unsafe { block.as_ptr().write_bytes(tag, size) };
 }
 
+/// Panics unless every byte of the block is `tag`.
 fn check_fill(block: NonNull<u8>, size: usize, tag: u8) {
     // SAFETY: `block` is a live block of at least `size` bytes, written by `fill`.
     let bytes = unsafe { core::slice::from_raw_parts(block.as_ptr(), size) };
-    assert!(bytes.iter().all(|&b| b == tag), "block at {block:p} was overwritten");
+    // Slice comparisons are `memcmp`s: one step each for Miri, where a
+    // byte-by-byte loop costs seconds per test.
+    let expected = [tag; 4096];
+    assert!(
+        bytes.chunks(expected.len()).all(|chunk| chunk == &expected[..chunk.len()]),
+        "block at {block:p} was overwritten"
+    );
 }
 
 #[test]
@@ -352,11 +359,18 @@ fn memory_goes_back_after_a_burst() {
             assert!((0..NUM_CLASSES).all(|c| heap.slab_count(c) == 0), "every slab went back");
         }
     }
-    let arena = Pool::new(1 << 20, 4096);
-    burst(first_fit_heap(&arena));
-    let arena = Pool::new(1 << 20, 4096);
-    burst(heap_over(&arena, BuddyByteAllocator::new()));
-    let arena = Pool::new(1 << 20, 4096);
+    // Under Miri every allocation is interpreted (filling 256 KiB over the
+    // three backings costs 50 s): it fills a 256 KiB heap (thousands of small
+    // objects; a smaller one holds too few of the mixed sizes) over TLSF, the
+    // default backing only; the slab paths are the same over every backing.
+    const ARENA: usize = if cfg!(miri) { 256 << 10 } else { 1 << 20 };
+    if !cfg!(miri) {
+        let arena = Pool::new(ARENA, 4096);
+        burst(first_fit_heap(&arena));
+        let arena = Pool::new(ARENA, 4096);
+        burst(heap_over(&arena, BuddyByteAllocator::new()));
+    }
+    let arena = Pool::new(ARENA, 4096);
     burst(heap_over(&arena, TlsfByteAllocator::new()));
 }
 
@@ -364,17 +378,22 @@ fn memory_goes_back_after_a_burst() {
 /// tail leaves room for the header TLSF puts before the next block.
 #[test]
 fn slabs_pack_in_tlsf() {
-    let arena = Pool::new(1 << 20, 4096);
+    // Under Miri every allocation is interpreted: 12 slabs show the packing.
+    const SLABS: usize = if cfg!(miri) { 12 } else { 100 };
+    let arena = Pool::new(if cfg!(miri) { 128 << 10 } else { 1 << 20 }, 4096);
     let mut heap = heap_over(&arena, TlsfByteAllocator::new());
     let l = layout(64, 8);
     let per_slab = slab_capacity(3);
-    let blocks: Vec<_> = (0..100 * per_slab).map(|_| heap.alloc(l).unwrap()).collect();
+    let blocks: Vec<_> = (0..SLABS * per_slab).map(|_| heap.alloc(l).unwrap()).collect();
     let slab_starts: Vec<usize> = blocks.iter().step_by(per_slab).map(|b| b.as_ptr().addr()).collect();
-    assert!(slab_starts.windows(2).all(|w| w[1] - w[0] == slab_size(3)), "100 slabs in 100 slab spans");
+    assert!(
+        slab_starts.windows(2).all(|w| w[1] - w[0] == slab_size(3)),
+        "{SLABS} slabs in {SLABS} slab spans"
+    );
     // (The first slab may also hold the padding up to the first aligned
     // address.)
     let spent = heap.backing().used_bytes();
-    assert!(spent < 101 * slab_size(3), "TLSF spends one span per slab: {spent}");
+    assert!(spent < (SLABS + 1) * slab_size(3), "TLSF spends one span per slab: {spent}");
     for block in blocks {
         // SAFETY: allocated with `l`, freed once.
         unsafe { heap.dealloc(block, l) };
@@ -476,9 +495,12 @@ fn free_is_o1_in_the_number_of_slabs() {
         assert!(alloc_touches <= 2);
         (first, second)
     }
+    // Under Miri every allocation is interpreted: 16 slabs (1000 blocks)
+    // take the same paths as 1000 slabs.
+    let many_slabs = if cfg!(miri) { 16 } else { 1000 };
     let few = touches_per_free(4);
-    let many = touches_per_free(if cfg!(miri) { 100 } else { 1000 });
-    assert_eq!(few, many, "the same work with 4 slabs and with 1000");
+    let many = touches_per_free(many_slabs);
+    assert_eq!(few, many, "the same work with 4 slabs and with {many_slabs}");
     assert!(many.0 <= 3 && many.1 <= 3, "a free touches its own slab header and the list head: {many:?}");
 }
 
@@ -645,6 +667,12 @@ fn misaligned_slab_is_refused() {
 /// model of live blocks, over each backing allocator.
 #[test]
 fn random_churn_against_a_model() {
+    // Under Miri every step is interpreted: 200 steps over each backing
+    // still reach the large blocks, the moves and in-place resizes.
+    const STEPS: usize = if cfg!(miri) { 200 } else { 20_000 };
+    const ARENA: usize = if cfg!(miri) { 512 << 10 } else { 2 << 20 };
+    // How often the statistics and the overlap of live blocks are checked.
+    const CHECK_EVERY: usize = if cfg!(miri) { 50 } else { 500 };
     fn churn<B: ByteAllocator>(mut heap: Heap<B>, seed: u64) {
         let mut state = seed;
         let mut next = move || {
@@ -656,7 +684,7 @@ fn random_churn_against_a_model() {
             (z ^ (z >> 31)) as usize
         };
         let mut live: Vec<(NonNull<u8>, Layout, u8)> = Vec::new();
-        for step in 0..if cfg!(miri) { 1500 } else { 20_000 } {
+        for step in 0..STEPS {
             let action = next() % 10;
             if action < 5 || live.is_empty() {
                 let size = match next() % 4 {
@@ -698,7 +726,7 @@ fn random_churn_against_a_model() {
                     }
                 }
             }
-            if step % 500 == 0 {
+            if step % CHECK_EVERY == 0 {
                 assert_stats(&heap);
                 let mut spans: Vec<_> = live
                     .iter()
@@ -716,11 +744,11 @@ fn random_churn_against_a_model() {
         assert_eq!(heap.used_bytes(), 0);
         assert_stats(&heap);
     }
-    let arena = Pool::new(2 << 20, 4096);
+    let arena = Pool::new(ARENA, 4096);
     churn(first_fit_heap(&arena), 1);
-    let arena = Pool::new(2 << 20, 4096);
+    let arena = Pool::new(ARENA, 4096);
     churn(heap_over(&arena, BuddyByteAllocator::new()), 2);
-    let arena = Pool::new(2 << 20, 4096);
+    let arena = Pool::new(ARENA, 4096);
     churn(heap_over(&arena, TlsfByteAllocator::new()), 3);
 }
 
@@ -1187,8 +1215,15 @@ mod debug_checks {
     /// and free, checked against the model) never trips the checks.
     #[test]
     fn a_correct_workload_passes() {
-        let cfg = if cfg!(miri) { ByteConfig::tiny() } else { ByteConfig::new() }
-            .with_min_region_size(crate::MIN_REGION_SIZE);
+        // Under Miri: the tiny configuration, with fewer operations (each
+        // one is interpreted, with the model's checks), and 64 KiB regions:
+        // an empty heap must serve every size, and slabs take up to 32 KiB.
+        let cfg = if cfg!(miri) {
+            ByteConfig::tiny().with_region_size(64 << 10).with_ops(100)
+        } else {
+            ByteConfig::new()
+        }
+        .with_min_region_size(crate::MIN_REGION_SIZE);
         allocator_testkit::byte::random_churn(&SlabByteAllocator::new, &cfg);
     }
 }
