@@ -10,57 +10,9 @@ fn layout(size: usize, align: usize) -> Layout {
     Layout::from_size_align(size, align).unwrap()
 }
 
-/// `size` bytes of test memory whose start is aligned to exactly `align` (a
-/// multiple of it, not of twice it), cut from a [`Pool`] aligned to 64. The
-/// slack around it holds a sentinel, checked on drop as a pool's guards are.
-///
-/// Not `Pool::new(size, align)` itself: a pool's guards span at least
-/// `max(align, 4096)` bytes and its drop checks them byte by byte, which
-/// takes Miri seconds per pool (13 s when aligned to 64 KiB); the slack here
-/// is checked with `memcmp`s.
-struct AlignedPool {
-    pool: Pool,
-    /// Where the test memory starts in `pool`.
-    offset: usize,
-    size: usize,
-}
-
-/// The byte the slack around an [`AlignedPool`] holds.
-const SLACK: u8 = 0x5a;
-
-impl AlignedPool {
-    fn new(size: usize, align: usize) -> Self {
-        assert!(align.is_power_of_two() && align >= 64);
-        let pool = Pool::new(size + 2 * align, 64);
-        let offset = (align + 2 * align - pool.start() % (2 * align)) % (2 * align);
-        let end = offset + size;
-        pool.fill(0, offset, SLACK);
-        pool.fill(end, pool.size() - end, SLACK);
-        Self { pool, offset, size }
-    }
-
-    fn start(&self) -> usize {
-        self.pool.start() + self.offset
-    }
-
-    fn size(&self) -> usize {
-        self.size
-    }
-}
-
-impl Drop for AlignedPool {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let end = self.offset + self.size;
-            self.pool.assert_filled(0, self.offset, SLACK, "the slack before the test memory");
-            self.pool.assert_filled(end, self.pool.size() - end, SLACK, "the slack after the test memory");
-        }
-    }
-}
-
 /// A region of `len` bytes starting at `pool.start() + offset` whose blocks are
 /// exactly `[pool.start() + offset + metadata, pool.start() + offset + len)`.
-fn heap_over<const ORDER: usize>(pool: &AlignedPool, offset: usize, len: usize) -> BuddyByteAllocator<ORDER> {
+fn heap_over<const ORDER: usize>(pool: &Pool, offset: usize, len: usize) -> BuddyByteAllocator<ORDER> {
     let mut heap = BuddyByteAllocator::<ORDER>::empty();
     // SAFETY: the pool is ours and outlives the heap in every test.
     unsafe { heap.init(pool.start() + offset, len) }.unwrap();
@@ -164,7 +116,7 @@ fn metadata_is_one_bit_per_minimum_block() {
 
 #[test]
 fn init_splits_into_naturally_aligned_blocks() {
-    let pool = AlignedPool::new(1 << 16, 1 << 16);
+    let pool = Pool::new(1 << 16, 1 << 16);
     // 16 KiB + metadata from offset 4096 - metadata: blocks start at 4096
     // (aligned to 4 KiB only) and end at 20480.
     let meta = metadata_bytes_managing(16 << 10);
@@ -180,7 +132,7 @@ fn splitting_and_coalescing_restore_the_initial_blocks() {
     // Miri reads the whole region at each `free_blocks`: a smaller one,
     // which the same workload fills, so allocations fail too.
     let len = if cfg!(miri) { 1 << 16 } else { 1 << 20 };
-    let pool = AlignedPool::new(len, 4096);
+    let pool = Pool::new(len, 4096);
     let mut heap = heap_over::<32>(&pool, 24, len - 100);
     let initial = heap.free_blocks();
     let mut rng = 0x1234_5678_9abc_def0u64;
@@ -221,7 +173,7 @@ fn splitting_and_coalescing_restore_the_initial_blocks() {
 
 #[test]
 fn blocks_split_lower_half_first_and_merge_back() {
-    let pool = AlignedPool::new(1 << 13, 1 << 13);
+    let pool = Pool::new(1 << 13, 1 << 13);
     let meta = metadata_bytes_managing(4096);
     let base = pool.start() + 4096;
     let mut heap = heap_over::<32>(&pool, 4096 - meta, 4096 + meta);
@@ -247,7 +199,7 @@ fn blocks_split_lower_half_first_and_merge_back() {
 
 #[test]
 fn alignment_above_the_size_is_served() {
-    let pool = AlignedPool::new(1 << 20, 4096);
+    let pool = Pool::new(1 << 20, 4096);
     let mut heap = heap_over::<32>(&pool, 8, (1 << 20) - 8);
     let mut live = Vec::new();
     for shift in 0..16 {
@@ -268,7 +220,7 @@ fn alignment_above_the_size_is_served() {
 
 #[test]
 fn zero_size_layouts_get_distinct_minimum_blocks() {
-    let pool = AlignedPool::new(4096, 4096);
+    let pool = Pool::new(4096, 4096);
     let mut heap = heap_over::<32>(&pool, 0, 4096);
     let a = heap.alloc(layout(0, 1)).unwrap();
     let b = heap.alloc(layout(0, 1)).unwrap();
@@ -286,7 +238,7 @@ fn zero_size_layouts_get_distinct_minimum_blocks() {
 fn impossible_requests_are_no_memory() {
     let mut heap = BuddyByteAllocator::new();
     assert_eq!(heap.alloc(layout(8, 8)), Err(AllocError::NoMemory), "before init");
-    let pool = AlignedPool::new(1 << 16, 4096);
+    let pool = Pool::new(1 << 16, 4096);
     // SAFETY: the pool outlives the heap.
     unsafe { heap.init(pool.start(), 1 << 16) }.unwrap();
     assert_eq!(heap.alloc(layout(1 << 16, 8)), Err(AllocError::NoMemory), "larger than any block");
@@ -302,7 +254,7 @@ fn impossible_requests_are_no_memory() {
 
 #[test]
 fn bad_regions_are_errors() {
-    let pool = AlignedPool::new(1 << 16, 4096);
+    let pool = Pool::new(1 << 16, 4096);
     let mut heap = BuddyByteAllocator::new();
     // SAFETY: every accepted region lies in the pool,
     // which outlives the heap; rejected ones are never touched.
@@ -342,7 +294,7 @@ fn bad_regions_are_errors() {
 
 #[test]
 fn region_table_has_a_fixed_capacity() {
-    let pool = AlignedPool::new((MAX_REGIONS + 1) * 256, 4096);
+    let pool = Pool::new((MAX_REGIONS + 1) * 256, 4096);
     let mut heap = BuddyByteAllocator::new();
     for i in 0..MAX_REGIONS {
         // SAFETY: disjoint slices of the pool, which outlives the heap.
@@ -356,7 +308,7 @@ fn region_table_has_a_fixed_capacity() {
 
 #[test]
 fn regions_in_any_order_never_merge_across() {
-    let pool = AlignedPool::new(1 << 16, 1 << 16);
+    let pool = Pool::new(1 << 16, 1 << 16);
     let mut heap = BuddyByteAllocator::new();
     let chunk = 1 << 13;
     // Adjacent regions, added out of order.
@@ -384,7 +336,7 @@ fn regions_in_any_order_never_merge_across() {
 
 #[test]
 fn the_largest_order_caps_blocks() {
-    let pool = AlignedPool::new(1 << 16, 1 << 16);
+    let pool = Pool::new(1 << 16, 1 << 16);
     let meta = metadata_bytes_managing(1 << 15);
     let mut heap = heap_over::<11>(&pool, (1 << 15) - meta, (1 << 15) + meta);
     assert_eq!(BuddyByteAllocator::<11>::MAX_BLOCK_SIZE, 1024);
@@ -404,7 +356,7 @@ fn the_largest_order_caps_blocks() {
 
 #[test]
 fn realloc_shrinks_in_place_and_grows_into_free_buddies() {
-    let pool = AlignedPool::new(1 << 14, 1 << 14);
+    let pool = Pool::new(1 << 14, 1 << 14);
     let meta = metadata_bytes_managing(4096);
     let base = pool.start() + 4096;
     let mut heap = heap_over::<32>(&pool, 4096 - meta, 4096 + meta);
@@ -463,7 +415,7 @@ fn realloc_shrinks_in_place_and_grows_into_free_buddies() {
 /// cannot merge (their buddies are live), then a live 128-byte block `q`
 /// and, just above it, its buddy `p`, shrunk to 64 bytes so that the upper
 /// half of `p` is free. Returns the heap and `p`.
-fn heap_with_free_blocks(pool: &AlignedPool, scattered: usize) -> (BuddyByteAllocator, NonNull<u8>) {
+fn heap_with_free_blocks(pool: &Pool, scattered: usize) -> (BuddyByteAllocator, NonNull<u8>) {
     let mut heap = BuddyByteAllocator::new();
     // SAFETY: the pool outlives the heap.
     unsafe { heap.init(pool.start(), pool.size()) }.unwrap();
@@ -486,7 +438,7 @@ fn heap_with_free_blocks(pool: &AlignedPool, scattered: usize) -> (BuddyByteAllo
 fn free_cost_does_not_depend_on_the_number_of_free_blocks() {
     // 10,000 under Miri too would take minutes; 250 is still 25x, in a pool
     // of 64 KiB, which `free_blocks` reads whole.
-    let pool = AlignedPool::new(if cfg!(miri) { 64 << 10 } else { 2 << 20 }, 4096);
+    let pool = Pool::new(if cfg!(miri) { 64 << 10 } else { 2 << 20 }, 4096);
     let mut steps = Vec::new();
     for scattered in [10, if cfg!(miri) { 250 } else { 10_000 }] {
         let (mut heap, p) = heap_with_free_blocks(&pool, scattered);

@@ -31,61 +31,18 @@ use allocator_testkit::{Pool, Rng};
 use allocator_traits::{BaseAllocator, ByteAllocator};
 use buddy_system_allocator::Heap;
 
-/// `len` bytes of memory aligned to `align`, cut from a [`Pool`] aligned to
-/// 64. The slack around them holds a sentinel, checked on drop as a pool's
-/// guards are.
-///
-/// Not `Pool::new(len, align)` itself: a pool's guards span at least
-/// `max(align, 4096)` bytes and its drop checks them byte by byte, which
-/// takes Miri seconds per pool (some 25 s for one aligned to 128 KiB); the
-/// slack here is checked with `memcmp`s.
-struct Buffer {
-    pool: Pool,
-    /// Where the buffer starts in `pool`.
-    offset: usize,
-    len: usize,
-}
-
-/// The byte the slack around a [`Buffer`] holds.
-const SLACK: u8 = 0x5a;
-
-impl Buffer {
-    fn new(len: usize, align: usize) -> Self {
-        let pool = Pool::new(len + align, 64);
-        let offset = pool.start().next_multiple_of(align) - pool.start();
-        let end = offset + len;
-        pool.fill(0, offset, SLACK);
-        pool.fill(end, pool.size() - end, SLACK);
-        Self { pool, offset, len }
-    }
-
-    fn start(&self) -> usize {
-        self.pool.start() + self.offset
-    }
-}
-
-impl Drop for Buffer {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let end = self.offset + self.len;
-            self.pool.assert_filled(0, self.offset, SLACK, "the slack before a buffer");
-            self.pool.assert_filled(end, self.pool.size() - end, SLACK, "the slack after a buffer");
-        }
-    }
-}
-
 /// One region, twice: the block of `2^k` bytes is the upper half of each
 /// buffer (`ours` also holds our bitmap just below it).
 struct Region {
     size: usize,
-    ours: Buffer,
-    theirs: Buffer,
+    ours: Pool,
+    theirs: Pool,
 }
 
 impl Region {
     fn new(order: u32) -> Self {
         let size = 1 << order;
-        Self { size, ours: Buffer::new(2 * size, 2 * size), theirs: Buffer::new(2 * size, 2 * size) }
+        Self { size, ours: Pool::new(2 * size, 2 * size), theirs: Pool::new(2 * size, 2 * size) }
     }
 
     fn our_block(&self) -> usize {
