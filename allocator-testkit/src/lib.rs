@@ -84,16 +84,23 @@ pub use rng::Rng;
 /// `[context, step n]`, the start of a failure message: formatted only when
 /// a check fails. (Checks run after every operation; formatting eagerly is
 /// most of their cost under Miri.)
+///
+/// ```
+/// let at = allocator_testkit::At::new("seed 3", 17);
+/// assert_eq!(at.to_string(), "[seed 3, step 17]");
+/// ```
 #[derive(Debug, Clone, Copy)]
-struct At<'a> {
+pub struct At<'a> {
     context: &'a str,
     step: usize,
 }
 
 impl<'a> At<'a> {
+    /// Where a check stands: `step` of the run named `context`.
+    ///
     /// Borrows only `context`, so the caller may change other fields of the
     /// struct that holds it while `At` lives.
-    fn new(context: &'a str, step: usize) -> Self {
+    pub fn new(context: &'a str, step: usize) -> Self {
         Self { context, step }
     }
 }

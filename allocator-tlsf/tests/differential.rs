@@ -26,7 +26,7 @@
 
 use core::{alloc::Layout, ptr::NonNull};
 
-use allocator_testkit::Rng;
+use allocator_testkit::{At, Rng};
 use allocator_tlsf::{FLLEN, GRANULARITY, SHRINK_MOVE_RATIO, SLLEN, TlsfByteAllocator};
 use allocator_traits::{AllocError, BaseAllocator, ByteAllocator};
 
@@ -126,20 +126,6 @@ fn random_layout(rng: &mut Rng, pool_size: usize) -> Layout {
     Layout::from_size_align(size, align).unwrap()
 }
 
-/// Where a check stands, for failure messages: formatted only when one
-/// fails (a `format!` per step costs the interpreter more than the step).
-#[derive(Clone, Copy)]
-struct At {
-    seed: u64,
-    step: usize,
-}
-
-impl core::fmt::Display for At {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "seed {}, step {}", self.seed, self.step)
-    }
-}
-
 /// Runs `ops` seeded operations over pools of the given sizes on both sides
 /// and checks that they agree at every step.
 fn run(seed: u64, pool_sizes: &[usize], ops: usize) {
@@ -166,8 +152,9 @@ fn run(seed: u64, pool_sizes: &[usize], ops: usize) {
     let mut live: Vec<(NonNull<u8>, NonNull<u8>, Layout)> = Vec::new();
     let max_pool = pool_sizes.iter().copied().max().unwrap();
     let (mut allocs, mut failures) = (0, 0);
+    let context = format!("seed {seed}");
     for step in 0..ops {
-        let at = At { seed, step };
+        let at = At::new(&context, step);
         match rng.below(8) {
             0..=3 => {
                 let layout = random_layout(&mut rng, max_pool);
