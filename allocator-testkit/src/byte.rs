@@ -14,7 +14,7 @@ use allocator_traits::region::is_aligned;
 use allocator_traits::{AllocError, AllocResult, ByteAllocator, Region};
 
 use crate::pattern::verify_pattern_for;
-use crate::{At, Pool, Rng, describe, fill_pattern};
+use crate::{At, Intervals, Pool, Rng, describe, fill_pattern};
 
 /// What a byte allocator promises, and how hard to test it.
 ///
@@ -206,49 +206,6 @@ impl Block {
     }
 }
 
-/// The live blocks' address ranges `(start, end, id)`, disjoint and sorted
-/// by start (so by end too): every query is one binary search. The model
-/// queries them at every step; a `BTreeMap` costs Miri several times as
-/// much per query as a sorted `Vec`.
-#[derive(Debug, Default)]
-struct Spans(Vec<(usize, usize, u64)>);
-
-impl Spans {
-    /// The index of the first span ending after `start`.
-    fn first_ending_after(&self, start: usize) -> usize {
-        self.0.partition_point(|&(_, e, _)| e <= start)
-    }
-
-    /// A span sharing at least one byte with `[start, end)`, if any.
-    fn overlapping(&self, start: usize, end: usize) -> Option<(usize, usize, u64)> {
-        self.0.get(self.first_ending_after(start)).copied().filter(|&(s, _, _)| s < end)
-    }
-
-    /// Adds `[start, end)` with `id`; on overlap (or an empty range) adds
-    /// nothing and returns the span in the way (the empty one itself).
-    fn insert(&mut self, start: usize, end: usize, id: u64) -> Result<(), (usize, usize, u64)> {
-        if end <= start {
-            return Err((start, end, id));
-        }
-        let index = self.first_ending_after(start);
-        match self.0.get(index) {
-            Some(&other) if other.0 < end => Err(other),
-            _ => {
-                self.0.insert(index, (start, end, id));
-                Ok(())
-            }
-        }
-    }
-
-    /// Removes the span starting at `start`, if any.
-    fn remove(&mut self, start: usize) {
-        let index = self.0.partition_point(|&(s, _, _)| s < start);
-        if self.0.get(index).is_some_and(|&(s, _, _)| s == start) {
-            self.0.remove(index);
-        }
-    }
-}
-
 /// The model of a byte heap: the managed regions and the live blocks.
 ///
 /// [`insert`](Self::insert) checks a block the allocator just returned
@@ -261,7 +218,7 @@ impl Spans {
 pub struct Model {
     regions: Vec<Region>,
     blocks: Vec<Block>,
-    spans: Spans,
+    spans: Intervals,
     next_id: u64,
     live_bytes: usize,
     /// Where we are (the check and the seed), for failure messages.
@@ -336,7 +293,7 @@ impl Model {
     /// [`check_placement`](Self::check_placement).
     fn check_bounds(&self, ptr: NonNull<u8>, layout: Layout, what: &str) {
         let addr = ptr.as_ptr().addr();
-        let at = At::new(&self.context, self.step);
+        let at = self.at();
         assert!(
             is_aligned(addr, layout.align()),
             "{at} {what}: {addr:#x} for {layout:?} is not aligned to {}",
@@ -477,7 +434,7 @@ impl Model {
     /// requested bytes, and `used > 0` while any block is live.
     pub fn check_stats<A: ByteAllocator + ?Sized>(&self, alloc: &A) {
         let (total, used, available) = (alloc.total_bytes(), alloc.used_bytes(), alloc.available_bytes());
-        let at = At::new(&self.context, self.step);
+        let at = self.at();
         let stats = || format!("total {total}, used {used}, available {available}");
         assert!(
             used.checked_add(available).is_some_and(|sum| sum <= total),
@@ -606,7 +563,7 @@ impl<A: ByteAllocator> Heap<A> {
             // SAFETY: `ptr` was just returned by `realloc` of this block.
             Ok(ptr) => Ok(unsafe { self.model.reallocated(index, ptr, new_size) }),
             Err(e) => {
-                let at = At::new(&self.model.context, self.model.step);
+                let at = self.model.at();
                 assert_eq!(e, AllocError::NoMemory, "{at} realloc of {:?} to {new_size} bytes", block.layout);
                 self.model.verify(index);
                 Err(e)
@@ -622,7 +579,7 @@ impl<A: ByteAllocator> Heap<A> {
     /// The largest size that `alloc` serves right now with `align`, found by
     /// binary search (each probe is freed at once).
     pub fn largest_block(&mut self, align: usize) -> usize {
-        let at = At::new(&self.model.context, self.model.step);
+        let at = self.model.at();
         let total = self.alloc.total_bytes();
         let mut fits = |size: usize| {
             let Ok(layout) = Layout::from_size_align(size, align) else { return false };

@@ -1,16 +1,19 @@
 //! A set of disjoint half-open intervals, each with a tag: the core of the
 //! models of live blocks, pages and IDs.
 
-use std::collections::BTreeMap;
-
 use allocator_traits::Region;
 
 /// Disjoint half-open intervals `[start, end)`, each carrying a `u64` tag
 /// (the id of the block that owns it).
+///
+/// A `Vec` sorted by start (so by end too, as the intervals are disjoint):
+/// every query is one binary search. The models query it after every
+/// operation; under Miri a `BTreeMap` costs several times as much per query,
+/// and natively the inserts' moves are cheap at the sizes the models hold.
 #[derive(Debug, Clone, Default)]
 pub struct Intervals {
-    /// start -> (end, tag)
-    map: BTreeMap<usize, (usize, u64)>,
+    /// `(start, end, tag)`, sorted by start.
+    spans: Vec<(usize, usize, u64)>,
     /// The total length of all intervals.
     covered: usize,
 }
@@ -23,22 +26,22 @@ impl Intervals {
 
     /// The number of intervals.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.spans.len()
     }
 
     /// Whether the set holds no interval.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.spans.is_empty()
     }
 
     /// The intervals as `(start, end, tag)`, in address order.
     pub fn iter(&self) -> impl Iterator<Item = (usize, usize, u64)> + '_ {
-        self.map.iter().map(|(&s, &(e, t))| (s, e, t))
+        self.spans.iter().copied()
     }
 
     /// The interval with the lowest start, if any.
     pub fn first(&self) -> Option<(usize, usize, u64)> {
-        self.map.first_key_value().map(|(&s, &(e, t))| (s, e, t))
+        self.spans.first().copied()
     }
 
     /// The total length of all intervals.
@@ -46,14 +49,16 @@ impl Intervals {
         self.covered
     }
 
-    /// An interval sharing at least one point with `[start, end)`, if any.
+    /// The index of the first interval ending after `point`.
+    fn first_ending_after(&self, point: usize) -> usize {
+        self.spans.partition_point(|&(_, end, _)| end <= point)
+    }
+
+    /// An interval sharing at least one point with `[start, end)`, if any
+    /// (for an empty range: the interval holding `start`).
     pub fn overlapping(&self, start: usize, end: usize) -> Option<(usize, usize, u64)> {
-        if let Some((&s, &(e, t))) = self.map.range(..=start).next_back() {
-            if e > start {
-                return Some((s, e, t));
-            }
-        }
-        self.map.range(start..end).next().map(|(&s, &(e, t))| (s, e, t))
+        let found = self.spans.get(self.first_ending_after(start)).copied();
+        found.filter(|&(s, _, _)| s < end || s <= start)
     }
 
     /// The interval holding `point`, if any.
@@ -63,42 +68,54 @@ impl Intervals {
 
     /// Adds `[start, end)` with `tag`; on overlap (or an empty interval) adds
     /// nothing and returns the interval in the way (the empty one itself).
+    /// One search, for the check and the insertion alike.
     pub fn insert(&mut self, start: usize, end: usize, tag: u64) -> Result<(), (usize, usize, u64)> {
         if end <= start {
             return Err((start, end, tag));
         }
-        if let Some(other) = self.overlapping(start, end) {
-            return Err(other);
+        let index = self.first_ending_after(start);
+        match self.spans.get(index) {
+            Some(&other) if other.0 < end => Err(other),
+            _ => {
+                self.spans.insert(index, (start, end, tag));
+                self.covered += end - start;
+                Ok(())
+            }
         }
-        self.map.insert(start, (end, tag));
-        self.covered += end - start;
-        Ok(())
     }
 
     /// Removes the interval starting at `start`; returns its end and tag.
     pub fn remove(&mut self, start: usize) -> Option<(usize, u64)> {
-        let removed = self.map.remove(&start);
-        if let Some((end, _)) = removed {
-            self.covered -= end - start;
+        let index = self.spans.partition_point(|&(s, _, _)| s < start);
+        let (s, end, tag) = *self.spans.get(index)?;
+        if s != start {
+            return None;
         }
-        removed
+        self.spans.remove(index);
+        self.covered -= end - start;
+        Some((end, tag))
     }
 
     /// Removes `[start, end)`, which must lie inside one interval; the parts
     /// of that interval left on either side stay, with its tag. Returns the
     /// tag, or `None` (removing nothing) if no single interval holds the range.
     pub fn remove_range(&mut self, start: usize, end: usize) -> Option<u64> {
-        let (s, e, tag) = self.containing(start)?;
-        if end > e || end <= start {
+        let index = self.first_ending_after(start);
+        let (s, e, tag) = *self.spans.get(index)?;
+        if s > start || end > e || end <= start {
             return None;
         }
-        self.map.remove(&s);
         self.covered -= end - start;
-        if s < start {
-            self.map.insert(s, (start, tag));
-        }
-        if end < e {
-            self.map.insert(end, (e, tag));
+        match (s < start, end < e) {
+            (true, true) => {
+                self.spans[index] = (s, start, tag);
+                self.spans.insert(index + 1, (end, e, tag));
+            }
+            (true, false) => self.spans[index] = (s, start, tag),
+            (false, true) => self.spans[index] = (end, e, tag),
+            (false, false) => {
+                self.spans.remove(index);
+            }
         }
         Some(tag)
     }
@@ -106,22 +123,22 @@ impl Intervals {
     /// Whether a free gap of `region` (a stretch no interval covers) holds
     /// `len` units starting at a multiple of `align`.
     pub fn has_free_run(&self, region: Region, len: usize, align: usize) -> bool {
-        // An interval starting before the region may cover its beginning.
-        let mut gap_start = match self.overlapping(region.start, region.start + 1) {
-            Some((_, e, _)) => e,
-            None => region.start,
-        };
-        let mut gaps: Vec<(usize, usize)> = Vec::new();
-        for (&s, &(e, _)) in self.map.range(region.start..region.end) {
-            gaps.push((gap_start, s));
-            gap_start = e;
-        }
-        gaps.push((gap_start, region.end));
-        gaps.into_iter().any(|(gs, ge)| {
-            allocator_traits::region::align_up(gs, align)
+        let fits = |gap_start: usize, gap_end: usize| {
+            allocator_traits::region::align_up(gap_start, align)
                 .and_then(|at| at.checked_add(len))
-                .is_some_and(|end| end <= ge)
-        })
+                .is_some_and(|end| end <= gap_end)
+        };
+        let mut gap_start = region.start;
+        for &(s, e, _) in &self.spans[self.first_ending_after(region.start)..] {
+            if s >= region.end {
+                break;
+            }
+            if fits(gap_start, s) {
+                return true;
+            }
+            gap_start = gap_start.max(e);
+        }
+        fits(gap_start, region.end)
     }
 }
 
@@ -163,5 +180,63 @@ mod tests {
         assert!(set.has_free_run(region, 24, 8));
         assert!(set.has_free_run(Region { start: 36, end: 64 }, 24, 8));
         assert!(!set.has_free_run(Region { start: 36, end: 64 }, 25, 1));
+    }
+
+    /// Random operations against a brute-force model: one owner per point of
+    /// `[0, 64)`.
+    #[test]
+    fn agrees_with_a_point_model() {
+        let mut rng = crate::Rng::new(7);
+        let mut set = Intervals::new();
+        let mut owner: [Option<u64>; 64] = [None; 64];
+        for step in 0..4000u64 {
+            let (a, b) = (rng.below(65), rng.below(65));
+            let (start, end) = (a.min(b), a.max(b));
+            let taken = (start..end).find(|&p| owner[p].is_some());
+            match rng.below(4) {
+                0 => {
+                    let result = set.insert(start, end, step);
+                    assert_eq!(result.is_ok(), start < end && taken.is_none(), "insert [{start}, {end})");
+                    if result.is_ok() {
+                        owner[start..end].fill(Some(step));
+                    }
+                }
+                1 => {
+                    let inside_one = start < end
+                        && owner[start].is_some()
+                        && owner[start..end].iter().all(|&o| o == owner[start])
+                        && set.containing(start).is_some_and(|(_, e, _)| end <= e);
+                    let result = set.remove_range(start, end);
+                    assert_eq!(result.is_some(), inside_one, "remove_range [{start}, {end})");
+                    if result.is_some() {
+                        owner[start..end].fill(None);
+                    }
+                }
+                2 => {
+                    let starts_one = set.iter().find(|&(s, _, _)| s == start);
+                    assert_eq!(set.remove(start), starts_one.map(|(_, e, t)| (e, t)));
+                    if let Some((s, e, _)) = starts_one {
+                        owner[s..e].fill(None);
+                    }
+                }
+                _ => {
+                    let found = set.overlapping(start, end);
+                    assert_eq!(
+                        found.is_some(),
+                        taken.is_some() || (start == end && start < 64 && owner[start].is_some())
+                    );
+                    if let Some((s, e, t)) = found {
+                        assert!(s < end.max(start + 1) && e > start);
+                        assert!(owner[s..e].iter().all(|&o| o == Some(t)));
+                    }
+                }
+            }
+            assert_eq!(set.covered(), owner.iter().filter(|o| o.is_some()).count());
+            let spans: Vec<_> = set.iter().collect();
+            assert!(spans.windows(2).all(|w| w[0].1 <= w[1].0), "sorted and disjoint");
+            for (s, e, t) in spans {
+                assert!(owner[s..e].iter().all(|&o| o == Some(t)));
+            }
+        }
     }
 }
