@@ -324,7 +324,7 @@ impl<I: IdAllocator> IdHeap<I> {
     /// `size()` is the managed IDs, `used()` the model's, `available()` the
     /// rest.
     pub fn check_stats(&self) {
-        let at = At::new(&self.context, self.step);
+        let at = self.at();
         let managed: usize = self.ranges.iter().map(Region::size).sum();
         let (size, used, available) = (self.alloc.size(), self.alloc.used(), self.alloc.available());
         assert_eq!(size, managed, "{at} size()");

@@ -285,7 +285,7 @@ impl PageModel {
     /// counted as used right after `init`) by exactly the model's pages.
     pub fn check_stats<P: PageAllocator + ?Sized>(&self, alloc: &P, baseline: usize) {
         let (total, used, available) = (alloc.total_pages(), alloc.used_pages(), alloc.available_pages());
-        let at = At::new(&self.context, self.step);
+        let at = self.at();
         assert_eq!(used.checked_add(available), Some(total), "{at} used + available != total pages");
         let managed: usize = self.regions.iter().map(|r| r.size() / self.page_size).sum();
         assert!(total <= managed, "{at} total_pages {total} exceeds the {managed} pages handed over");
@@ -369,7 +369,7 @@ impl<P: PageAllocator> PageHeap<P> {
                 Ok(addr)
             }
             Err(e) => {
-                let at = At::new(&self.model.context, self.model.step);
+                let at = self.model.at();
                 assert!(allowed.contains(&e), "{at} alloc_pages({num_pages}, {align:#x}) failed with {e:?}");
                 if exhaustive && e == AllocError::NoMemory {
                     assert!(
@@ -421,7 +421,7 @@ impl<P: PageAllocator> PageHeap<P> {
     /// free managed pages must be served at exactly `base`; pages in use are
     /// [`AllocError::NoMemory`]; unmanaged ones are an error.
     pub fn alloc_at(&mut self, base: usize, num_pages: usize, align: usize) -> AllocResult<usize> {
-        let at = At::new(&self.model.context, self.model.step);
+        let at = self.model.at();
         let result = self.alloc.alloc_pages_at(base, num_pages, align);
         let call = || format!("{at} alloc_pages_at({base:#x}, {num_pages}, {align:#x})");
         if self.model.is_managed(base, num_pages) {
@@ -453,7 +453,7 @@ impl<P: PageAllocator> PageHeap<P> {
     /// serves now (binary search; each probe is freed at once).
     pub fn largest_run(&mut self) -> usize {
         let ps = P::PAGE_SIZE;
-        let at = At::new(&self.model.context, self.model.step);
+        let at = self.model.at();
         let total = self.alloc.total_pages();
         let mut fits = |n: usize| match self.alloc.alloc_pages(n, ps) {
             Ok(addr) => {
