@@ -8,6 +8,8 @@ use std::{boxed::Box, vec::Vec};
 
 use bitmap_allocator::BitAlloc256;
 
+use allocator_testkit::scaled;
+
 use super::*;
 
 const PAGE: usize = 4096;
@@ -15,14 +17,6 @@ const GIB: usize = 1 << 30;
 const MIB: usize = 1 << 20;
 
 type Pages = BitmapPageAllocator<PAGE>;
-
-/// `native` natively, `miri` under Miri: region sizes, where every page is a
-/// bit the interpreter searches and flips one operation at a time. The Miri
-/// sizes keep each test's shape (addresses, alignments, holes, the order of
-/// regions); only the number of pages shrinks.
-const fn scaled(native: usize, miri: usize) -> usize {
-    if cfg!(miri) { miri } else { native }
-}
 
 /// A fresh page allocator on the heap, built on a thread with a stack large
 /// enough for the biggest capacity feature.

@@ -111,6 +111,19 @@ impl core::fmt::Display for At<'_> {
     }
 }
 
+/// `native` natively, `miri` under Miri: a test's size (bytes, pages,
+/// operations) cut down for the interpreter, which is some thousand times
+/// slower than native code. The Miri figure should keep the test's shape
+/// (the same alignments, holes and exhaustion), only smaller.
+///
+/// ```
+/// let pool_size = allocator_testkit::scaled(1 << 20, 64 << 10);
+/// assert_eq!(pool_size, if cfg!(miri) { 64 << 10 } else { 1 << 20 });
+/// ```
+pub const fn scaled(native: usize, miri: usize) -> usize {
+    if cfg!(miri) { miri } else { native }
+}
+
 /// An [`AllocError`](allocator_traits::AllocError) list as text, for messages.
 fn describe<T: core::fmt::Debug>(items: &[T]) -> String {
     items.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(" or ")

@@ -5,7 +5,7 @@ extern crate std;
 
 use std::vec::Vec;
 
-use allocator_testkit::{ByteConfig, Pool};
+use allocator_testkit::{ByteConfig, Pool, scaled};
 
 use super::*;
 
@@ -14,18 +14,6 @@ use super::*;
 fn in_pool(pool: &Pool, ptr: NonNull<u8>, size: usize) -> bool {
     let region = pool.region();
     ptr.addr().get() >= region.start && ptr.addr().get() + size <= region.end
-}
-
-/// The alignment of the test pools. Under Miri 64: a pool's guard bytes are
-/// as long as its alignment (up to 4 KiB a side), and checking 8 KiB of guards
-/// byte by byte costs the interpreter more than the rest of most tests. The
-/// allocations still ask for alignments up to 4 KiB.
-const POOL_ALIGN: usize = if cfg!(miri) { 64 } else { 4096 };
-
-/// `native` bytes natively, `miri` under Miri (where every byte of a pool
-/// costs interpreter time).
-const fn scaled(native: usize, miri: usize) -> usize {
-    if cfg!(miri) { miri } else { native }
 }
 
 fn layout(size: usize, align: usize) -> Layout {
@@ -90,7 +78,7 @@ fn largest_alloc(heap: &mut TlsfByteAllocator) -> Layout {
 
 #[test]
 fn init_manages_the_trimmed_region() {
-    let pool = Pool::new(scaled(64 * 1024, 16 * 1024), POOL_ALIGN);
+    let pool = Pool::new(scaled(64 * 1024, 16 * 1024), 4096);
     let mut heap = TlsfByteAllocator::new();
     // Start one byte in, end one byte short: trimmed to granules inwards.
     // SAFETY: inside the pool, which outlives the heap.
@@ -107,7 +95,7 @@ fn init_manages_the_trimmed_region() {
 
 #[test]
 fn statistics_are_the_real_block_sizes() {
-    let pool = Pool::new(scaled(256 * 1024, 16 * 1024), POOL_ALIGN);
+    let pool = Pool::new(scaled(256 * 1024, 16 * 1024), 4096);
     let mut heap = heap_on(&pool);
     let mut live = Vec::new();
     let cases = [(1, 1), (0, 1), (16, 8), (17, 8), (100, 16), (100, 32), (5, 64), (3000, 4096), (0, 256)];
@@ -140,7 +128,7 @@ fn statistics_are_the_real_block_sizes() {
 
 #[test]
 fn zero_size_layouts_get_unique_minimum_blocks() {
-    let pool = Pool::new(4096, POOL_ALIGN);
+    let pool = Pool::new(4096, 4096);
     let mut heap = heap_on(&pool);
     let a = heap.alloc(layout(0, 1)).unwrap();
     let b = heap.alloc(layout(0, 1)).unwrap();
@@ -161,7 +149,7 @@ fn zero_size_layouts_get_unique_minimum_blocks() {
 
 #[test]
 fn fill_to_exhaustion_then_recover() {
-    let pool = Pool::new(scaled(16 * 1024, 4 * 1024), POOL_ALIGN);
+    let pool = Pool::new(scaled(16 * 1024, 4 * 1024), 4096);
     let mut heap = heap_on(&pool);
     // TLSF's good-fit search rounds a request up to its size class, so the
     // largest block that succeeds is a little below the free bytes.
@@ -186,7 +174,7 @@ fn fill_to_exhaustion_then_recover() {
 
 #[test]
 fn realloc_grows_and_shrinks_in_place() {
-    let pool = Pool::new(scaled(64 * 1024, 16 * 1024), POOL_ALIGN);
+    let pool = Pool::new(scaled(64 * 1024, 16 * 1024), 4096);
     let mut heap = heap_on(&pool);
     let old = layout(64, 8);
     let p = heap.alloc(old).unwrap();
@@ -249,7 +237,7 @@ fn realloc_grows_and_shrinks_in_place() {
 
 #[test]
 fn failed_realloc_keeps_the_old_block() {
-    let pool = Pool::new(8 * 1024, POOL_ALIGN);
+    let pool = Pool::new(8 * 1024, 4096);
     let mut heap = heap_on(&pool);
     let old = layout(32, 64);
     let p = heap.alloc(old).unwrap();
@@ -271,7 +259,7 @@ fn failed_realloc_keeps_the_old_block() {
 
 #[test]
 fn layouts_no_pool_can_hold_are_no_memory() {
-    let pool = Pool::new(scaled(64 * 1024, 16 * 1024), POOL_ALIGN);
+    let pool = Pool::new(scaled(64 * 1024, 16 * 1024), 4096);
     let mut heap = heap_on(&pool);
     for l in [
         layout(pool.size(), 1),
@@ -289,7 +277,7 @@ fn layouts_no_pool_can_hold_are_no_memory() {
 
 #[test]
 fn bad_regions_are_errors() {
-    let pool = Pool::new(scaled(64 * 1024, 32 * 1024), POOL_ALIGN);
+    let pool = Pool::new(scaled(64 * 1024, 32 * 1024), 4096);
     let mut heap = TlsfByteAllocator::new();
     let s = pool.start();
     // SAFETY: every range lies in the pool, which outlives the heap, or is
@@ -318,7 +306,7 @@ fn bad_regions_are_errors() {
 
 #[test]
 fn region_table_full_is_no_memory() {
-    let pool = Pool::new((MAX_REGIONS + 1) * MIN_POOL_SIZE, POOL_ALIGN);
+    let pool = Pool::new((MAX_REGIONS + 1) * MIN_POOL_SIZE, 4096);
     let mut heap = TlsfByteAllocator::new();
     for i in 0..MAX_REGIONS {
         // SAFETY: disjoint slices of the pool, which outlives the heap.
@@ -341,8 +329,8 @@ fn region_table_full_is_no_memory() {
 #[test]
 fn several_pools_serve_blocks_from_each() {
     let size = scaled(16 * 1024, 4 * 1024);
-    let high = Pool::new(size, POOL_ALIGN);
-    let low = Pool::new(size, POOL_ALIGN);
+    let high = Pool::new(size, 4096);
+    let low = Pool::new(size, 4096);
     let mut heap = TlsfByteAllocator::new();
     // SAFETY: whole pools, which outlive the heap.
     unsafe {
@@ -386,7 +374,7 @@ fn block_size_matches_rlsf_layout_rules() {
     // Cross-check the header reading against rlsf's rule: a used block is
     // its header, the padding up to the alignment, and the payload, rounded
     // up to granules.
-    let pool = Pool::new(scaled(64 * 1024, 16 * 1024), POOL_ALIGN);
+    let pool = Pool::new(scaled(64 * 1024, 16 * 1024), 4096);
     let mut heap = heap_on(&pool);
     let mut live = Vec::new();
     for (i, align) in [1, 8, 16, 32, 64, 512, 4096].into_iter().enumerate() {
@@ -419,7 +407,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "allocator-tlsf: double free of")]
     fn double_free() {
-        let pool = Pool::new(scaled(64 * 1024, 16 * 1024), POOL_ALIGN);
+        let pool = Pool::new(scaled(64 * 1024, 16 * 1024), 4096);
         let mut heap = heap_on(&pool);
         let l = layout(100, 8);
         let block = heap.alloc(l).unwrap();
@@ -437,7 +425,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "allocator-tlsf: double free of")]
     fn double_free_after_merging_with_the_block_before() {
-        let pool = Pool::new(scaled(64 * 1024, 16 * 1024), POOL_ALIGN);
+        let pool = Pool::new(scaled(64 * 1024, 16 * 1024), 4096);
         let mut heap = heap_on(&pool);
         let l = layout(100, 8);
         let first = heap.alloc(l).unwrap();
@@ -454,7 +442,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "allocator-tlsf: double free of")]
     fn double_free_with_a_large_alignment() {
-        let pool = Pool::new(scaled(64 * 1024, 16 * 1024), POOL_ALIGN);
+        let pool = Pool::new(scaled(64 * 1024, 16 * 1024), 4096);
         let mut heap = heap_on(&pool);
         let l = layout(100, 256);
         let _before = heap.alloc(layout(40, 8)).unwrap();
@@ -471,7 +459,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "allocator-tlsf: double free of")]
     fn free_after_a_moving_realloc() {
-        let pool = Pool::new(scaled(64 * 1024, 16 * 1024), POOL_ALIGN);
+        let pool = Pool::new(scaled(64 * 1024, 16 * 1024), 4096);
         let mut heap = heap_on(&pool);
         let l = layout(64, 8);
         let first = heap.alloc(l).unwrap();
@@ -489,7 +477,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "which lies outside every region")]
     fn free_of_a_pointer_outside_every_region() {
-        let pool = Pool::new(scaled(64 * 1024, 16 * 1024), POOL_ALIGN);
+        let pool = Pool::new(scaled(64 * 1024, 16 * 1024), 4096);
         let mut heap = heap_on(&pool);
         let mut elsewhere = [0u64; 4];
         let foreign = NonNull::from(&mut elsewhere).cast::<u8>();
@@ -500,7 +488,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "misaligned for its layout (align 8)")]
     fn free_of_a_pointer_misaligned_for_its_layout() {
-        let pool = Pool::new(scaled(64 * 1024, 16 * 1024), POOL_ALIGN);
+        let pool = Pool::new(scaled(64 * 1024, 16 * 1024), 4096);
         let mut heap = heap_on(&pool);
         let block = heap.alloc(layout(100, 8)).unwrap();
         // SAFETY: the bug under test: 8 bytes into a live block.
@@ -510,7 +498,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "misaligned for its layout (align 64)")]
     fn free_with_a_larger_alignment_than_the_pointer_has() {
-        let pool = Pool::new(scaled(64 * 1024, 16 * 1024), POOL_ALIGN);
+        let pool = Pool::new(scaled(64 * 1024, 16 * 1024), 4096);
         let mut heap = heap_on(&pool);
         let _before = heap.alloc(layout(8, 8)).unwrap();
         let block = heap.alloc(layout(100, 64)).unwrap();
@@ -523,7 +511,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "which is not the start of a live block")]
     fn free_of_a_pointer_inside_a_live_block() {
-        let pool = Pool::new(scaled(64 * 1024, 16 * 1024), POOL_ALIGN);
+        let pool = Pool::new(scaled(64 * 1024, 16 * 1024), 4096);
         let mut heap = heap_on(&pool);
         let block = heap.alloc(layout(200, 8)).unwrap();
         // SAFETY: the block is live and 200 bytes long.
@@ -535,7 +523,7 @@ mod debug_checks {
     #[test]
     #[should_panic(expected = "after it was freed")]
     fn realloc_of_a_freed_block() {
-        let pool = Pool::new(scaled(64 * 1024, 16 * 1024), POOL_ALIGN);
+        let pool = Pool::new(scaled(64 * 1024, 16 * 1024), 4096);
         let mut heap = heap_on(&pool);
         let l = layout(100, 8);
         let block = heap.alloc(l).unwrap();
@@ -551,10 +539,10 @@ mod debug_checks {
     #[test]
     fn a_correct_workload_passes() {
         // Under Miri: the tiny configuration, with 16 KiB regions aligned to
-        // 64 bytes (short guards; see `POOL_ALIGN`). Churn asks for
+        // 64 bytes (short guards; see `4096`). Churn asks for
         // alignments up to 256 all the same.
         let cfg = if cfg!(miri) {
-            ByteConfig::tiny().with_region_size(16 << 10).with_region_align(POOL_ALIGN)
+            ByteConfig::tiny().with_region_size(16 << 10).with_region_align(4096)
         } else {
             ByteConfig::new()
         };

@@ -26,7 +26,7 @@
 
 use core::{alloc::Layout, ptr::NonNull};
 
-use allocator_testkit::{At, Rng};
+use allocator_testkit::{At, Rng, scaled};
 use allocator_tlsf::{FLLEN, GRANULARITY, SHRINK_MOVE_RATIO, SLLEN, TlsfByteAllocator};
 use allocator_traits::{AllocError, BaseAllocator, ByteAllocator};
 
@@ -236,25 +236,17 @@ fn seeds(first: u64) -> core::ops::Range<u64> {
     first..first + if cfg!(miri) { 2 } else { 4 }
 }
 
-/// `native` bytes natively, `miri` under Miri, where every byte of a pool
-/// costs interpreter time; the Miri sizes keep each test's shape (a pool
-/// that large requests exhaust, one small enough to run near exhaustion,
-/// pools of different sizes with an unaligned length).
-const fn pool_size(native: usize, miri: usize) -> usize {
-    if cfg!(miri) { miri } else { native }
-}
-
 #[test]
 fn one_pool_agrees() {
     for seed in seeds(0) {
-        run(seed, &[pool_size(256 * 1024, 32 * 1024)], ops(20_000));
+        run(seed, &[scaled(256 * 1024, 32 * 1024)], ops(20_000));
     }
 }
 
 #[test]
 fn small_pool_near_exhaustion_agrees() {
     for seed in seeds(10) {
-        run(seed, &[pool_size(24 * 1024 + 17, 6 * 1024 + 17)], ops(20_000));
+        run(seed, &[scaled(24 * 1024 + 17, 6 * 1024 + 17)], ops(20_000));
     }
 }
 
@@ -264,9 +256,9 @@ fn several_pools_agree() {
         run(
             seed,
             &[
-                pool_size(64 * 1024, 16 * 1024),
-                pool_size(300 * 1024 + 5, 40 * 1024 + 5),
-                pool_size(16 * 1024, 8 * 1024),
+                scaled(64 * 1024, 16 * 1024),
+                scaled(300 * 1024 + 5, 40 * 1024 + 5),
+                scaled(16 * 1024, 8 * 1024),
             ],
             ops(20_000),
         );
