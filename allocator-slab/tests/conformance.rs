@@ -59,20 +59,6 @@ allocator_testkit::byte_allocator_tests!(
 const TINY: ByteConfig =
     ByteConfig::tiny().with_min_region_size(MIN_REGION_SIZE).with_region_size(32 * 1024).with_max_size(512);
 
-/// `#[test]`s running the named checks of `allocator_testkit::byte` over
-/// `make()` with [`TINY`].
-#[cfg(miri)]
-macro_rules! tiny_checks {
-    ($($check:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $check() {
-                allocator_testkit::byte::$check(&make, &super::TINY);
-            }
-        )*
-    };
-}
-
 // The checks that depend on the backing run over both. The two that fill a
 // whole heap slot by slot (out_of_memory, unaligned_regions) run the same
 // slab code over either backing: they run over TLSF only. The realloc check
@@ -80,14 +66,11 @@ macro_rules! tiny_checks {
 // TLSF cannot cut out of a 32 KiB region (its block headers come first) and
 // buddy can: it runs over buddy only.
 #[cfg(miri)]
-mod tiny_over_tlsf {
-    use super::*;
-
-    fn make() -> SlabByteAllocator {
-        SlabByteAllocator::new()
-    }
-
-    tiny_checks!(
+allocator_testkit::byte_allocator_tests!(
+    mod tiny_over_tlsf,
+    SlabByteAllocator::new(),
+    TINY,
+    only [
         random_churn,
         recovery,
         out_of_memory,
@@ -101,15 +84,12 @@ mod tiny_over_tlsf {
         init_twice,
         huge_layouts,
         alignments,
-    );
-}
+    ]
+);
 #[cfg(miri)]
-mod tiny_over_buddy {
-    use super::*;
-
-    fn make() -> SlabByteAllocator<BuddyByteAllocator> {
-        SlabByteAllocator::with_backing(BuddyByteAllocator::new())
-    }
-
-    tiny_checks!(random_churn, recovery, zero_size, realloc, regions, alignments);
-}
+allocator_testkit::byte_allocator_tests!(
+    mod tiny_over_buddy,
+    SlabByteAllocator::with_backing(BuddyByteAllocator::new()),
+    TINY,
+    only [random_churn, recovery, zero_size, realloc, regions, alignments]
+);

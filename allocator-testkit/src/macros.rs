@@ -6,13 +6,18 @@
 /// ```ignore
 /// allocator_testkit::byte_allocator_tests!(MyAllocator::new(), allocator_testkit::ByteConfig::new());
 /// allocator_testkit::byte_allocator_tests!(mod tiny, MyAllocator::new(), allocator_testkit::ByteConfig::tiny());
+/// allocator_testkit::byte_allocator_tests!(mod some, MyAllocator::new(), allocator_testkit::ByteConfig::tiny(), only [recovery, realloc]);
 /// ```
 ///
 /// `make` is an expression giving a fresh, uninitialised allocator; it is
 /// evaluated inside the new module, which imports everything of the module
-/// the macro is called in.
+/// the macro is called in. `only [..]` names the checks to run, where a
+/// configuration (a tiny one under Miri, say) cannot afford them all.
 #[macro_export]
 macro_rules! byte_allocator_tests {
+    (mod $name:ident, $make:expr, $cfg:expr, only [$($check:ident),* $(,)?] $(,)?) => {
+        $crate::__conformance_module!($name, byte, $make, $cfg, [$($check),*]);
+    };
     (mod $name:ident, $make:expr, $cfg:expr $(,)?) => {
         $crate::__conformance_module!($name, byte, $make, $cfg, [
             random_churn, recovery, out_of_memory, zero_size, realloc, regions, before_init, tiny_regions,
