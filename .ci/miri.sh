@@ -58,7 +58,7 @@ if [ "${1:-}" = --lane ]; then
   lane_status=0
   case "$lane" in
     # Measured on a 2-core machine from a cold target directory, builds
-    # included: lane a 204 s, lane b 307 s (the slab tests fill heaps block
+    # included: lane a 151 s, lane b 298 s (the slab tests fill heaps block
     # by block).
     a)
       miri_test "" -p allocator-buddy --lib --test differential --test conformance
