@@ -40,8 +40,12 @@ static MEMORY: PhysicalMemory = PhysicalMemory(UnsafeCell::new([0; MEMORY_SIZE])
 type KernelMemory = GlobalAllocator<SlabByteAllocator, PageAllocatorSource<BitmapPageAllocator<PAGE_SIZE>>>;
 
 /// The whole memory subsystem.
-static KERNEL_MEMORY: KernelMemory =
-    GlobalAllocator::new(SlabByteAllocator::new(), PageAllocatorSource::new(BitmapPageAllocator::new()));
+static KERNEL_MEMORY: KernelMemory = GlobalAllocator::new(
+    SlabByteAllocator::new(),
+    // SAFETY: the frame allocator is only ever given `MEMORY`, a static
+    // array: mapped, writable, used by nothing else, exposed in `main`.
+    unsafe { PageAllocatorSource::new(BitmapPageAllocator::new()) },
+);
 
 fn report(stage: &str) {
     let heap = KERNEL_MEMORY.statistics();

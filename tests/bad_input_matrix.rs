@@ -117,11 +117,25 @@ fn bare_global() -> GlobalAllocator<TlsfByteAllocator> {
     GlobalAllocator::new(TlsfByteAllocator::new(), NoSource::new())
 }
 
-/// A `GlobalAllocator` over TLSF growing from (and passing through) `pages`.
+/// A `GlobalAllocator` over TLSF growing from (and passing through) a bitmap
+/// page allocator over `num_pages` pages of real, leaked memory (none: the
+/// page allocator is left empty); returns it and the end of those pages.
 fn paged_global(
-    pages: BitmapPageAllocator<PAGE>,
-) -> GlobalAllocator<TlsfByteAllocator, PageAllocatorSource<BitmapPageAllocator<PAGE>>> {
-    GlobalAllocator::new(TlsfByteAllocator::new(), PageAllocatorSource::new(pages))
+    num_pages: usize,
+) -> (GlobalAllocator<TlsfByteAllocator, PageAllocatorSource<BitmapPageAllocator<PAGE>>>, usize) {
+    let mut pages = BitmapPageAllocator::new();
+    let mut end = 0;
+    if num_pages > 0 {
+        let memory: &'static mut [u8] = vec![0u8; (num_pages + 1) * PAGE].leak();
+        let start = memory.as_mut_ptr().expose_provenance().next_multiple_of(PAGE);
+        end = start + num_pages * PAGE;
+        // SAFETY: leaked, so used by nothing else and alive forever; its
+        // address is exposed just above; one page of slack covers the rounding.
+        unsafe { pages.init(start, num_pages * PAGE) }.expect("init of the pages");
+    }
+    // SAFETY: the page allocator manages only the leaked memory above: mapped,
+    // writable, unused, exposed, alive forever.
+    (GlobalAllocator::new(TlsfByteAllocator::new(), unsafe { PageAllocatorSource::new(pages) }), end)
 }
 
 /// A `GlobalAllocator` over TLSF without a page source, given `arena`.
@@ -537,7 +551,7 @@ fn calls_before_init() {
     assert!(!ids.is_allocated(0));
     assert_eq!([ids.size(), ids.used(), ids.available()], [0, 0, 0]);
     // A page source without memory: the heap cannot grow.
-    let global = paged_global(BitmapPageAllocator::new());
+    let (global, _) = paged_global(0);
     assert_eq!(
         global.alloc_block(Layout::new::<u64>()),
         Err(AllocError::NoMemory),
@@ -554,7 +568,7 @@ fn alloc_pages_zero() {
     assert_eq!(pages.alloc_pages(0, PAGE), Err(AllocError::InvalidParam));
     assert_eq!(pages.alloc_pages_at(GIB, 0, PAGE), Err(AllocError::InvalidParam));
     assert_eq!(pages.used_pages(), 0);
-    let global = paged_global(pages);
+    let (global, _) = paged_global(256);
     assert_eq!(global.alloc_pages(0, PAGE), Err(AllocError::InvalidParam), "GlobalAllocator::alloc_pages");
 }
 
@@ -619,9 +633,9 @@ fn alloc_pages_at_outside_the_region() {
     assert_eq!(pages.alloc_pages_at(GIB, 1, PAGE), Ok(GIB));
     assert_eq!(pages.alloc_pages_at(GIB, 1, PAGE), Err(AllocError::NoMemory), "in use");
     assert_eq!(pages.used_pages(), 1);
-    let global = paged_global(pages);
+    let (global, global_end) = paged_global(256);
     assert_eq!(
-        global.alloc_pages_at(end, 1, PAGE),
+        global.alloc_pages_at(global_end, 1, PAGE),
         Err(AllocError::InvalidParam),
         "GlobalAllocator::alloc_pages_at"
     );

@@ -139,7 +139,11 @@ impl<const PAGE_SIZE: usize> BaseAllocator for BitmapPageAllocator<PAGE_SIZE> {
     }
 }
 
-impl<const PAGE_SIZE: usize> PageAllocator for BitmapPageAllocator<PAGE_SIZE> {
+// SAFETY: a run is handed out only when every one of its pages is clear in
+// the bitmap, which covers exactly the managed pages; it is set until
+// `dealloc_pages`, so live runs never overlap; alignment is checked on the
+// absolute page address.
+unsafe impl<const PAGE_SIZE: usize> PageAllocator for BitmapPageAllocator<PAGE_SIZE> {
     const PAGE_SIZE: usize = PAGE_SIZE;
 
     /// Allocates `num_pages` contiguous pages whose address is a multiple of

@@ -723,7 +723,11 @@ impl<const ORDER: usize> BaseAllocator for BuddyByteAllocator<ORDER> {
     }
 }
 
-impl<const ORDER: usize> ByteAllocator for BuddyByteAllocator<ORDER> {
+// SAFETY: a block is handed out only after it is unlinked from the free
+// lists, and the lists and free-head bitmap cover exactly the managed regions
+// (the invariants checked by `assert_valid`); a block of order `k` is
+// `2^k`-aligned and at least the asked size and alignment.
+unsafe impl<const ORDER: usize> ByteAllocator for BuddyByteAllocator<ORDER> {
     #[inline]
     fn alloc(&mut self, layout: Layout) -> AllocResult<NonNull<u8>> {
         let order = order_for(layout.size(), layout.align(), ORDER).ok_or(AllocError::NoMemory)?;

@@ -74,18 +74,23 @@ unsafe impl PageSource for NoSource {
 /// `BitmapPageAllocator`) as the source of a growing heap.
 ///
 /// Chunks are whole runs of `P::PAGE_SIZE` pages, aligned to a page. The
-/// addresses the page allocator hands out are used directly as memory, which
-/// is what [`BaseAllocator::init`](allocator_traits::BaseAllocator::init) of a
-/// memory allocator already promises: on a kernel whose frames are not
-/// identity-mapped, initialise the page allocator with the (linearly mapped)
-/// virtual addresses of the frames.
+/// addresses the page allocator hands out are used directly as memory. A page
+/// allocator does not promise that (it may manage physical page numbers that
+/// nothing maps), so [`new`](Self::new) is `unsafe`: its caller promises it.
+/// On a kernel whose frames are not identity-mapped, initialise the page
+/// allocator with the (linearly mapped) virtual addresses of the frames.
 ///
 /// In a [`GlobalAllocator`](crate::GlobalAllocator), the page allocator is
 /// also reachable directly through
 /// [`alloc_pages`](crate::GlobalAllocator::alloc_pages) and
 /// [`dealloc_pages`](crate::GlobalAllocator::dealloc_pages), so one static
 /// is the whole memory subsystem.
-#[derive(Debug, Default)]
+///
+/// ```compile_fail,E0133
+/// // Safe code cannot make one: pages are not memory until someone promises so.
+/// let source = allocator_global::PageAllocatorSource::new(());
+/// ```
+#[derive(Debug)]
 pub struct PageAllocatorSource<P> {
     pages: P,
 }
@@ -93,7 +98,16 @@ pub struct PageAllocatorSource<P> {
 impl<P> PageAllocatorSource<P> {
     /// The source over `pages` (initialised now or later, through
     /// [`GlobalAllocator::init_pages`](crate::GlobalAllocator::init_pages)).
-    pub const fn new(pages: P) -> Self {
+    ///
+    /// # Safety
+    ///
+    /// Every page `pages` manages, now or after a later `init`/`add_memory`,
+    /// is mapped, writable memory at the address the page allocator hands
+    /// out, used by nothing but this page allocator, whose address carries
+    /// exposed provenance, and that outlives the source and every block carved
+    /// from it. (A page allocator's own `init` promises only that the page
+    /// numbers are unused.)
+    pub const unsafe fn new(pages: P) -> Self {
         Self { pages }
     }
 
@@ -114,10 +128,11 @@ impl<P> PageAllocatorSource<P> {
     }
 }
 
-// SAFETY: the pages come from `P::alloc_pages`: memory that the owner of `P`
-// promised (in the `unsafe` `init`/`add_memory` of `P`) is valid, writable,
-// used by nothing else and outlives `P`, which lives inside the allocator.
-// A run of pages stays allocated in `P` while the heap owns it.
+// SAFETY: the pages come from `P::alloc_pages`, whose `unsafe impl` promises
+// disjoint runs inside the managed ranges; the caller of the `unsafe`
+// `PageAllocatorSource::new` promised those ranges are mapped, writable memory
+// used by nothing else that outlives the source. A run of pages stays
+// allocated in `P` while the heap owns it.
 unsafe impl<P: PageAllocator> PageSource for PageAllocatorSource<P> {
     fn granule(&self) -> usize {
         P::PAGE_SIZE

@@ -80,7 +80,9 @@ impl BaseAllocator for TestHeap {
     }
 }
 
-impl ByteAllocator for TestHeap {
+// SAFETY: a test double whose blocks are disjoint, aligned ranges of its
+// regions (checked by the tests that use it).
+unsafe impl ByteAllocator for TestHeap {
     fn alloc(&mut self, layout: Layout) -> AllocResult<NonNull<u8>> {
         assert!(!self.regions.is_empty(), "alloc on an uninitialised heap");
         let block = self.tlsf.allocate(layout).ok_or(AllocError::NoMemory)?;
@@ -228,7 +230,9 @@ impl BaseAllocator for TestPages {
     }
 }
 
-impl PageAllocator for TestPages {
+// SAFETY: a test double whose runs are disjoint, aligned page ranges of its
+// region.
+unsafe impl PageAllocator for TestPages {
     const PAGE_SIZE: usize = 4096;
 
     fn alloc_pages(&mut self, num_pages: usize, align: usize) -> AllocResult<usize> {
@@ -293,7 +297,8 @@ fn fixed_heap(arena: &Pool) -> GlobalAllocator<TestHeap> {
 fn statics_are_const_and_sync() {
     static HEAP: GlobalAllocator<TestHeap> = GlobalAllocator::new(TestHeap::new(), NoSource::new());
     static PAGED: GlobalAllocator<TestHeap, PageAllocatorSource<TestPages>> =
-        GlobalAllocator::new(TestHeap::new(), PageAllocatorSource::new(TestPages::new()));
+        // SAFETY: `PAGED` is never given pages.
+        GlobalAllocator::new(TestHeap::new(), unsafe { PageAllocatorSource::new(TestPages::new()) });
     assert_eq!(HEAP.statistics(), Statistics::default());
     assert_eq!(HEAP.alloc_block(layout(8, 8)), Err(AllocError::NoMemory), "no memory before init");
     assert_eq!(HEAP.statistics().failed_allocs, 1);
@@ -601,7 +606,9 @@ fn page_allocator_source_grows_and_passes_pages_through() {
     let arena = Pool::new(1 << 20, 4096);
     let heap = GlobalAllocator::<TestHeap, _>::with_policy(
         TestHeap::new(),
-        PageAllocatorSource::new(TestPages::new()),
+        // SAFETY: the page allocator is given only `arena`, test memory that
+        // outlives `heap`.
+        unsafe { PageAllocatorSource::new(TestPages::new()) },
         GrowthPolicy::new(16 << 10, 128 << 10),
     );
     assert_eq!(heap.alloc_block(layout(8, 8)), Err(AllocError::NoMemory), "no pages yet");

@@ -13,8 +13,13 @@ const PAGE: usize = 4096;
 
 type Kernel<B> = GlobalAllocator<B, PageAllocatorSource<BitmapPageAllocator<PAGE>>>;
 
-fn kernel<B>(heap: B, policy: GrowthPolicy) -> Kernel<B> {
-    GlobalAllocator::with_policy(heap, PageAllocatorSource::new(BitmapPageAllocator::new()), policy)
+/// # Safety
+///
+/// The caller gives the kernel's page allocator only test memory that
+/// outlives it.
+unsafe fn kernel<B>(heap: B, policy: GrowthPolicy) -> Kernel<B> {
+    // SAFETY: forwarded to the caller.
+    GlobalAllocator::with_policy(heap, unsafe { PageAllocatorSource::new(BitmapPageAllocator::new()) }, policy)
 }
 
 fn layout(size: usize, align: usize) -> Layout {
@@ -24,7 +29,8 @@ fn layout(size: usize, align: usize) -> Layout {
 #[test]
 fn the_heap_grows_from_frames_doubling_up_to_the_cap() {
     let memory = Pool::new(8 << 20, 1 << 20);
-    let k = kernel(TlsfByteAllocator::new(), GrowthPolicy::new(64 << 10, 256 << 10));
+    // SAFETY: the kernel is given only the test pool below, which outlives it.
+    let k = unsafe { kernel(TlsfByteAllocator::new(), GrowthPolicy::new(64 << 10, 256 << 10)) };
     // SAFETY: the memory is unused and outlives `k`.
     unsafe { k.init_pages(memory.start(), 8 << 20) }.unwrap();
     assert_eq!(k.total_pages(), 2048);
@@ -58,7 +64,8 @@ fn the_heap_grows_from_frames_doubling_up_to_the_cap() {
 #[test]
 fn frames_and_heap_share_one_object_until_memory_runs_out() {
     let memory = Pool::new(4 << 20, 1 << 20);
-    let k = kernel(SlabByteAllocator::new(), GrowthPolicy::DEFAULT);
+    // SAFETY: the kernel is given only the test pool below, which outlives it.
+    let k = unsafe { kernel(SlabByteAllocator::new(), GrowthPolicy::DEFAULT) };
     assert_eq!(k.alloc_block(layout(64, 8)), Err(AllocError::NoMemory), "no frames yet");
     assert_eq!(k.statistics().failed_allocs, 1);
     // SAFETY: the memory is unused and outlives `k`.

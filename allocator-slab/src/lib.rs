@@ -282,7 +282,10 @@ impl<B: ByteAllocator> BaseAllocator for SlabByteAllocator<B> {
     }
 }
 
-impl<B: ByteAllocator> ByteAllocator for SlabByteAllocator<B> {
+// SAFETY: blocks are class blocks of slabs taken from `B` (whose `unsafe impl`
+// promises valid, disjoint memory) or blocks of `B` itself; a class block is
+// handed out only while it is off its slab's free list.
+unsafe impl<B: ByteAllocator> ByteAllocator for SlabByteAllocator<B> {
     /// Allocates a block for `layout`: O(1) from a size class when its size
     /// and alignment are at most [`MAX_CLASS_SIZE`] (a zero-size layout gets
     /// a real 8-byte block), from the backing allocator otherwise.

@@ -83,7 +83,9 @@ impl BaseAllocator for FirstFit {
     }
 }
 
-impl ByteAllocator for FirstFit {
+// SAFETY: a first-fit test double: blocks are disjoint, aligned ranges of its
+// regions.
+unsafe impl ByteAllocator for FirstFit {
     fn alloc(&mut self, layout: Layout) -> AllocResult<NonNull<u8>> {
         self.allocs += 1;
         let size = layout.size().max(1).next_multiple_of(Self::GRAIN);
@@ -643,7 +645,10 @@ fn misaligned_slab_is_refused() {
             unsafe { self.0.add_memory(start, size) }
         }
     }
-    impl ByteAllocator for Misaligned {
+    // SAFETY: breaks only the alignment promise, on purpose: its blocks are
+    // 8 bytes into blocks of a correct allocator, so still valid, disjoint
+    // memory of the asked size; the test shows the heap refuses them.
+    unsafe impl ByteAllocator for Misaligned {
         fn alloc(&mut self, layout: Layout) -> AllocResult<NonNull<u8>> {
             let padded = Layout::from_size_align(layout.size() + 8, 8).unwrap();
             let block = self.0.alloc(padded)?;

@@ -485,7 +485,10 @@ fn with_pool_provenance(pos: NonNull<u8>) -> NonNull<u8> {
     addr_to_ptr(pos.as_ptr().addr()).unwrap_or(pos)
 }
 
-impl ByteAllocator for TlsfByteAllocator {
+// SAFETY: blocks come from rlsf over pools the caller handed to the `unsafe`
+// `init`/`add_memory`; rlsf returns disjoint, aligned blocks of at least the
+// asked size until they are freed.
+unsafe impl ByteAllocator for TlsfByteAllocator {
     /// Allocates a block for `layout` in constant time.
     ///
     /// A zero-size layout gets a real, unique block of the minimum size

@@ -100,7 +100,42 @@ pub trait BaseAllocator {
 }
 
 /// Byte-granularity allocation: the heap behind `Box`, `Vec` and friends.
-pub trait ByteAllocator: BaseAllocator {
+///
+/// # Safety
+///
+/// An implementation promises what the bridges (`AllocatorRc`,
+/// `GlobalAllocator`, the slab heap over a backing allocator) rely on to hand
+/// blocks to safe code: a block returned by [`alloc`](Self::alloc) or
+/// [`realloc`](Self::realloc) is aligned to the layout's alignment, is valid,
+/// writable memory of at least the layout's size that overlaps no other live
+/// block, and stays so until it is passed to [`dealloc`](Self::dealloc) or
+/// `realloc`; `realloc` preserves the contents as documented. This is why the
+/// trait is `unsafe` (ax-allocator's is safe, so a safe `alloc` that returns
+/// `0x1000` made its bridges write to arbitrary memory from safe code), as
+/// `GlobalAlloc` and `Allocator` are.
+///
+/// Safe code cannot claim the promise:
+///
+/// ```compile_fail,E0200
+/// use allocator_traits::{AllocResult, BaseAllocator, ByteAllocator};
+/// use core::{alloc::Layout, ptr::NonNull};
+///
+/// struct Liar;
+/// impl BaseAllocator for Liar {
+///     unsafe fn init(&mut self, _: usize, _: usize) -> AllocResult { Ok(()) }
+///     unsafe fn add_memory(&mut self, _: usize, _: usize) -> AllocResult { Ok(()) }
+/// }
+/// impl ByteAllocator for Liar {
+///     fn alloc(&mut self, _: Layout) -> AllocResult<NonNull<u8>> {
+///         Ok(NonNull::new(0x1000 as *mut u8).unwrap()) // not memory
+///     }
+///     unsafe fn dealloc(&mut self, _: NonNull<u8>, _: Layout) {}
+///     fn total_bytes(&self) -> usize { 0 }
+///     fn used_bytes(&self) -> usize { 0 }
+///     fn available_bytes(&self) -> usize { 0 }
+/// }
+/// ```
+pub unsafe trait ByteAllocator: BaseAllocator {
     /// Allocates a block for `layout`.
     ///
     /// The block is aligned to `layout.align()`, lies inside a managed
@@ -168,7 +203,38 @@ pub trait ByteAllocator: BaseAllocator {
 }
 
 /// Page-granularity allocation: page frames for page tables, DMA, stacks.
-pub trait PageAllocator: BaseAllocator {
+///
+/// # Safety
+///
+/// An implementation promises that a run returned by
+/// [`alloc_pages`](Self::alloc_pages) or
+/// [`alloc_pages_at`](Self::alloc_pages_at) lies inside the ranges given to
+/// [`init`](BaseAllocator::init)/[`add_memory`](BaseAllocator::add_memory),
+/// is aligned as asked, and overlaps no other live run until it is passed to
+/// [`dealloc_pages`](Self::dealloc_pages). It does *not* promise the pages are
+/// mapped memory: a frame allocator manages physical page numbers. Whoever
+/// hands its pages to a byte allocator makes that promise separately (see
+/// `allocator_global::PageAllocatorSource::new`).
+///
+/// ```compile_fail,E0200
+/// use allocator_traits::{AllocResult, BaseAllocator, PageAllocator};
+///
+/// struct Liar;
+/// impl BaseAllocator for Liar {
+///     unsafe fn init(&mut self, _: usize, _: usize) -> AllocResult { Ok(()) }
+///     unsafe fn add_memory(&mut self, _: usize, _: usize) -> AllocResult { Ok(()) }
+/// }
+/// impl PageAllocator for Liar {
+///     const PAGE_SIZE: usize = 4096;
+///     fn alloc_pages(&mut self, _: usize, _: usize) -> AllocResult<usize> { Ok(0x1000) }
+///     fn alloc_pages_at(&mut self, b: usize, _: usize, _: usize) -> AllocResult<usize> { Ok(b) }
+///     unsafe fn dealloc_pages(&mut self, _: usize, _: usize) {}
+///     fn total_pages(&self) -> usize { 0 }
+///     fn used_pages(&self) -> usize { 0 }
+///     fn available_pages(&self) -> usize { 0 }
+/// }
+/// ```
+pub unsafe trait PageAllocator: BaseAllocator {
     /// The size of a page in bytes (a power of two).
     const PAGE_SIZE: usize;
 
@@ -267,7 +333,9 @@ mod tests {
         }
     }
 
-    impl ByteAllocator for Bump {
+    // SAFETY: blocks are carved in order from `arena`, aligned as asked and
+    // never handed out twice (the bump never reuses memory).
+    unsafe impl ByteAllocator for Bump {
         fn alloc(&mut self, layout: Layout) -> AllocResult<NonNull<u8>> {
             let base = self.arena.as_mut_ptr();
             let start = region::align_up(base.addr() + self.next, layout.align())

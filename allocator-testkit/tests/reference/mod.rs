@@ -147,7 +147,11 @@ impl BaseAllocator for FreeList {
     }
 }
 
-impl ByteAllocator for FreeList {
+// SAFETY: with `Bug::None` blocks are disjoint, aligned ranges of the managed
+// regions. The deliberate bugs break that promise on purpose: these types are
+// handed only to the testkit's checks (which must catch them), never to a
+// bridge that gives their blocks to safe code.
+unsafe impl ByteAllocator for FreeList {
     fn alloc(&mut self, layout: Layout) -> AllocResult<NonNull<u8>> {
         let no_memory =
             if self.bug == Bug::WrongError { AllocError::InvalidParam } else { AllocError::NoMemory };
@@ -367,7 +371,9 @@ impl BaseAllocator for BitmapPages {
     }
 }
 
-impl PageAllocator for BitmapPages {
+// SAFETY: as for `FreeList`: correct with `SetBug::None`, deliberately broken
+// otherwise, and only ever handed to the testkit's checks.
+unsafe impl PageAllocator for BitmapPages {
     const PAGE_SIZE: usize = PAGE;
 
     fn alloc_pages(&mut self, num_pages: usize, align: usize) -> AllocResult<usize> {
