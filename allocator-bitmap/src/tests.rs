@@ -352,8 +352,17 @@ fn dealloc_id_frees_only_allocated_managed_ids() {
     ids.dealloc_id(2, 2);
     ids.dealloc_id(2, 2); // again: ignored
     ids.dealloc_id(6, 12); // 6, 7, 16, 17; the gap is ignored
-    ids.dealloc_id(100, usize::MAX); // overflowing: ignored
+    ids.dealloc_id(100, usize::MAX); // overflowing, nothing managed in it: ignored
     ids.dealloc_id(30, 5); // not managed: ignored
+    assert_eq!(ids.used(), 10);
+    // An overflowing range still frees the managed IDs in it.
+    ids.dealloc_id(22, usize::MAX);
+    assert_eq!(ids.used(), 8);
+    assert!(!ids.is_allocated(22) && !ids.is_allocated(23) && ids.is_allocated(21));
+    assert_eq!(ids.alloc_id(2, 2), Ok(2));
+    assert_eq!(ids.alloc_fixed_id(22), Ok(()));
+    assert_eq!(ids.alloc_fixed_id(23), Ok(()));
+    ids.dealloc_id(2, 2);
     assert_eq!(ids.used(), 10);
     assert!(!ids.is_allocated(2) && !ids.is_allocated(7) && !ids.is_allocated(17));
     assert!(ids.is_allocated(1) && ids.is_allocated(4) && ids.is_allocated(18));

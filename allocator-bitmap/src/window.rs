@@ -222,7 +222,9 @@ impl<B: BitAlloc> Window<B> {
     /// Frees every managed, allocated unit of `[unit, unit + count)` and
     /// ignores the rest.
     pub(crate) fn dealloc_each(&mut self, unit: usize, count: usize) {
-        let Ok(range) = Region::new(unit, count) else { return };
+        // A range running past the address space is cut at its end: the
+        // managed units in it are still freed.
+        let range = Region { start: unit, end: unit.saturating_add(count) };
         for i in 0..self.regions.len() {
             let Some(r) = self.regions.iter().nth(i).copied() else { break };
             let (lo, hi) = (r.start.max(range.start), r.end.min(range.end));

@@ -244,10 +244,14 @@ struct RegionMeta {
     start: usize,
     /// One past the last byte of the last block.
     end: usize,
+    /// The range the caller handed over, before trimming: what overlap is
+    /// checked against (the rule every engine keeps).
+    claimed: region::Region,
 }
 
 impl RegionMeta {
-    const EMPTY: Self = Self { base: NonNull::dangling(), start: 0, end: 0 };
+    const EMPTY: Self =
+        Self { base: NonNull::dangling(), start: 0, end: 0, claimed: region::Region { start: 0, end: 0 } };
 
     /// A pointer to `addr` (inside the region) with the region's provenance.
     #[inline]
@@ -507,18 +511,24 @@ impl<const ORDER: usize> BuddyByteAllocator<ORDER> {
     fn check_live(&self, addr: usize, layout: Layout, op: &str) {
         let (size, align) = (layout.size(), layout.align());
         let Some(order) = order_for(size, align, ORDER) else {
-            panic!(
+            allocator_traits::caller_bug!(
                 "allocator-buddy: {op} of {addr:#x} with a layout no block can have ({size} bytes, align {align})"
             );
         };
         let Some(region) = self.region_of(addr) else {
-            panic!("allocator-buddy: {op} of {addr:#x}, which lies outside every region");
+            allocator_traits::caller_bug!(
+                "allocator-buddy: {op} of {addr:#x}, which lies outside every region"
+            );
         };
         if addr % align != 0 {
-            panic!("allocator-buddy: {op} of {addr:#x}, misaligned for its layout (align {align})");
+            allocator_traits::caller_bug!(
+                "allocator-buddy: {op} of {addr:#x}, misaligned for its layout (align {align})"
+            );
         }
         if addr & ((1 << order) - 1) != 0 || !region.holds(addr, 1 << order) {
-            panic!("allocator-buddy: {op} of {addr:#x}, which is not the start of a block of order {order}");
+            allocator_traits::caller_bug!(
+                "allocator-buddy: {op} of {addr:#x}, which is not the start of a block of order {order}"
+            );
         }
         // A free block holding `addr` starts at `addr` rounded down to its own
         // size, so it is one of these heads; the first free head found that
@@ -540,9 +550,13 @@ impl<const ORDER: usize> BuddyByteAllocator<ORDER> {
                 unsafe { if (*block).prev.addr() & MIN_ORDER_TAG != 0 { MIN_ORDER } else { (*block).order } };
             if head + (1 << free_order) > addr {
                 if op == "free" {
-                    panic!("allocator-buddy: double free of {addr:#x} (order {order})");
+                    allocator_traits::caller_bug!(
+                        "allocator-buddy: double free of {addr:#x} (order {order})"
+                    );
                 }
-                panic!("allocator-buddy: {op} of {addr:#x} after it was freed (order {order})");
+                allocator_traits::caller_bug!(
+                    "allocator-buddy: {op} of {addr:#x} after it was freed (order {order})"
+                );
             }
             break;
         }
@@ -579,7 +593,13 @@ impl<const ORDER: usize> BuddyByteAllocator<ORDER> {
     /// # Safety
     ///
     /// As for [`BaseAllocator::add_memory`].
+    /// Whether `range` overlaps a range a caller handed over (untrimmed).
+    fn overlaps_claimed(&self, range: &region::Region) -> bool {
+        self.regions[..self.region_count].iter().any(|m| m.claimed.overlaps(range))
+    }
+
     unsafe fn add_region(&mut self, start: usize, size: usize) -> AllocResult {
+        let claimed = region::Region::new(start, size)?;
         let trimmed = region::Region::trimmed(start, size, MIN_BLOCK_SIZE, MIN_BLOCK_SIZE)?;
         // Address 0 cannot carry a pointer: skip its minimum block.
         let base_addr = trimmed.start.max(MIN_BLOCK_SIZE);
@@ -593,7 +613,7 @@ impl<const ORDER: usize> BuddyByteAllocator<ORDER> {
         }
         let end = trimmed.end;
         let count = self.region_count;
-        if self.regions[..count].iter().any(|r| r.base.as_ptr().addr() < end && base_addr < r.end) {
+        if self.overlaps_claimed(&claimed) {
             return Err(AllocError::MemoryOverlap);
         }
         if count == MAX_REGIONS {
@@ -604,7 +624,7 @@ impl<const ORDER: usize> BuddyByteAllocator<ORDER> {
         // ours to write (caller's contract), and is word-aligned.
         unsafe { base.as_ptr().write_bytes(0, block_start - base_addr) };
 
-        let meta = RegionMeta { base, start: block_start, end };
+        let meta = RegionMeta { base, start: block_start, end, claimed };
         let at = self.regions[..count].partition_point(|r| r.start < block_start);
         self.regions.copy_within(at..count, at + 1);
         self.regions[at] = meta;
@@ -701,11 +721,7 @@ impl<const ORDER: usize> BaseAllocator for BuddyByteAllocator<ORDER> {
     /// As for [`BaseAllocator::init`].
     unsafe fn init(&mut self, start: usize, size: usize) -> AllocResult {
         if self.region_count != 0 {
-            let overlaps = region::Region::new(start, size).is_ok_and(|r| {
-                self.regions[..self.region_count]
-                    .iter()
-                    .any(|m| m.base.as_ptr().addr() < r.end && r.start < m.end)
-            });
+            let overlaps = region::Region::new(start, size).is_ok_and(|r| self.overlaps_claimed(&r));
             return Err(if overlaps { AllocError::MemoryOverlap } else { AllocError::InvalidParam });
         }
         // SAFETY: forwarded.
@@ -744,10 +760,18 @@ unsafe impl<const ORDER: usize> ByteAllocator for BuddyByteAllocator<ORDER> {
         let (Some(order), Some(region)) =
             (order_for(layout.size(), layout.align(), ORDER), self.region_of(addr))
         else {
-            debug_assert!(false, "dealloc of a block this allocator never handed out");
+            if cfg!(debug_assertions) {
+                allocator_traits::caller_bug!(
+                    "allocator-buddy: free of a block this allocator never handed out"
+                );
+            }
             return;
         };
-        debug_assert!(addr & ((1 << order) - 1) == 0 && region.holds(addr, 1 << order));
+        if cfg!(debug_assertions) && !(addr & ((1 << order) - 1) == 0 && region.holds(addr, 1 << order)) {
+            allocator_traits::caller_bug!(
+                "allocator-buddy: free of a block that is not a block of its layout"
+            );
+        }
         self.used -= 1 << order;
         // SAFETY: `pos` is a live block of `order` in `region` (caller's
         // contract), now unused.
@@ -764,8 +788,13 @@ unsafe impl<const ORDER: usize> ByteAllocator for BuddyByteAllocator<ORDER> {
         else {
             return Err(AllocError::NotAllocated);
         };
+        // Blocks handed back, and the halves pushed to the free lists, carry
+        // the region's provenance, never the caller's (see
+        // `allocator_traits::region::with_region_provenance`).
+        // SAFETY: `addr` lies in `region`, so it is not null.
+        let same = unsafe { NonNull::new_unchecked(region.ptr(addr)) };
         if new_order == order {
-            return Ok(pos);
+            return Ok(same);
         }
         if new_order < order {
             // Shrink: give back the upper halves, largest first. None can
@@ -773,14 +802,14 @@ unsafe impl<const ORDER: usize> ByteAllocator for BuddyByteAllocator<ORDER> {
             for k in (new_order..order).rev() {
                 // SAFETY: `[addr + 2^k, addr + 2^(k+1))` is the unused upper
                 // half of the (live, naturally aligned) block being split.
-                unsafe { self.push(&region, pos.as_ptr().map_addr(|a| a + (1 << k)), k) };
+                unsafe { self.push(&region, region.ptr(addr + (1 << k)), k) };
             }
             self.used -= (1 << order) - (1 << new_order);
-            return Ok(pos);
+            return Ok(same);
         }
         // SAFETY: `pos` is a live block of `order` in `region`.
         if unsafe { self.grow_in_place(&region, addr, order, new_order) } {
-            return Ok(pos);
+            return Ok(same);
         }
         // A large block that grows once is likely to grow again (a `Vec`
         // doubling): cut the new one from a block `GROWTH_HEADROOM` orders

@@ -96,6 +96,7 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+mod emergency;
 mod source;
 mod stats;
 
@@ -224,6 +225,18 @@ impl<B, S, R: lock_api::RawMutex> GlobalAllocator<B, S, R> {
 }
 
 impl<B: ByteAllocator, S, R: lock_api::RawMutex> GlobalAllocator<B, S, R> {
+    /// The heap, locked; `None` if the lock is held and an engine has
+    /// reported a caller bug (the panic runtime of the thread that holds the
+    /// lock is allocating: waiting would deadlock). See `emergency`.
+    #[inline]
+    fn lock_heap(&self) -> Option<lock_api::MutexGuard<'_, R, Heap<B, S>>> {
+        match self.heap.try_lock() {
+            Some(heap) => Some(heap),
+            None if allocator_traits::bug::reported() => None,
+            None => Some(self.heap.lock()),
+        }
+    }
+
     /// A consistent snapshot of the statistics, taken under the lock (held
     /// for a few loads). Do not call it from a [`PageSource`] (the lock is
     /// held there).
@@ -306,7 +319,9 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> GlobalAllocator<B, 
     /// heap nor the source has room, [`AllocError::InvalidParam`] for an
     /// alignment it cannot give (as it documents).
     pub fn alloc_block(&self, layout: Layout) -> AllocResult<NonNull<u8>> {
-        let mut heap = self.heap.lock();
+        let Some(mut heap) = self.lock_heap() else {
+            return emergency::alloc(layout).ok_or(AllocError::NoMemory);
+        };
         let mut result = if heap.ready { heap.bytes.alloc(layout) } else { Err(AllocError::NoMemory) };
         for estimate in [Need::Tight, Need::PowerOfTwo] {
             if result != Err(AllocError::NoMemory) || self.grow_heap(&mut heap, layout, estimate).is_err() {
@@ -330,7 +345,12 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> GlobalAllocator<B, 
     /// reallocation: the old alignment and the new size), and is not freed
     /// yet.
     pub unsafe fn dealloc_block(&self, ptr: NonNull<u8>, layout: Layout) {
-        let mut heap = self.heap.lock();
+        if emergency::holds(ptr) {
+            return;
+        }
+        // With the lock held by a thread reporting a caller bug, the block
+        // leaks: the process is about to abort.
+        let Some(mut heap) = self.lock_heap() else { return };
         // SAFETY: the caller's contract is `dealloc`'s: every block of this
         // allocator comes from `heap.bytes`.
         unsafe { heap.bytes.dealloc(ptr, layout) };
@@ -354,7 +374,16 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> GlobalAllocator<B, 
     ) -> AllocResult<NonNull<u8>> {
         let new_layout =
             Layout::from_size_align(new_size, layout.align()).map_err(|_| AllocError::NoMemory)?;
-        let mut heap = self.heap.lock();
+        let heap = if emergency::holds(ptr) { None } else { self.lock_heap() };
+        let Some(mut heap) = heap else {
+            // An emergency block (or the lock held by a thread reporting a
+            // caller bug): a new block, the contents copied, nothing freed.
+            let block = self.alloc_block(new_layout)?;
+            // SAFETY: `block` is fresh, `ptr` holds `layout.size()` bytes
+            // (caller's contract); they do not overlap.
+            unsafe { ptr::copy_nonoverlapping(ptr.as_ptr(), block.as_ptr(), layout.size().min(new_size)) };
+            return Ok(block);
+        };
         // SAFETY: `ptr` is a live block of `heap.bytes` with `layout`
         // (caller's contract); a failed `realloc` leaves it so.
         let mut result = unsafe { heap.bytes.realloc(ptr, layout, new_size) };
@@ -533,40 +562,53 @@ impl<B: ByteAllocator, S, R: lock_api::RawMutex> fmt::Debug for GlobalAllocator<
 }
 
 // SAFETY: blocks come from the byte allocator, whose contract gives aligned,
-// non-overlapping blocks of the requested size inside valid memory; failures
-// return null, never unwind; `dealloc`/`realloc` pass the caller's pointer
+// non-overlapping blocks of the requested size inside valid memory (or, while
+// a caller bug is being reported, from the emergency arena, which hands every
+// byte out once); failures return null; a panic never unwinds out (it aborts); `dealloc`/`realloc` pass the caller's pointer
 // and layout on, as `GlobalAlloc` requires of the caller.
 unsafe impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> GlobalAlloc for GlobalAllocator<B, S, R> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        self.alloc_block(layout).map_or(ptr::null_mut(), NonNull::as_ptr)
+        let guard = emergency::AbortOnUnwind;
+        let block = self.alloc_block(layout).map_or(ptr::null_mut(), NonNull::as_ptr);
+        core::mem::forget(guard);
+        block
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        match self.alloc_block(layout) {
+        let guard = emergency::AbortOnUnwind;
+        let block = match self.alloc_block(layout) {
             Ok(block) => {
                 // SAFETY: `block` is a fresh block of `layout.size()` bytes.
                 unsafe { block.as_ptr().write_bytes(0, layout.size()) };
                 block.as_ptr()
             }
             Err(_) => ptr::null_mut(),
-        }
+        };
+        core::mem::forget(guard);
+        block
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let guard = emergency::AbortOnUnwind;
         if let Some(block) = NonNull::new(ptr) {
             // SAFETY: `GlobalAlloc::dealloc`'s contract: `ptr` was allocated
             // by this allocator with `layout`.
             unsafe { self.dealloc_block(block, layout) }
         }
+        core::mem::forget(guard);
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let Some(block) = NonNull::new(ptr) else {
             return ptr::null_mut();
         };
+        let guard = emergency::AbortOnUnwind;
         // SAFETY: `GlobalAlloc::realloc`'s contract: `ptr` is a live block of
         // this allocator with `layout`.
-        unsafe { self.realloc_block(block, layout, new_size) }.map_or(ptr::null_mut(), NonNull::as_ptr)
+        let block =
+            unsafe { self.realloc_block(block, layout, new_size) }.map_or(ptr::null_mut(), NonNull::as_ptr);
+        core::mem::forget(guard);
+        block
     }
 }
 

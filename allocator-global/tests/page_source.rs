@@ -19,7 +19,11 @@ type Kernel<B> = GlobalAllocator<B, PageAllocatorSource<BitmapPageAllocator<PAGE
 /// outlives it.
 unsafe fn kernel<B>(heap: B, policy: GrowthPolicy) -> Kernel<B> {
     // SAFETY: forwarded to the caller.
-    GlobalAllocator::with_policy(heap, unsafe { PageAllocatorSource::new(BitmapPageAllocator::new()) }, policy)
+    GlobalAllocator::with_policy(
+        heap,
+        unsafe { PageAllocatorSource::new(BitmapPageAllocator::new()) },
+        policy,
+    )
 }
 
 fn layout(size: usize, align: usize) -> Layout {

@@ -9,7 +9,7 @@ use core::{alloc::Layout, ptr::NonNull};
 use allocator_tlsf::TlsfByteAllocator;
 use allocator_traits::{
     AllocError, AllocResult, ByteAllocator,
-    region::{addr_to_ptr, align_down, align_up, is_aligned, region_end},
+    region::{addr_to_ptr, align_down, align_up, is_aligned, region_end, with_region_provenance},
 };
 
 /// The smallest heap [`Heap::new`] accepts; its size must also be a multiple
@@ -162,15 +162,21 @@ struct SlabHeader {
     fresh: u16,
     /// With `debug-checks`, the slab's class tagged (`debug::slab_tag`), so a
     /// free can tell a slab of its class from anything else; it takes the
-    /// padding after the counts, so the header keeps its size.
+    /// padding after the counts.
     #[cfg(feature = "debug-checks")]
     tag: u32,
+    /// With `debug-checks`, one bit per block, set while the block is handed
+    /// out: a double free is found without reading the block, whose bytes
+    /// belong to the caller and may be uninitialised.
+    #[cfg(feature = "debug-checks")]
+    live: [u64; debug::LIVE_WORDS],
 }
 
-const HEADER_SIZE: usize = size_of::<SlabHeader>();
+pub(crate) const HEADER_SIZE: usize = size_of::<SlabHeader>();
 
-// The tag of `debug-checks` fits in the header's padding.
-const _: () = assert!(HEADER_SIZE == 4 * size_of::<usize>() || HEADER_SIZE == 20);
+// Without `debug-checks` a header is four words.
+#[cfg(not(feature = "debug-checks"))]
+const _: () = assert!(HEADER_SIZE == 4 * size_of::<usize>());
 
 // The header sits at `header_offset`, which must be aligned for it, and
 // every class must fit a free-list link and at least a few blocks.
@@ -283,9 +289,12 @@ impl<B: ByteAllocator + core::fmt::Debug> core::fmt::Debug for Heap<B> {
 }
 
 /// The smallest region [`Heap::add_memory`] and
-/// [`SlabByteAllocator`](crate::SlabByteAllocator) accept: one slab of the
-/// smallest size. A smaller region could serve no block at all.
-pub const MIN_REGION_SIZE: usize = slab_size(0);
+/// [`SlabByteAllocator`](crate::SlabByteAllocator) accept: one that holds a
+/// slab of the smallest class wherever it starts (a slab is aligned to its
+/// size, so an unaligned region needs up to twice the slab, and the backing
+/// allocator's headers or bitmap). A region this large serves the smallest class over
+/// TLSF and buddy at any start; a smaller one might serve nothing.
+pub const MIN_REGION_SIZE: usize = 2 * slab_size(0) + 4 * SLAB_TAIL;
 
 /// [`AllocError::InvalidParam`] for a region smaller than [`MIN_REGION_SIZE`].
 const fn check_region_size(size: usize) -> AllocResult {
@@ -381,20 +390,6 @@ impl<B: ByteAllocator> Heap<B> {
         }
     }
 
-    /// A heap in front of `backing`, which manages no memory yet: every
-    /// region it gets will come through the heap (which `debug-checks` uses
-    /// to tell foreign pointers).
-    pub(crate) const fn with_empty_backing(backing: B) -> Self {
-        #[cfg(feature = "debug-checks")]
-        {
-            let mut heap = Self::with_backing(backing);
-            heap.known = debug::KnownRegions::EMPTY;
-            heap
-        }
-        #[cfg(not(feature = "debug-checks"))]
-        Self::with_backing(backing)
-    }
-
     /// A heap over `[start, start + size)`, trimmed as by
     /// [`try_new`](Heap::try_new), managed by `backing` (which is handed the
     /// trimmed region through [`BaseAllocator::init`]).
@@ -411,9 +406,9 @@ impl<B: ByteAllocator> Heap<B> {
         // SAFETY: the trimmed region lies inside the caller's region.
         unsafe { backing.init(start, size) }?;
         #[cfg_attr(not(feature = "debug-checks"), expect(unused_mut))]
-        let mut heap = Self::with_empty_backing(backing);
+        let mut heap = Self::with_backing(backing);
         #[cfg(feature = "debug-checks")]
-        heap.known.record(start, size);
+        heap.known.record(start, size, true);
         Ok(heap)
     }
 
@@ -430,10 +425,12 @@ impl<B: ByteAllocator> Heap<B> {
     /// As for [`new`](Heap::new).
     pub unsafe fn add_memory(&mut self, start: usize, size: usize) -> AllocResult {
         check_region_size(size)?;
+        #[cfg(feature = "debug-checks")]
+        let backing_was_empty = self.backing.total_bytes() == 0;
         // SAFETY: the caller's contract.
         unsafe { self.backing.add_memory(start, size) }?;
         #[cfg(feature = "debug-checks")]
-        self.known.record(start, size);
+        self.known.record(start, size, backing_was_empty);
         Ok(())
     }
 
@@ -448,10 +445,12 @@ impl<B: ByteAllocator> Heap<B> {
     /// [`BaseAllocator::init`]: allocator_traits::BaseAllocator::init
     pub(crate) unsafe fn init_backing(&mut self, start: usize, size: usize) -> AllocResult {
         check_region_size(size)?;
+        #[cfg(feature = "debug-checks")]
+        let backing_was_empty = self.backing.total_bytes() == 0;
         // SAFETY: the caller's contract.
         unsafe { self.backing.init(start, size) }?;
         #[cfg(feature = "debug-checks")]
-        self.known.record(start, size);
+        self.known.record(start, size, backing_was_empty);
         Ok(())
     }
 
@@ -523,8 +522,11 @@ impl<B: ByteAllocator> Heap<B> {
             // backing allocator.
             return unsafe { self.dealloc_large(ptr, layout) };
         }
+        // The slab header and the free-list link are the heap's: reached, and
+        // the block later handed out again, with the region's provenance.
+        let ptr = with_region_provenance(ptr);
         #[cfg(feature = "debug-checks")]
-        self.check_live(ptr, layout, class, "free");
+        self.check_live(ptr, layout, class, debug::Op::Free);
         let slab = header_of(ptr, class);
         // SAFETY: `ptr` is a live block of `class` (caller's contract), so it
         // lies in a live slab of `class`, whose header `header_of` found.
@@ -535,10 +537,11 @@ impl<B: ByteAllocator> Heap<B> {
             ptr.cast::<FreeBlock>().write(FreeBlock { next: hdr.free })
         };
         #[cfg(feature = "debug-checks")]
-        // SAFETY: the block of `class` was just freed.
-        unsafe {
-            debug::write_free_block(ptr, hdr.free, class)
-        };
+        {
+            debug::set_live(hdr, ptr, slab, class, false);
+            // SAFETY: the block of `class` was just freed.
+            unsafe { debug::write_free_block(ptr, hdr.free, class) };
+        }
         hdr.free = Some(ptr.cast());
         let was_full = hdr.used as usize == GEOMETRY[class].capacity;
         hdr.used -= 1;
@@ -580,10 +583,12 @@ impl<B: ByteAllocator> Heap<B> {
         let new_class = class_index(new);
         #[cfg(feature = "debug-checks")]
         if old_class < NUM_CLASSES {
-            self.check_live(ptr, old, old_class, "realloc");
+            self.check_live(with_region_provenance(ptr), old, old_class, debug::Op::Realloc);
         }
         if old_class < NUM_CLASSES && old_class == new_class {
-            return Ok(ptr);
+            // The block handed back carries the region's provenance, as every
+            // block the heap hands out.
+            return Ok(with_region_provenance(ptr));
         }
         if old_class >= NUM_CLASSES && new_class >= NUM_CLASSES {
             // SAFETY: `ptr` is a live block of the backing allocator for `old`
@@ -692,15 +697,11 @@ impl<B: ByteAllocator> Heap<B> {
                 hdr.fresh += 1;
                 // SAFETY: block `index < capacity` lies in the slab, before
                 // its header.
-                let block = unsafe { slab_base(slab, class).add(index * class_size(class)) };
-                #[cfg(feature = "debug-checks")]
-                // SAFETY: a block of a live slab, about to be handed out.
-                unsafe {
-                    debug::mark_handed_out(block)
-                };
-                block
+                unsafe { slab_base(slab, class).add(index * class_size(class)) }
             }
         };
+        #[cfg(feature = "debug-checks")]
+        debug::set_live(hdr, block, slab, class, true);
         hdr.used += 1;
         if hdr.used as usize == GEOMETRY[class].capacity {
             // Full: drop it from the head of the partial list.
@@ -861,6 +862,8 @@ impl<B: ByteAllocator> Heap<B> {
                 fresh: 0,
                 #[cfg(feature = "debug-checks")]
                 tag: debug::slab_tag(class),
+                #[cfg(feature = "debug-checks")]
+                live: [0; debug::LIVE_WORDS],
             })
         };
         Ok(slab)

@@ -172,12 +172,12 @@
 #![no_std]
 #![deny(missing_docs)]
 
-mod heap;
+pub(crate) mod heap;
 
 use core::{alloc::Layout, ptr::NonNull};
 
 pub use allocator_tlsf::TlsfByteAllocator;
-use allocator_traits::{AllocError, AllocResult, BaseAllocator, ByteAllocator};
+use allocator_traits::{AllocResult, BaseAllocator, ByteAllocator};
 pub use heap::{
     CACHED_EMPTY_SLABS, HEAP_ALIGN, Heap, MAX_CLASS_SIZE, MIN_CLASS_SIZE, MIN_HEAP_SIZE, MIN_REGION_SIZE,
     NUM_CLASSES, SLAB_TAIL, class_size, size_class, slab_capacity, slab_size,
@@ -186,14 +186,15 @@ pub use heap::{
 /// A byte allocator over a [`Heap`]: slab size classes in front of the
 /// backing allocator `B`.
 ///
-/// It manages no memory until [`init`](BaseAllocator::init); before that,
-/// `alloc` is [`AllocError::NoMemory`]. The region handed to `init` or
+/// It serves what its backing allocator manages: with [`new`](Self::new)
+/// nothing until [`init`](BaseAllocator::init) (before that, `alloc` is
+/// [`AllocError::NoMemory`]); with [`with_backing`](Self::with_backing), the
+/// backing allocator's memory at once. The region handed to `init` or
 /// `add_memory` goes to the backing allocator, trimmed by its rules (not by
 /// the stricter rules of [`Heap::new`]); a region smaller than
 /// [`MIN_REGION_SIZE`] (4 KiB, one slab) is [`AllocError::InvalidParam`].
 pub struct SlabByteAllocator<B: ByteAllocator = TlsfByteAllocator> {
     heap: Heap<B>,
-    initialised: bool,
 }
 
 impl SlabByteAllocator {
@@ -212,18 +213,17 @@ impl<B: ByteAllocator + Default> Default for SlabByteAllocator<B> {
 
 impl<B: ByteAllocator + core::fmt::Debug> core::fmt::Debug for SlabByteAllocator<B> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SlabByteAllocator")
-            .field("initialised", &self.initialised)
-            .field("heap", &self.heap)
-            .finish()
+        f.debug_struct("SlabByteAllocator").field("heap", &self.heap).finish()
     }
 }
 
 impl<B: ByteAllocator> SlabByteAllocator<B> {
-    /// An allocator in front of `backing`, which must manage no memory yet:
-    /// [`init`](BaseAllocator::init) hands it the first region.
+    /// An allocator in front of `backing`, which may already manage memory
+    /// (then it is served at once) or not (then
+    /// [`init`](BaseAllocator::init) hands it the first region), as
+    /// [`Heap::with_backing`].
     pub const fn with_backing(backing: B) -> Self {
-        Self { heap: Heap::with_empty_backing(backing), initialised: false }
+        Self { heap: Heap::with_backing(backing) }
     }
 
     /// The heap behind the allocator.
@@ -245,35 +245,33 @@ impl<B: ByteAllocator> SlabByteAllocator<B> {
 }
 
 impl<B: ByteAllocator> BaseAllocator for SlabByteAllocator<B> {
-    /// Hands the backing allocator its first region (trimmed by its rules).
+    /// Hands the backing allocator its first region (trimmed by its rules),
+    /// through the backing allocator's own `init`.
     ///
-    /// A second `init`, or a region smaller than [`MIN_REGION_SIZE`], is
-    /// [`AllocError::InvalidParam`]; a region the backing allocator refuses
-    /// is its error. A failed `init` leaves the allocator
-    /// uninitialised.
+    /// A region smaller than [`MIN_REGION_SIZE`] is
+    /// [`AllocError::InvalidParam`]; otherwise the answer is the backing
+    /// allocator's, a second `init` included (TLSF and buddy:
+    /// [`AllocError::MemoryOverlap`] for a region they manage,
+    /// [`AllocError::InvalidParam`] for another).
     ///
     /// # Safety
     ///
     /// As for [`BaseAllocator::init`].
     unsafe fn init(&mut self, start: usize, size: usize) -> AllocResult {
-        if self.initialised {
-            return Err(AllocError::InvalidParam);
-        }
         // SAFETY: the caller's contract.
-        unsafe { self.heap.init_backing(start, size) }?;
-        self.initialised = true;
-        Ok(())
+        unsafe { self.heap.init_backing(start, size) }
     }
 
     /// Adds a region to the backing allocator (trimmed by its rules); errors
     /// are the backing allocator's ([`AllocError::MemoryOverlap`] for a
-    /// region it already manages). Before `init` this is `init`.
+    /// region it already manages). While the backing allocator manages no
+    /// memory this is `init`.
     ///
     /// # Safety
     ///
     /// As for [`BaseAllocator::add_memory`].
     unsafe fn add_memory(&mut self, start: usize, size: usize) -> AllocResult {
-        if !self.initialised {
+        if self.heap.backing().total_bytes() == 0 {
             // SAFETY: the caller's contract.
             return unsafe { self.init(start, size) };
         }
@@ -295,9 +293,6 @@ unsafe impl<B: ByteAllocator> ByteAllocator for SlabByteAllocator<B> {
     /// large layout can also fail with the backing allocator's error.
     #[inline]
     fn alloc(&mut self, layout: Layout) -> AllocResult<NonNull<u8>> {
-        if !self.initialised {
-            return Err(AllocError::NoMemory);
-        }
         self.heap.alloc(layout)
     }
 

@@ -212,11 +212,15 @@ fn class_geometry() {
         // The blocks and the header fit in the chunk, blocks stay clear of
         // the header, and no whole block is left unused.
         let chunk = slab - SLAB_TAIL;
-        let header = size_of::<usize>() * 3 + 8;
+        let header = crate::heap::HEADER_SIZE;
         assert!(slab_capacity(class) * class_size(class) <= chunk - header);
         assert!((slab_capacity(class) + 1) * class_size(class) > chunk - header);
     }
-    assert_eq!(slab_capacity(0), (4096 - 64) / 8);
+    // Four words of header, plus a tag and a live-block bitmap with
+    // `debug-checks`.
+    let header = if cfg!(feature = "debug-checks") { 32 + 64 } else { 32 };
+    assert_eq!(crate::heap::HEADER_SIZE, header);
+    assert_eq!(slab_capacity(0), (4096 - 32 - header) / 8);
     assert_eq!(slab_capacity(4), 31, "the 128-byte class gives one block to the header");
     assert_eq!(slab_capacity(9), 7);
 }
@@ -979,8 +983,10 @@ fn slab_byte_allocator_lifecycle() {
     assert_eq!((slab.total_bytes(), slab.used_bytes(), slab.available_bytes()), (0, 0, 0));
     // SAFETY: host memory used by nothing else; it outlives `slab`.
     unsafe { slab.init(arena.start(), arena.size()) }.unwrap();
+    // A second init: the backing allocator's answer (TLSF: the region
+    // overlaps the one it manages).
     // SAFETY: as above.
-    assert_eq!(unsafe { slab.init(arena.start(), arena.size()) }, Err(AllocError::InvalidParam));
+    assert_eq!(unsafe { slab.init(arena.start(), arena.size()) }, Err(AllocError::MemoryOverlap));
     let total = slab.total_bytes();
     let available = slab.available_bytes();
     assert!(total > 250 * 1024 && total <= arena.size());
@@ -1014,7 +1020,7 @@ fn add_memory_before_init_initialises() {
     // SAFETY: allocated with (8, 8).
     unsafe { slab.dealloc(block, layout(8, 8)) };
     // SAFETY: as above.
-    assert_eq!(unsafe { slab.init(arena.start(), arena.size()) }, Err(AllocError::InvalidParam));
+    assert_eq!(unsafe { slab.init(arena.start(), arena.size()) }, Err(AllocError::MemoryOverlap));
     // A region the backing allocator refuses leaves the allocator as it was.
     let mut fresh = SlabByteAllocator::new();
     // SAFETY: an overflowing region is refused before it is touched.
@@ -1238,5 +1244,30 @@ mod debug_checks {
         }
         .with_min_region_size(crate::MIN_REGION_SIZE);
         allocator_testkit::byte::random_churn(&SlabByteAllocator::new, &cfg);
+    }
+}
+
+/// A region of exactly [`crate::MIN_REGION_SIZE`] serves the smallest class over
+/// TLSF and over buddy, wherever it starts.
+#[test]
+fn a_minimum_region_serves_the_smallest_class_at_any_start() {
+    let offsets: Vec<usize> =
+        if cfg!(miri) { std::vec![0, 8, 2048, 4088] } else { (0..4096).step_by(8).collect() };
+    let arena = Pool::new(crate::MIN_REGION_SIZE + 4096, 4096);
+    for offset in offsets {
+        let start = arena.start() + offset;
+        let mut over_tlsf = SlabByteAllocator::new();
+        let mut over_buddy = SlabByteAllocator::with_backing(BuddyByteAllocator::<32>::new());
+        // SAFETY: test memory, used by one allocator at a time, outliving it.
+        unsafe { over_tlsf.init(start, crate::MIN_REGION_SIZE) }.unwrap();
+        let block = over_tlsf.alloc(layout(8, 8)).unwrap_or_else(|e| panic!("over TLSF at +{offset}: {e:?}"));
+        // SAFETY: allocated just above with (8, 8).
+        unsafe { over_tlsf.dealloc(block, layout(8, 8)) };
+        // SAFETY: as above.
+        unsafe { over_buddy.init(start, crate::MIN_REGION_SIZE) }.unwrap();
+        let block =
+            over_buddy.alloc(layout(8, 8)).unwrap_or_else(|e| panic!("over buddy at +{offset}: {e:?}"));
+        // SAFETY: allocated just above with (8, 8).
+        unsafe { over_buddy.dealloc(block, layout(8, 8)) };
     }
 }

@@ -84,6 +84,9 @@ allocator_testkit::byte_allocator_tests!(
         init_twice,
         huge_layouts,
         alignments,
+        neighbour_frees,
+        realloc_chains,
+        padded_values,
     ]
 );
 #[cfg(miri)]
@@ -91,5 +94,15 @@ allocator_testkit::byte_allocator_tests!(
     mod tiny_over_buddy,
     SlabByteAllocator::with_backing(BuddyByteAllocator::new()),
     TINY,
-    only [random_churn, recovery, zero_size, realloc, regions, alignments]
+    only [
+        random_churn,
+        recovery,
+        zero_size,
+        realloc,
+        regions,
+        alignments,
+        neighbour_frees,
+        realloc_chains,
+        padded_values
+    ]
 );

@@ -71,6 +71,7 @@ pub mod page;
 mod pattern;
 mod pool;
 pub mod props;
+mod provenance;
 mod rng;
 
 pub use byte::ByteConfig;

@@ -133,3 +133,38 @@ fn fixed_ids_handed_out_twice() {
 fn ids_not_marked() {
     id::random_churn(&|| BitmapIds::with_bug(SetBug::ShortMark), &IDS);
 }
+
+#[test]
+#[should_panic(expected = "add_memory of a region overlapping its last byte")]
+fn overlap_checked_after_trimming() {
+    byte::overlapping_regions(&buggy(Bug::TrimmedOverlap), &BYTES);
+}
+
+#[test]
+#[should_panic(expected = "is less than the")]
+fn available_bytes_without_a_lower_bound() {
+    byte::recovery(&buggy(Bug::AvailableZero), &BYTES);
+}
+
+#[test]
+#[should_panic(expected = "exact statistics")]
+fn inexact_statistics_where_exact_ones_are_promised() {
+    byte::random_churn(&buggy(Bug::InexactStats), &BYTES.with_exact_stats(true));
+}
+
+#[test]
+fn inexact_statistics_pass_where_none_are_promised() {
+    byte::random_churn(&buggy(Bug::InexactStats), &BYTES);
+}
+
+#[test]
+#[should_panic(expected = "layouts just freed could be allocated again")]
+fn freed_room_lost_after_out_of_memory() {
+    byte::out_of_memory(&buggy(Bug::HoardsFrees), &BYTES);
+}
+
+#[test]
+#[should_panic(expected = "min_region_size (16) bytes")]
+fn a_minimum_region_that_serves_nothing() {
+    byte::tiny_regions(&buggy(Bug::None), &BYTES.with_min_region_size(16));
+}

@@ -118,7 +118,8 @@
 use core::{alloc::Layout, ptr::NonNull};
 
 use allocator_traits::{
-    AllocError, AllocResult, BaseAllocator, ByteAllocator, Region, RegionTable, region::addr_to_ptr,
+    AllocError, AllocResult, BaseAllocator, ByteAllocator, Region, RegionTable,
+    region::{addr_to_ptr, with_region_provenance},
 };
 
 pub use rlsf::GRANULARITY;
@@ -286,17 +287,21 @@ impl TlsfByteAllocator {
         let addr = pos.as_ptr().addr();
         let align = layout.align();
         let Some(region) = self.regions.find(addr, 0).copied() else {
-            panic!("allocator-tlsf: {op} of {addr:#x}, which lies outside every region");
+            allocator_traits::caller_bug!(
+                "allocator-tlsf: {op} of {addr:#x}, which lies outside every region"
+            );
         };
         // A payload directly follows its header (`align < GRANULARITY`) or is
         // aligned to `align >= GRANULARITY`; both start past a header.
         let misaligned =
             if align < GRANULARITY { addr % GRANULARITY != HEADER_SIZE } else { addr % align != 0 };
         if misaligned {
-            panic!("allocator-tlsf: {op} of {addr:#x}, misaligned for its layout (align {align})");
+            allocator_traits::caller_bug!(
+                "allocator-tlsf: {op} of {addr:#x}, misaligned for its layout (align {align})"
+            );
         }
         let not_a_block = || -> ! {
-            panic!(
+            allocator_traits::caller_bug!(
                 "allocator-tlsf: {op} of {addr:#x}, which is not the start of a live block (align {align})"
             )
         };
@@ -330,9 +335,13 @@ impl TlsfByteAllocator {
         };
         let double_free = || -> ! {
             if op == "free" {
-                panic!("allocator-tlsf: double free of {addr:#x} (block at {header:#x})")
+                allocator_traits::caller_bug!(
+                    "allocator-tlsf: double free of {addr:#x} (block at {header:#x})"
+                )
             }
-            panic!("allocator-tlsf: {op} of {addr:#x} after it was freed (block at {header:#x})")
+            allocator_traits::caller_bug!(
+                "allocator-tlsf: {op} of {addr:#x} after it was freed (block at {header:#x})"
+            )
         };
         let size_and_flags = word_at(header);
         if size_and_flags == FREED_HEADER {
@@ -470,21 +479,6 @@ impl BaseAllocator for TlsfByteAllocator {
     }
 }
 
-/// `pos` with the provenance of the pool it lies in (exposed by the owner at
-/// `init`/`add_memory`) instead of the caller's.
-///
-/// rlsf reads and writes block headers next to the payload. Through the
-/// caller's pointer those accesses would carry the caller's permissions,
-/// which cover the payload only: a `Box<T, A>` drop hands back a pointer whose
-/// tag another free may already have invalidated for the header bytes (Miri,
-/// Tree Borrows, flags exactly that). Metadata belongs to the allocator, so it
-/// is reached with the region's provenance; the cast costs nothing at run
-/// time.
-#[inline]
-fn with_pool_provenance(pos: NonNull<u8>) -> NonNull<u8> {
-    addr_to_ptr(pos.as_ptr().addr()).unwrap_or(pos)
-}
-
 // SAFETY: blocks come from rlsf over pools the caller handed to the `unsafe`
 // `init`/`add_memory`; rlsf returns disjoint, aligned blocks of at least the
 // asked size until they are freed.
@@ -509,7 +503,7 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
     /// [`realloc`](Self::realloc) of this allocator with this `layout` (the
     /// alignment is what matters to rlsf) and has not been freed since.
     unsafe fn dealloc(&mut self, pos: NonNull<u8>, layout: Layout) {
-        let pos = with_pool_provenance(pos);
+        let pos = with_region_provenance(pos);
         #[cfg(feature = "debug-checks")]
         let header = self.check_live(pos, layout, "free");
         // SAFETY: `pos` is a live allocation of ours with `layout.align()`
@@ -531,7 +525,7 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
     /// `pos` was returned by this allocator for the layout `old` and has not
     /// been freed since.
     unsafe fn realloc(&mut self, pos: NonNull<u8>, old: Layout, new_size: usize) -> AllocResult<NonNull<u8>> {
-        let pos = with_pool_provenance(pos);
+        let pos = with_region_provenance(pos);
         #[cfg(feature = "debug-checks")]
         let header = self.check_live(pos, old, "realloc");
         let new = Layout::from_size_align(new_size, old.align()).map_err(|_| AllocError::NoMemory)?;

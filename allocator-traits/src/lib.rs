@@ -25,6 +25,7 @@
 #![no_std]
 #![deny(missing_docs)]
 
+pub mod bug;
 pub mod region;
 
 use core::{alloc::Layout, fmt, ptr::NonNull};

@@ -65,6 +65,22 @@ pub fn addr_to_ptr(addr: usize) -> Option<NonNull<u8>> {
     NonNull::new(core::ptr::with_exposed_provenance_mut(addr))
 }
 
+/// `pos` with the provenance of the region it lies in (exposed by the owner
+/// at `init`/`add_memory`) instead of the caller's.
+///
+/// An engine reaches its own metadata (block headers, free-list links, slab
+/// headers) and hands out blocks through this pointer, never through the one a
+/// caller passed back: the caller's pointer carries the caller's permissions,
+/// which cover the caller's block only, and another free may already have
+/// invalidated them for the header bytes (a `Box<T, A>` drop; Miri with Tree
+/// Borrows flags exactly that). A block derived from a caller's pointer and
+/// handed to another caller would carry the first caller's tag. The cast costs
+/// nothing at run time.
+#[inline(always)]
+pub fn with_region_provenance(pos: NonNull<u8>) -> NonNull<u8> {
+    NonNull::new(core::ptr::with_exposed_provenance_mut(pos.as_ptr().addr())).unwrap_or(pos)
+}
+
 /// A half-open address range `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Region {
@@ -103,10 +119,11 @@ impl Region {
         Ok(Self { start, end })
     }
 
-    /// The number of bytes in the region.
+    /// The number of bytes in the region (0 for a reversed one: the fields
+    /// are public, and no method of this module panics).
     #[inline]
     pub const fn size(&self) -> usize {
-        self.end - self.start
+        self.end.saturating_sub(self.start)
     }
 
     /// Whether the region holds no byte.
@@ -275,6 +292,14 @@ mod tests {
         assert_eq!(t.total_size(), 2000);
         assert_eq!(t.find(1999, 1), Some(&Region { start: 1000, end: 2000 }));
         assert_eq!(t.find(999, 2), None, "a range across two regions is in neither");
+    }
+
+    #[test]
+    fn reversed_regions_do_not_panic() {
+        let reversed = Region { start: 200, end: 100 };
+        assert_eq!(reversed.size(), 0);
+        assert!(reversed.is_empty());
+        assert!(!reversed.overlaps(&Region { start: 0, end: 1000 }));
     }
 
     #[test]

@@ -1,17 +1,79 @@
 //! The `debug-checks` feature: slab tags, checked frees and poisoned free
 //! blocks. See the crate docs for what they catch and cost.
 //!
-//! Every slab header carries a tag naming its class; a free block holds its
-//! free-list link encoded with a key derived from its own address, and its
-//! other bytes hold [`POISON`]; every block handed out has its first word
-//! overwritten with poison, so only a free block's first word decodes to a
-//! valid link.
+//! Every slab header carries a tag naming its class and a bit per block, set
+//! while the block is handed out (a double free is found there, never by
+//! reading the caller's bytes, which may be uninitialised); a free block holds
+//! its free-list link encoded with a key derived from its own address, and its
+//! other bytes hold [`POISON`], so a write after free shows when the block is
+//! handed out again.
 
 use core::{alloc::Layout, ptr::NonNull};
 
 use allocator_traits::{ByteAllocator, RegionTable, region::Region};
 
-use super::{FreeBlock, GEOMETRY, HEADER_SIZE, Heap, SlabHeader, class_size, header_of, slab_base};
+use super::{
+    FreeBlock, GEOMETRY, HEADER_SIZE, Heap, NUM_CLASSES, SlabHeader, class_size, header_of, slab_base,
+    slab_size,
+};
+
+/// The most blocks a slab of any class can hold (ignoring its header).
+const MAX_BLOCKS: usize = {
+    let mut max = 0;
+    let mut class = 0;
+    while class < NUM_CLASSES {
+        let blocks = slab_size(class) / class_size(class);
+        if blocks > max {
+            max = blocks;
+        }
+        class += 1;
+    }
+    max
+};
+
+/// The words of a slab header's live-block bitmap.
+pub(super) const LIVE_WORDS: usize = MAX_BLOCKS.div_ceil(64);
+
+/// What the caller was doing when a check fired.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Op {
+    Free,
+    Realloc,
+}
+
+impl core::fmt::Display for Op {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Op::Free => "free",
+            Op::Realloc => "realloc",
+        })
+    }
+}
+
+/// The index of `block` in the slab `slab` of `class`.
+fn block_index(block: NonNull<u8>, slab: NonNull<SlabHeader>, class: usize) -> usize {
+    // SAFETY: `slab` is the header of a live slab of `class` (callers'
+    // contract), so the base lies in the same allocation.
+    let base = unsafe { slab_base(slab, class) }.as_ptr().addr();
+    (block.as_ptr().addr() - base) / class_size(class)
+}
+
+/// Marks `block` of the slab `hdr` (at `slab`, of `class`) handed out or free.
+pub(super) fn set_live(
+    hdr: &mut SlabHeader,
+    block: NonNull<u8>,
+    slab: NonNull<SlabHeader>,
+    class: usize,
+    live: bool,
+) {
+    let index = block_index(block, slab, class);
+    let bit = 1u64 << (index % 64);
+    if live {
+        hdr.live[index / 64] |= bit;
+    } else {
+        hdr.live[index / 64] &= !bit;
+    }
+}
 
 /// The byte every free block is filled with (after its link).
 pub(super) const POISON: u8 = 0xa5;
@@ -31,23 +93,26 @@ pub(super) const fn slab_tag(class: usize) -> u32 {
 /// How many regions the heap records to tell foreign pointers apart.
 const MAX_KNOWN_REGIONS: usize = 32;
 
-/// The regions handed to the backing allocator through the heap, if they are
-/// all of its memory (a heap built by `with_backing` over a backing
-/// allocator that may already manage memory does not know).
+/// The regions handed to the backing allocator through the heap, once the
+/// heap knows they are all of its memory: the first region recorded went to a
+/// backing allocator that managed nothing yet (a heap built by `with_backing`
+/// over a backing allocator that already manages memory does not know).
 pub(super) struct KnownRegions {
     table: RegionTable<MAX_KNOWN_REGIONS>,
     complete: bool,
 }
 
 impl KnownRegions {
-    /// Nothing known about the backing allocator's memory: no region check.
+    /// Nothing known yet about the backing allocator's memory: no region check.
     pub(super) const UNKNOWN: Self = Self { table: RegionTable::new(), complete: false };
-    /// A backing allocator that manages no memory yet.
-    pub(super) const EMPTY: Self = Self { table: RegionTable::new(), complete: true };
 
-    /// Records a region the backing allocator accepted; the check is off for
-    /// good once the table is full.
-    pub(super) fn record(&mut self, start: usize, size: usize) {
+    /// Records a region the backing allocator accepted (`backing_was_empty`:
+    /// it managed no memory before); the check is off for good once the
+    /// table is full.
+    pub(super) fn record(&mut self, start: usize, size: usize, backing_was_empty: bool) {
+        if self.table.is_empty() && backing_was_empty {
+            self.complete = true;
+        }
         let recorded = Region::new(start, size).and_then(|region| self.table.insert(region));
         if recorded.is_err() {
             self.complete = false;
@@ -95,17 +160,6 @@ pub(super) unsafe fn write_free_block(block: NonNull<u8>, next: Option<NonNull<F
     }
 }
 
-/// Overwrites the first word of a block about to be handed out, so that it
-/// does not read as a free block's link.
-///
-/// # Safety
-///
-/// `block` is a block of a live slab, about to be handed out.
-pub(super) unsafe fn mark_handed_out(block: NonNull<u8>) {
-    // SAFETY: the block is at least a word, aligned, and ours.
-    unsafe { block.cast::<usize>().write(POISON_WORD) };
-}
-
 /// Pops the free block at `block` of `slab`: panics if it was written after
 /// it was freed (its link or its poison changed), returns its link, and
 /// marks it handed out.
@@ -123,7 +177,7 @@ pub(super) unsafe fn take_free_block(
     // SAFETY: a free block of `class`: a word-aligned, readable link.
     let next = unsafe { block.cast::<usize>().read() } ^ LINK_KEY ^ addr;
     let written_after_free = |offset: usize| -> ! {
-        panic!(
+        allocator_traits::caller_bug!(
             "allocator-slab: use after free: block {addr:#x} ({} bytes) was written after it was freed (at byte {offset})",
             class_size(class)
         )
@@ -140,8 +194,6 @@ pub(super) unsafe fn take_free_block(
         }
         offset += size_of::<usize>();
     }
-    // SAFETY: the block is about to be handed out.
-    unsafe { mark_handed_out(block) };
     // Derived from the slab's provenance; `valid_link` put it inside.
     (next != 0).then(|| {
         // SAFETY: `next` lies in the slab, so it is not null.
@@ -150,23 +202,29 @@ pub(super) unsafe fn take_free_block(
 }
 
 impl<B: ByteAllocator> Heap<B> {
-    /// Panics unless `ptr` can be a live block of `class` allocated for
-    /// `layout`: O(1) (and a scan of at most 32 known regions).
-    pub(super) fn check_live(&self, ptr: NonNull<u8>, layout: Layout, class: usize, op: &str) {
+    /// Panics (through [`allocator_traits::caller_bug!`]) unless `ptr` can be
+    /// a live block of `class` allocated for `layout`: O(1) (and a scan of at
+    /// most 32 known regions). Reads only the heap's own metadata, never the
+    /// block.
+    pub(super) fn check_live(&self, ptr: NonNull<u8>, layout: Layout, class: usize, op: Op) {
         let addr = ptr.as_ptr().addr();
         let size = class_size(class);
         let align = layout.align();
         if addr % align != 0 {
-            panic!("allocator-slab: {op} of {addr:#x}, misaligned for its layout (align {align})");
+            allocator_traits::caller_bug!(
+                "allocator-slab: {op} of {addr:#x}, misaligned for its layout (align {align})"
+            );
         }
         if addr % size != 0 {
-            panic!(
+            allocator_traits::caller_bug!(
                 "allocator-slab: {op} of {addr:#x}, which is not the start of a block of the {size}-byte class"
             );
         }
         let slab = header_of(ptr, class);
         if !self.known.may_hold(addr, size) || !self.known.may_hold(slab.as_ptr().addr(), HEADER_SIZE) {
-            panic!("allocator-slab: {op} of {addr:#x}, which lies outside every region");
+            allocator_traits::caller_bug!(
+                "allocator-slab: {op} of {addr:#x}, which lies outside every region"
+            );
         }
         // SAFETY: the header's place lies in the heap's memory (checked above
         // when the heap knows its regions; otherwise the caller's word that
@@ -174,35 +232,27 @@ impl<B: ByteAllocator> Heap<B> {
         // read in place, without a reference.
         let tag = unsafe { (&raw const (*slab.as_ptr()).tag).read() };
         if tag != slab_tag(class) {
-            panic!(
+            allocator_traits::caller_bug!(
                 "allocator-slab: {op} of {addr:#x}, which is in no slab of the {size}-byte class \
                  (never allocated, or freed with another layout)"
             );
         }
-        // SAFETY: `slab` is a live slab of `class` (its tag says so).
-        let (used, fresh) = unsafe { ((*slab.as_ptr()).used as usize, (*slab.as_ptr()).fresh as usize) };
-        // SAFETY: as above.
-        let index = (addr - unsafe { slab_base(slab, class) }.as_ptr().addr()) / size;
+        let index = block_index(ptr, slab, class);
         if index >= GEOMETRY[class].capacity {
-            panic!(
+            allocator_traits::caller_bug!(
                 "allocator-slab: {op} of {addr:#x}, which is not the start of a block of the {size}-byte class"
             );
         }
-        let freed = || -> ! {
-            if op == "free" {
-                panic!("allocator-slab: double free of {addr:#x} ({size}-byte class)")
+        // SAFETY: `slab` is a live slab of `class` (its tag says so); the
+        // bitmap word is read in place, without a reference.
+        let word = unsafe { (&raw const (*slab.as_ptr()).live[index / 64]).read() };
+        if word & (1 << (index % 64)) == 0 {
+            if op == Op::Free {
+                allocator_traits::caller_bug!("allocator-slab: double free of {addr:#x} ({size}-byte class)")
             }
-            panic!("allocator-slab: {op} of {addr:#x} after it was freed ({size}-byte class)")
-        };
-        // No block is live, or this one was never carved since the slab was
-        // last empty.
-        if used == 0 || index >= fresh {
-            freed();
-        }
-        // SAFETY: a carved block of a live slab: readable, word-aligned.
-        let link = unsafe { ptr.cast::<usize>().read() } ^ LINK_KEY ^ addr;
-        if valid_link(slab, class, addr, link) {
-            freed();
+            allocator_traits::caller_bug!(
+                "allocator-slab: {op} of {addr:#x} after it was freed ({size}-byte class)"
+            )
         }
     }
 }

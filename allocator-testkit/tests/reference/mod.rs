@@ -42,6 +42,15 @@ pub enum Bug {
     UncheckedEnd,
     /// Blocks are placed one byte past the region's end now and then.
     OutOfRegion,
+    /// Overlap is checked against the trimmed regions, not the caller's.
+    TrimmedOverlap,
+    /// `available_bytes` is always 0.
+    AvailableZero,
+    /// `available_bytes` is 16 bytes short of `total - used`.
+    InexactStats,
+    /// Once an allocation has failed, freed blocks are parked, not reused,
+    /// until every block is free.
+    HoardsFrees,
 }
 
 /// Best fit over a free list indexed by address (to coalesce) and by size
@@ -49,6 +58,9 @@ pub enum Bug {
 #[derive(Debug, Default)]
 pub struct FreeList {
     regions: Vec<Region>,
+    /// The ranges callers handed over, untrimmed: what overlap is checked
+    /// against.
+    claimed: Vec<Region>,
     /// start -> end of free ranges.
     free: BTreeMap<usize, usize>,
     /// (length, start) of free ranges.
@@ -58,6 +70,10 @@ pub struct FreeList {
     used: usize,
     allocs: usize,
     frees: usize,
+    /// With `Bug::HoardsFrees`: whether an allocation has failed, and the
+    /// parked free ranges.
+    failed: bool,
+    parked: Vec<(usize, usize)>,
     pub bug: Bug,
 }
 
@@ -80,9 +96,16 @@ impl FreeList {
         } else {
             Region::trimmed(start, size, GRANULE, MIN_REGION)?
         };
-        if self.bug != Bug::AcceptOverlap && self.regions.iter().any(|r| r.overlaps(&region)) {
+        let claimed = Region::new(start, size)?;
+        let overlaps = match self.bug {
+            Bug::AcceptOverlap => false,
+            Bug::TrimmedOverlap => self.regions.iter().any(|r| r.overlaps(&region)),
+            _ => self.claimed.iter().any(|r| r.overlaps(&claimed)),
+        };
+        if overlaps {
             return Err(AllocError::MemoryOverlap);
         }
+        self.claimed.push(claimed);
         if self.bug == Bug::WriteBefore {
             let ptr = addr_to_ptr(region.start - 1).ok_or(AllocError::InvalidParam)?;
             // SAFETY: none: this is the bug under test (a write outside the region).
@@ -159,7 +182,10 @@ unsafe impl ByteAllocator for FreeList {
         // Sizes are multiples of the granule, so every free range starts aligned to it.
         let size = (layout.size().max(1) + misalign).next_multiple_of(GRANULE);
         self.allocs += 1;
-        let Some((s, e, at)) = self.find(size, layout.align()) else { return Err(no_memory) };
+        let Some((s, e, at)) = self.find(size, layout.align()) else {
+            self.failed = true;
+            return Err(no_memory);
+        };
         if !(self.bug == Bug::Overlap && self.allocs % 7 == 0) {
             self.remove_free(s);
             if s < at {
@@ -191,6 +217,15 @@ unsafe impl ByteAllocator for FreeList {
         if self.bug == Bug::Leak && self.frees % 4 == 0 {
             return;
         }
+        if self.bug == Bug::HoardsFrees && self.failed {
+            self.parked.push((addr, addr + len));
+            if self.live.is_empty() {
+                for (start, end) in std::mem::take(&mut self.parked) {
+                    self.release(start, end);
+                }
+            }
+            return;
+        }
         self.release(addr - misalign, addr + len - misalign);
     }
 
@@ -217,7 +252,11 @@ unsafe impl ByteAllocator for FreeList {
     }
 
     fn available_bytes(&self) -> usize {
-        self.total_bytes() - self.used
+        match self.bug {
+            Bug::AvailableZero => 0,
+            Bug::InexactStats => (self.total_bytes() - self.used).saturating_sub(16),
+            _ => self.total_bytes() - self.used,
+        }
     }
 }
 
