@@ -38,7 +38,9 @@ use core::{
 
 use alloc::{boxed::Box, collections::BTreeMap, string::String, vec::Vec};
 use allocator_bitmap::BitmapPageAllocator;
-use allocator_global::{ArchInterrupts, GlobalAllocator, IrqSafeSpin, PageAllocatorSource};
+#[cfg(not(feature = "plain-spin-lock"))]
+use allocator_global::{ArchInterrupts, IrqSafeSpin};
+use allocator_global::{GlobalAllocator, PageAllocatorSource};
 use allocator_slab::SlabByteAllocator;
 
 /// The most CPUs the kernel has stacks and per-CPU slots for.
@@ -59,11 +61,15 @@ const MAX_ROUNDS: usize = 200_000;
 
 /// The kernel's whole memory subsystem: page frames and the heap that grows
 /// from them, behind one interrupt-masking lock.
-pub type KernelMemory = GlobalAllocator<
-    SlabByteAllocator,
-    PageAllocatorSource<BitmapPageAllocator<PAGE_SIZE>>,
-    IrqSafeSpin<ArchInterrupts>,
->;
+pub type KernelMemory =
+    GlobalAllocator<SlabByteAllocator, PageAllocatorSource<BitmapPageAllocator<PAGE_SIZE>>, HeapLock>;
+
+/// The lock: local interrupts masked while held.
+#[cfg(not(feature = "plain-spin-lock"))]
+type HeapLock = IrqSafeSpin<ArchInterrupts>;
+/// The demonstration of what goes wrong without it: a plain spin lock.
+#[cfg(feature = "plain-spin-lock")]
+type HeapLock = allocator_global::DefaultRawMutex;
 
 /// The memory subsystem. Its frames are given to it at boot
 /// ([`primary_main`]).
