@@ -15,4 +15,7 @@ fi
 qemu-system-riscv64 --version | head -n 1
 
 cargo fmt --manifest-path examples/kernel/Cargo.toml -- --check
+for target in riscv64gc-unknown-none-elf aarch64-unknown-none-softfloat; do
+  cargo clippy -q --manifest-path examples/kernel/Cargo.toml --release --target "$target" -- -D warnings
+done
 bash examples/kernel/run.sh all

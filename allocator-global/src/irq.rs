@@ -410,7 +410,7 @@ mod tests {
     #[test]
     fn mutual_exclusion_under_contention() {
         const THREADS: usize = 4;
-        const ROUNDS: usize = 10_000;
+        const ROUNDS: usize = if cfg!(miri) { 100 } else { 10_000 };
         let counter = Arc::new(lock_api::Mutex::<IrqSafeSpin<Fake>, (u64, u64)>::new((0, 0)));
         let handles: Vec<_> = (0..THREADS)
             .map(|_| {

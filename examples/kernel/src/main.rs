@@ -181,7 +181,7 @@ pub fn primary_main(cpu: usize, ram_end: usize) -> ! {
     println!(
         "frames: {} pages ({} MiB) from {start:#x} to {ram_end:#x}",
         KERNEL_MEMORY.total_pages(),
-        KERNEL_MEMORY.total_pages() * PAGE_SIZE >> 20
+        (KERNEL_MEMORY.total_pages() * PAGE_SIZE) >> 20
     );
 
     arch::init_primary();

@@ -186,7 +186,7 @@ pub fn round(cpu: usize, round: usize, rng: &mut Rng) {
     }
 
     // Every 16 rounds: a large buffer, beyond the slab classes.
-    if round % 16 == 0 {
+    if round.is_multiple_of(16) {
         let size = (256 << 10) << rng.below(3);
         let mut buffer = alloc::vec![0u8; size];
         check!(buffer.iter().all(|&b| b == 0), "round {round}: zeroed buffer not zero");
@@ -221,7 +221,7 @@ pub fn out_of_memory() -> usize {
     // A request larger than the RAM: an error, nothing taken.
     let mut huge: Vec<u8> = Vec::new();
     let error: Result<(), TryReserveError> = huge.try_reserve_exact(2 * RAM_SIZE);
-    check!(error.is_err(), "a {} MiB Vec was granted", 2 * RAM_SIZE >> 20);
+    check!(error.is_err(), "a {} MiB Vec was granted", (2 * RAM_SIZE) >> 20);
     let total = KERNEL_MEMORY.total_pages();
     let pages = KERNEL_MEMORY.alloc_pages(total + 1, PAGE_SIZE);
     check!(pages == Err(AllocError::NoMemory), "alloc_pages(all + 1): {pages:?}");
