@@ -110,10 +110,6 @@ pub struct IrqSafeSpin<I: InterruptControl> {
 // possibly different CPUs, so it must be `Send`.
 unsafe impl<I: InterruptControl> Sync for IrqSafeSpin<I> where I::State: Send {}
 
-// SAFETY: the lock owns nothing that is tied to a thread; the state inside
-// is only meaningful while held, and a held lock is not moved (`&self`).
-unsafe impl<I: InterruptControl> Send for IrqSafeSpin<I> where I::State: Send {}
-
 impl<I: InterruptControl> IrqSafeSpin<I> {
     /// An unlocked lock.
     pub const fn new() -> Self {
