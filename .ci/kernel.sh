@@ -8,9 +8,11 @@ cd "$(dirname "$0")/.."
 if ! command -v qemu-system-riscv64 >/dev/null || ! command -v qemu-system-aarch64 >/dev/null \
   || ! ls /usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.* >/dev/null 2>&1; then
   echo "installing QEMU and OpenSBI"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends qemu-system-misc qemu-system-arm opensbi >/dev/null
+  sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo) # GitHub's runners
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    qemu-system-misc qemu-system-arm opensbi >/dev/null
 fi
 qemu-system-riscv64 --version | head -n 1
 
