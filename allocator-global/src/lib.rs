@@ -97,6 +97,7 @@
 extern crate std;
 
 mod emergency;
+mod irq;
 mod source;
 mod stats;
 
@@ -107,6 +108,9 @@ use core::{
 };
 
 pub use allocator_traits::{AllocError, AllocResult, BaseAllocator, ByteAllocator, PageAllocator};
+#[cfg(any(target_arch = "riscv64", target_arch = "aarch64", target_arch = "x86_64"))]
+pub use irq::ArchInterrupts;
+pub use irq::{Aarch64Daif, InterruptControl, IrqSafeSpin, Riscv64Sie, X86_64InterruptFlag};
 #[cfg(feature = "std")]
 pub use source::SystemSource;
 pub use source::{NoSource, PageAllocatorSource, PageSource};
