@@ -162,7 +162,7 @@ mod tests {
         let mut bump = Bump::new(pool.base(), pool.size());
         let base = pool.base().addr().get();
         let mut inside = false;
-        let elapsed = time_routed(&mut bump, (base, pool.size()), || {
+        time_routed(&mut bump, (base, pool.size()), || {
             let v: Vec<u64> = (0..1000).collect();
             let newest: Vec<u8> = Vec::with_capacity(10);
             inside = pool.contains(v.as_ptr().addr()) && pool.contains(newest.as_ptr().addr());
@@ -172,7 +172,6 @@ mod tests {
         .unwrap();
         assert!(inside, "the Vec was allocated from the pool");
         assert!(bump.used() >= 8000);
-        assert!(elapsed > Duration::ZERO);
         let after: Vec<u64> = vec![1, 2, 3];
         assert!(!pool.contains(after.as_ptr().addr()), "routing is off again");
     }

@@ -11,14 +11,14 @@ use allocator_testkit::ByteConfig;
 #[cfg(not(miri))]
 allocator_testkit::byte_allocator_tests!(
     BuddyByteAllocator::new(),
-    ByteConfig::new().with_min_region_size(MIN_REGION_SIZE)
+    ByteConfig::new().with_min_region_size(MIN_REGION_SIZE).with_exact_stats(true)
 );
 // Small regions: 64 KiB.
 #[cfg(not(miri))]
 allocator_testkit::byte_allocator_tests!(
     mod small_regions,
     BuddyByteAllocator::new(),
-    ByteConfig::new().with_min_region_size(MIN_REGION_SIZE).with_region_size(64 * 1024).with_max_size(8 * 1024)
+    ByteConfig::new().with_min_region_size(MIN_REGION_SIZE).with_exact_stats(true).with_region_size(64 * 1024).with_max_size(8 * 1024)
 );
 // Large alignments (up to 256 KiB) in 4 MiB regions: a buddy serves any
 // alignment up to its largest free block.
@@ -26,7 +26,7 @@ allocator_testkit::byte_allocator_tests!(
 allocator_testkit::byte_allocator_tests!(
     mod large_alignments,
     BuddyByteAllocator::new(),
-    ByteConfig::new().with_min_region_size(MIN_REGION_SIZE).with_region_size(4 << 20).with_max_align(256 * 1024)
+    ByteConfig::new().with_min_region_size(MIN_REGION_SIZE).with_exact_stats(true).with_region_size(4 << 20).with_max_align(256 * 1024)
 );
 // Few orders: blocks of at most 32 KiB, so every 128 KiB region is cut into
 // several largest blocks that never merge.
@@ -34,12 +34,12 @@ allocator_testkit::byte_allocator_tests!(
 allocator_testkit::byte_allocator_tests!(
     mod capped_order,
     BuddyByteAllocator::<16>::empty(),
-    ByteConfig::new().with_min_region_size(MIN_REGION_SIZE).with_region_size(128 * 1024)
+    ByteConfig::new().with_min_region_size(MIN_REGION_SIZE).with_exact_stats(true).with_region_size(128 * 1024)
 );
 // Few operations on small regions, for Miri.
 #[cfg(miri)]
 allocator_testkit::byte_allocator_tests!(
     mod tiny,
     BuddyByteAllocator::new(),
-    ByteConfig::tiny().with_min_region_size(MIN_REGION_SIZE)
+    ByteConfig::tiny().with_min_region_size(MIN_REGION_SIZE).with_exact_stats(true)
 );

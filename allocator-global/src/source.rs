@@ -8,7 +8,10 @@ use allocator_traits::{AllocError, AllocResult, PageAllocator};
 /// When the byte allocator of a [`GlobalAllocator`](crate::GlobalAllocator)
 /// reports [`AllocError::NoMemory`], the allocator asks its source for a
 /// chunk, hands it to the byte allocator with `add_memory` (or `init`, the
-/// first time) and retries once.
+/// first time) and retries; if that still fails it grows once more with a
+/// larger estimate (for a buddy byte allocator, which needs a naturally
+/// aligned power of two) and retries a last time: at most two growths and
+/// two retries per request.
 ///
 /// The source is called **with the allocator's lock held**: it must not
 /// allocate through the same `GlobalAllocator` (that would deadlock), and on

@@ -177,6 +177,55 @@ fn collections_in<A: ByteAllocator>(inner: A) {
     assert_eq!(rc.used_bytes(), 0);
 }
 
+/// Boxes of one size class (one slab, one buddy pair) dropped in both
+/// orders, and a `Vec` grown and shrunk in place then written: the patterns of
+/// the review's reproductions (a slab header reached through a freed
+/// neighbour's tag, buddy halves pushed with a caller's tag), which Miri
+/// (Tree Borrows) checks here for every engine through the bridge.
+fn neighbours_and_realloc_in<A: ByteAllocator>(inner: A) {
+    let pool: &'static mut [u8] = std::vec![0u8; POOL].leak();
+    let rc = AllocatorRc::new(inner, pool).unwrap();
+    for a_first in [true, false] {
+        let mut a = Box::new_in(1u64, rc.clone());
+        let mut b = Box::new_in(2u64, rc.clone());
+        *a += 10;
+        *b += 10;
+        if a_first {
+            drop(a);
+            assert_eq!(*b, 12);
+            drop(b);
+        } else {
+            drop(b);
+            assert_eq!(*a, 11);
+            drop(a);
+        }
+    }
+    let mut v: Vec<u8, _> = Vec::with_capacity_in(64, rc.clone());
+    v.extend(0..64u8);
+    v.truncate(8);
+    v.shrink_to_fit();
+    let other = Box::new_in([3u8; 32], rc.clone());
+    v.reserve_exact(56);
+    v.extend(8..64u8);
+    for byte in v.iter_mut() {
+        *byte = byte.wrapping_mul(3);
+    }
+    assert!(v.iter().enumerate().all(|(i, &x)| x == (i as u8).wrapping_mul(3)));
+    assert_eq!(other[31], 3);
+    drop((v, other));
+    assert_eq!(rc.used_bytes(), 0);
+}
+
+#[test]
+fn neighbours_and_realloc_in_every_engine() {
+    neighbours_and_realloc_in(TlsfByteAllocator::new());
+    neighbours_and_realloc_in(allocator_buddy::BuddyByteAllocator::new());
+    neighbours_and_realloc_in(allocator_slab::SlabByteAllocator::new());
+    neighbours_and_realloc_in(allocator_slab::SlabByteAllocator::with_backing(
+        allocator_buddy::BuddyByteAllocator::new(),
+    ));
+}
+
 #[test]
 fn collections_in_every_engine() {
     collections_in(TlsfByteAllocator::new());
