@@ -35,6 +35,7 @@
 //! # }
 //! ```
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 pub use allocator_traits::*;

@@ -91,6 +91,7 @@
 //! benchmark's `threads` suite, a price every allocation would pay for a
 //! figure read rarely.
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 #[cfg(feature = "std")]
