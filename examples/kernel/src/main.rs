@@ -47,6 +47,16 @@ use allocator_slab::SlabByteAllocator;
 pub const MAX_CPUS: usize = 8;
 /// The stack of each CPU.
 pub const STACK_SIZE: usize = 256 << 10;
+
+/// The boot stacks of all CPUs, `STACK_SIZE` each, CPU `i` at index `i`; the
+/// architecture's entry code sets each CPU's stack pointer to the top of its
+/// own.
+#[repr(C, align(16))]
+pub struct Stacks([[u8; STACK_SIZE]; MAX_CPUS]);
+
+#[unsafe(link_section = ".bss.stacks")]
+#[unsafe(no_mangle)]
+pub static mut BOOT_STACKS: Stacks = Stacks([[0; STACK_SIZE]; MAX_CPUS]);
 /// The frame size.
 pub const PAGE_SIZE: usize = 4096;
 /// The RAM QEMU is given (`-m 128M`).

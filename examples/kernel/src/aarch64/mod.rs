@@ -21,14 +21,6 @@ const TIMER_IRQ: u32 = 27;
 /// Timer interrupts per second.
 const TIMER_HZ: u64 = 20_000;
 
-/// The stacks of all cores, `STACK_SIZE` each, core `i` at index `i`.
-#[repr(C, align(16))]
-struct Stacks([[u8; STACK_SIZE]; MAX_CPUS]);
-
-#[unsafe(link_section = ".bss.stacks")]
-#[unsafe(no_mangle)]
-static mut BOOT_STACKS: Stacks = Stacks([[0; STACK_SIZE]; MAX_CPUS]);
-
 // The entry points. QEMU enters `_start` on core 0 at EL1; PSCI CPU_ON
 // enters `secondary_start` with x0 = the core index (our context id). Each
 // sets its stack (core i: the top of stack i), keeps its index in
@@ -76,7 +68,7 @@ secondary_start:
 "#,
     max_cpus = const MAX_CPUS,
     stack_shift = const STACK_SIZE.trailing_zeros(),
-    stacks = sym BOOT_STACKS,
+    stacks = sym crate::BOOT_STACKS,
     primary = sym rust_primary,
     secondary = sym rust_secondary,
 );

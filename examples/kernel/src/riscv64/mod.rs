@@ -15,14 +15,6 @@ const TEST_DEVICE: usize = 0x10_0000;
 /// The timer period in `time` ticks (10 MHz on QEMU virt): 50 us.
 const TIMER_PERIOD: u64 = 500;
 
-/// The stacks of all harts, `STACK_SIZE` each, hart `i` at index `i`.
-#[repr(C, align(16))]
-struct Stacks([[u8; STACK_SIZE]; MAX_CPUS]);
-
-#[unsafe(link_section = ".bss.stacks")]
-#[unsafe(no_mangle)]
-static mut BOOT_STACKS: Stacks = Stacks([[0; STACK_SIZE]; MAX_CPUS]);
-
 // The entry points. OpenSBI enters `_start` on the boot hart in S-mode with
 // a0 = hart id, a1 = device tree; SBI HSM `hart_start` enters
 // `secondary_start` with a0 = hart id. Each sets its stack (hart i: the top
@@ -62,7 +54,7 @@ secondary_start:
 "#,
     max_cpus = const MAX_CPUS,
     stack_shift = const STACK_SIZE.trailing_zeros(),
-    stacks = sym BOOT_STACKS,
+    stacks = sym crate::BOOT_STACKS,
     primary = sym rust_primary,
     secondary = sym rust_secondary,
 );
