@@ -327,6 +327,11 @@ impl<B: Bits> Window<B> {
     /// bits are free and all of them inside regions, and the bitmap's own
     /// invariants hold. O(bitmap words + regions) for the frame bitmap.
     pub(crate) fn assert_valid(&self) {
+        if self.is_empty() {
+            // The bitmap is cleared when the first region comes.
+            assert_eq!((self.total, self.used), (0, 0), "statistics without regions");
+            return;
+        }
         self.bits.assert_valid();
         let cap = self.bits.cap();
         let (mut total, mut free_inside) = (0, 0);
@@ -342,8 +347,6 @@ impl<B: Bits> Window<B> {
         assert_eq!(total, self.total, "total is the regions' size");
         assert!(self.used <= self.total, "used {} > total {}", self.used, self.total);
         assert_eq!(free_inside, self.total - self.used, "free bits inside the regions");
-        if !self.is_empty() {
-            assert_eq!(self.bits.count(0..cap), free_inside, "a free bit outside every region");
-        }
+        assert_eq!(self.bits.count(0..cap), free_inside, "a free bit outside every region");
     }
 }

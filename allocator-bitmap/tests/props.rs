@@ -4,7 +4,7 @@
 //! this file, to be committed as regression tests).
 #![cfg(not(miri))]
 
-use allocator_bitmap::{BitmapIdAllocator, BitmapPageAllocator};
+use allocator_bitmap::{BitmapFrameAllocator, BitmapIdAllocator, BitmapPageAllocator};
 use allocator_testkit::props::{id_ops, page_ops, run_id_ops, run_page_ops};
 use allocator_testkit::{IdConfig, PageConfig};
 use proptest::prelude::*;
@@ -18,6 +18,12 @@ proptest! {
     #[test]
     fn bitmap_pages_follow_the_model(ops in page_ops(200)) {
         run_page_ops(&BitmapPageAllocator::<4096>::new, &PAGES, &ops);
+    }
+
+    #[test]
+    fn frame_pages_follow_the_model(ops in page_ops(200)) {
+        let make = || BitmapFrameAllocator::<4096>::with_bitmap(vec![0; BitmapFrameAllocator::<4096>::bitmap_words(1 << 18)].leak());
+        run_page_ops(&make, &PAGES, &ops);
     }
 
     #[test]
