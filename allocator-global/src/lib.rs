@@ -91,6 +91,7 @@
 //! benchmark's `threads` suite, a price every allocation would pay for a
 //! figure read rarely.
 #![no_std]
+#![cfg_attr(feature = "nightly", feature(allocator_api))]
 #![deny(missing_docs)]
 
 #[cfg(feature = "std")]
