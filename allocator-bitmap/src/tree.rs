@@ -196,11 +196,13 @@ impl<S: BitmapStorage> Tree<S> {
         Some(pos)
     }
 
-    /// Recomputes the summary bits over the leaf words `[lo, hi]`.
+    /// Recomputes the summary bits over the leaf words `[lo, hi]`; stops
+    /// at the first level where no bit changes (the ones above cannot).
     fn resummarize(&mut self, mut lo: usize, mut hi: usize) {
         let s = self.shape;
         let w = &mut self.store.words_mut()[..s.words];
         for k in 1..=s.levels {
+            let mut changed = false;
             for j in lo..=hi {
                 let (any, full) = if k == 1 {
                     (w[j] != 0, w[j] == ONES)
@@ -209,9 +211,16 @@ impl<S: BitmapStorage> Tree<S> {
                 };
                 let (wi, bit) = (j / 64, 1u64 << (j % 64));
                 let a = &mut w[s.off[k] + wi];
+                let old = *a;
                 *a = if any { *a | bit } else { *a & !bit };
+                changed |= *a != old;
                 let f = &mut w[s.off[k] + s.len[k] + wi];
+                let old = *f;
                 *f = if full { *f | bit } else { *f & !bit };
+                changed |= *f != old;
+            }
+            if !changed {
+                return;
             }
             lo /= 64;
             hi /= 64;
