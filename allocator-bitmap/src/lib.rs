@@ -68,7 +68,10 @@
 //! use allocator_traits::{BaseAllocator, PageAllocator};
 //!
 //! const PAGE: usize = 4096;
-//! let mut frames = BitmapPageAllocator::<PAGE>::new();
+//! // In a `static`: with the larger `page-alloc-*` features it is megabytes.
+//! static mut FRAMES: BitmapPageAllocator<PAGE> = BitmapPageAllocator::new();
+//! // SAFETY: the only reference to the static, taken once.
+//! let frames = unsafe { &mut *core::ptr::addr_of_mut!(FRAMES) };
 //! // Physical memory 1 GiB + 300 MiB .. + 4 MiB (the allocator never touches it).
 //! let start = (1 << 30) + (300 << 20);
 //! // SAFETY: in a kernel: these frames are free RAM that nothing else uses.

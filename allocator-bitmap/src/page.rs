@@ -87,12 +87,14 @@ const _: () = assert!(pages_for(INLINE_WORDS) == PAGE_CAPACITY);
 /// use allocator_traits::{BaseAllocator, PageAllocator};
 ///
 /// type Frames = BitmapFrameAllocator<4096>;
-/// // 64 GiB of physical frames at 4 GiB: 2 MiB of bitmap, from anywhere.
-/// let span = 64 << 30;
-/// let bitmap = vec![0u64; Frames::bitmap_words_for_bytes(span)].leak();
-/// let mut frames = Frames::with_bitmap(bitmap);
+/// // 1 GiB of physical frames at 4 GiB: 33 KiB of bitmap, from anywhere.
+/// const SPAN: usize = 1 << 30;
+/// const WORDS: usize = Frames::bitmap_words_for_bytes(SPAN);
+/// static mut BITMAP: [u64; WORDS] = [0; WORDS];
+/// // SAFETY: the only reference to the static, taken once.
+/// let mut frames = Frames::with_bitmap(unsafe { &mut *core::ptr::addr_of_mut!(BITMAP) });
 /// // SAFETY: in a kernel: these frames are free RAM that nothing else uses.
-/// unsafe { frames.init(4 << 30, span) }.unwrap();
+/// unsafe { frames.init(4 << 30, SPAN) }.unwrap();
 /// let huge = frames.alloc_pages(512, 2 << 20).unwrap(); // a 2 MiB page
 /// assert_eq!(huge % (2 << 20), 0);
 /// // SAFETY: came from this allocator, no longer used.
@@ -119,7 +121,10 @@ pub struct BitmapFrameAllocator<const PAGE_SIZE: usize, S = &'static mut [u64]> 
 /// use allocator_traits::{BaseAllocator, PageAllocator};
 ///
 /// const PAGE: usize = 4096;
-/// let mut frames = BitmapPageAllocator::<PAGE>::new();
+/// // In a `static`: with the larger `page-alloc-*` features it is megabytes.
+/// static mut FRAMES: BitmapPageAllocator<PAGE> = BitmapPageAllocator::new();
+/// // SAFETY: the only reference to the static, taken once.
+/// let frames = unsafe { &mut *core::ptr::addr_of_mut!(FRAMES) };
 /// // Physical memory 1 GiB + 300 MiB .. + 4 MiB (the allocator never touches it).
 /// let start = (1 << 30) + (300 << 20);
 /// // SAFETY: in a kernel: these frames are free RAM that nothing else uses.

@@ -19,11 +19,23 @@ const MIB: usize = 1 << 20;
 
 type Pages = BitmapPageAllocator<PAGE>;
 
+/// Leaks `v` for a `&'static mut`, where Miri's leak check does not look:
+/// the memory stays reachable from a static.
+pub(crate) fn leak<T: 'static>(v: Vec<T>) -> &'static mut [T] {
+    struct Kept(#[allow(dead_code)] *mut u8);
+    // SAFETY: the pointer is only kept, never used.
+    unsafe impl Send for Kept {}
+    static KEPT: std::sync::Mutex<Vec<Kept>> = std::sync::Mutex::new(Vec::new());
+    let slice = v.leak();
+    KEPT.lock().unwrap().push(Kept(slice.as_mut_ptr().cast()));
+    slice
+}
+
 /// A fresh page allocator on the heap, built on a thread with a stack large
 /// enough for the biggest capacity feature.
 fn fresh() -> Box<Pages> {
     std::thread::Builder::new()
-        .stack_size(4 * size_of::<Pages>() + MIB)
+        .stack_size(8 * size_of::<Pages>() + MIB)
         .spawn(|| Box::new(Pages::new()))
         .unwrap()
         .join()
@@ -402,7 +414,7 @@ type Frames = BitmapFrameAllocator<PAGE>;
 
 /// A frame allocator over a leaked buffer for a span of `span` bytes.
 fn frames(span: usize) -> Frames {
-    Frames::with_bitmap(std::vec![u64::MAX; Frames::bitmap_words_for_bytes(span)].leak())
+    Frames::with_bitmap(leak(std::vec![u64::MAX; Frames::bitmap_words_for_bytes(span)]))
 }
 
 /// Single frames and 2 MiB runs over a frame space of `span` bytes at
@@ -479,7 +491,7 @@ fn frames_by_value_cost_no_bitmap() {
 
 #[test]
 fn frame_capacity_is_the_buffer() {
-    let mut a = Frames::with_bitmap(std::vec![0; 4].leak());
+    let mut a = Frames::with_bitmap(leak(std::vec![0; 4]));
     assert_eq!(a.capacity(), 65 + 63); // 2 leaf words, one summary level
     assert_eq!(Frames::pages_for_words(4), 128);
     assert_eq!(Frames::bitmap_words(128), 4);
@@ -526,7 +538,7 @@ fn a_region_below_after_allocations_shifts_the_frame_bitmap() {
 #[test]
 fn from_region_carves_its_bitmap_from_mapped_memory() {
     let pages = scaled(4096, 256);
-    let memory: &'static mut [u8] = std::vec![0xEEu8; (pages + 1) * PAGE].leak();
+    let memory: &'static mut [u8] = leak(std::vec![0xEEu8; (pages + 1) * PAGE]);
     let start = memory.as_mut_ptr().expose_provenance().next_multiple_of(PAGE);
     // SAFETY: leaked, exposed, unused; one page of slack covers the rounding.
     let mut a = unsafe { Frames::from_region(start, pages * PAGE) }.unwrap();

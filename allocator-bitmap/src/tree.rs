@@ -365,7 +365,7 @@ mod tests {
     use crate::window::Bits;
 
     fn tree(cap: usize) -> Tree<&'static mut [u64]> {
-        let mut t = Tree::new(vec![ONES; words_for(cap)].leak() as &mut [u64], cap);
+        let mut t = Tree::new(crate::tests::leak(vec![ONES; words_for(cap)]), cap);
         t.clear();
         t
     }

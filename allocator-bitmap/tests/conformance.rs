@@ -9,6 +9,18 @@ use allocator_bitmap::{BitAlloc256, BitmapFrameAllocator, BitmapIdAllocator, Bit
 use allocator_testkit::{IdConfig, PageConfig};
 use allocator_traits::{AllocResult, BaseAllocator, PageAllocator};
 
+/// Leaks `v` for a `&'static mut`, where Miri's leak check does not look:
+/// the memory stays reachable from a static.
+fn leak<T: 'static>(v: Vec<T>) -> &'static mut [T] {
+    struct Kept(#[allow(dead_code)] *mut u8);
+    // SAFETY: the pointer is only kept, never used.
+    unsafe impl Send for Kept {}
+    static KEPT: std::sync::Mutex<Vec<Kept>> = std::sync::Mutex::new(Vec::new());
+    let slice = v.leak();
+    KEPT.lock().unwrap().push(Kept(slice.as_mut_ptr().cast()));
+    slice
+}
+
 /// A frame allocator that checks its invariants after every call.
 struct Checked<const PAGE_SIZE: usize>(BitmapFrameAllocator<PAGE_SIZE>);
 
@@ -17,7 +29,7 @@ impl<const PAGE_SIZE: usize> Checked<PAGE_SIZE> {
     /// (the allocator must clear it).
     fn new(pages: usize) -> Self {
         let words = BitmapFrameAllocator::<PAGE_SIZE>::bitmap_words(pages);
-        Self(BitmapFrameAllocator::with_bitmap(vec![0xA5A5_A5A5_A5A5_A5A5; words].leak()))
+        Self(BitmapFrameAllocator::with_bitmap(leak(vec![0xA5A5_A5A5_A5A5_A5A5; words])))
     }
 
     fn checked<T>(&mut self, f: impl FnOnce(&mut BitmapFrameAllocator<PAGE_SIZE>) -> T) -> T {

@@ -15,6 +15,9 @@ const IDS: IdConfig = IdConfig::new().with_size(256);
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
+    // The inline type is megabytes by value with the larger capacity
+    // features: too large for a test thread's stack.
+    #[cfg(not(any(feature = "page-alloc-64g", feature = "page-alloc-1t")))]
     #[test]
     fn bitmap_pages_follow_the_model(ops in page_ops(200)) {
         run_page_ops(&BitmapPageAllocator::<4096>::new, &PAGES, &ops);
