@@ -2,6 +2,8 @@
 //! and `hashbrown::HashMap` through `AllocatorRc`.
 //!
 //! `cargo run --example collections_stable --features allocator-api2,tlsf`
+// With `allocator_api` (nightly) allocator-api2's trait is core's.
+#![cfg_attr(feature = "allocator_api", feature(allocator_api))]
 
 use allocator::{AllocatorRc, TlsfByteAllocator};
 use allocator_api2::vec::Vec;

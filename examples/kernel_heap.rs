@@ -16,6 +16,8 @@
 //! ```text
 //! cargo run --example kernel_heap --features global,slab,bitmap
 //! ```
+// With `allocator_api` (nightly) allocator-api2's trait is core's.
+#![cfg_attr(feature = "allocator_api", feature(allocator_api))]
 
 use std::{alloc::GlobalAlloc, alloc::Layout, cell::UnsafeCell};
 
@@ -92,8 +94,9 @@ fn main() {
             let mut bytes = Vec::with_capacity_in(text.len(), &KERNEL_MEMORY);
             bytes.extend_from_slice(text.as_bytes());
             let bytes = bytes.into_boxed_slice();
-            // SAFETY: the bytes are the UTF-8 of `text`.
-            unsafe { Box::from_raw_in(Box::into_raw(bytes) as *mut str, &KERNEL_MEMORY) }
+            let (raw, heap) = Box::into_raw_with_allocator(bytes);
+            // SAFETY: the bytes are the UTF-8 of `text`, allocated in `heap`.
+            unsafe { Box::from_raw_in(raw as *mut str, heap) }
         };
         tasks.push(Task { id, name, open_files });
     }

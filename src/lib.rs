@@ -9,10 +9,10 @@
 //! | `tlsf` | `TlsfByteAllocator`: O(1) TLSF over `rlsf` | `allocator-tlsf` |
 //! | `buddy` | `BuddyByteAllocator`: binary buddy, O(log n) | `allocator-buddy` |
 //! | `slab` | `SlabByteAllocator`, `slab::Heap`: size classes in front of TLSF (default) or buddy | `allocator-slab` |
-//! | `bitmap` | `BitmapPageAllocator`, `BitmapIdAllocator` | `allocator-bitmap` |
-//! | `page-alloc-256m` … `page-alloc-1t` | the bitmap page allocator's capacity | `allocator-bitmap` |
+//! | `bitmap` | `BitmapFrameAllocator` (frames at any scale, bitmap in a caller's buffer), `BitmapPageAllocator` (bitmap inline), `BitmapIdAllocator` | `allocator-bitmap` |
+//! | `page-alloc-256m` … `page-alloc-1t` | compatibility aliases: the inline capacity of `BitmapPageAllocator` only | `allocator-bitmap` |
 //! | `allocator-api2` | `AllocatorRc` as `allocator_api2::alloc::Allocator` (stable) | `allocator-rc` |
-//! | `allocator_api` | `AllocatorRc` as `core::alloc::Allocator` (nightly) | `allocator-rc` |
+//! | `allocator_api` | `AllocatorRc` (and `GlobalAllocator`) as `core::alloc::Allocator` (nightly) | `allocator-rc`, `allocator-global` |
 //! | `global` | `GlobalAllocator`: a locked, growable `GlobalAlloc` over any backend | `allocator-global` |
 //! | `std` | `SystemSource`: a `GlobalAllocator` growing from the system (hosts) | `allocator-global` |
 //! | `full` | every backend and the stable bridge | |
@@ -53,7 +53,7 @@ pub use allocator_slab as slab;
 pub use allocator_slab::SlabByteAllocator;
 
 #[cfg(feature = "bitmap")]
-pub use allocator_bitmap::{BitmapIdAllocator, BitmapPageAllocator};
+pub use allocator_bitmap::{BitmapFrameAllocator, BitmapIdAllocator, BitmapPageAllocator, BitmapStorage};
 
 #[cfg(feature = "allocator-api2")]
 pub use allocator_rc::AllocatorRc;

@@ -7,13 +7,15 @@
 //! nothing written"); here each cell is the one answer the allocator gives.
 //!
 //! Run: `cargo test --features full --test bad_input_matrix`.
+// With `allocator_api` (nightly) allocator-api2's trait is core's.
+#![cfg_attr(feature = "allocator_api", feature(allocator_api))]
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::ptr::NonNull;
 
 use allocator::slab::MIN_REGION_SIZE as SLAB_MIN_REGION;
 use allocator::{
-    AllocError, AllocResult, AllocatorRc, BaseAllocator, BitmapIdAllocator, BitmapPageAllocator,
+    AllocError, AllocResult, AllocatorRc, BaseAllocator, BitmapFrameAllocator, BitmapIdAllocator,
     BuddyByteAllocator, ByteAllocator, GlobalAllocator, IdAllocator, NoSource, PageAllocator,
     PageAllocatorSource, SlabByteAllocator, TlsfByteAllocator,
 };
@@ -120,10 +122,8 @@ fn bare_global() -> GlobalAllocator<TlsfByteAllocator> {
 /// A `GlobalAllocator` over TLSF growing from (and passing through) a bitmap
 /// page allocator over `num_pages` pages of real, leaked memory (none: the
 /// page allocator is left empty); returns it and the end of those pages.
-fn paged_global(
-    num_pages: usize,
-) -> (GlobalAllocator<TlsfByteAllocator, PageAllocatorSource<BitmapPageAllocator<PAGE>>>, usize) {
-    let mut pages = BitmapPageAllocator::new();
+fn paged_global(num_pages: usize) -> (GlobalAllocator<TlsfByteAllocator, PageAllocatorSource<Pages>>, usize) {
+    let mut pages = new_pages();
     let mut end = 0;
     if num_pages > 0 {
         let memory: &'static mut [u8] = vec![0u8; (num_pages + 1) * PAGE].leak();
@@ -148,8 +148,19 @@ fn global(arena: &Arena) -> GlobalAllocator<TlsfByteAllocator> {
 
 /// A page allocator (4 KiB pages) managing 256 pages at 1 GiB. Page
 /// allocators never touch the memory they manage, so any address will do.
-fn pages() -> BitmapPageAllocator<PAGE> {
-    let mut pages = BitmapPageAllocator::new();
+/// The page allocator of the matrix: frames over a caller's bitmap (here
+/// leaked, for a span of 256 MiB of pages), with no capacity feature, so the
+/// matrix runs the same under `--all-features` (where the inline
+/// `BitmapPageAllocator` of `page-alloc-1t` is 33 MiB by value).
+type Pages = BitmapFrameAllocator<PAGE>;
+
+/// A fresh page allocator spanning up to 256 MiB of pages.
+fn new_pages() -> Pages {
+    Pages::with_bitmap(vec![0; Pages::bitmap_words_for_bytes(256 * MIB)].leak())
+}
+
+fn pages() -> Pages {
+    let mut pages = new_pages();
     // SAFETY: the bitmap page allocator keeps its bitmap inside itself and
     // never writes to the pages it manages.
     unsafe { pages.init(GIB, 256 * PAGE) }.expect("init of 256 pages");
@@ -358,7 +369,7 @@ fn regions_of_0_1_and_4095_bytes() {
     }
     // Page allocators need one whole page.
     for size in [0, 1, 4095] {
-        let mut pages = BitmapPageAllocator::<PAGE>::new();
+        let mut pages = new_pages();
         // SAFETY: the page allocator never touches the pages.
         assert_eq!(unsafe { pages.init(GIB, size) }, bad, "pages init({size})");
     }
@@ -388,7 +399,7 @@ fn unaligned_starts() {
             // SAFETY: allocated just above with `layout`.
             unsafe { alloc.dealloc(ptr, layout) };
         });
-        let mut pages = BitmapPageAllocator::<PAGE>::new();
+        let mut pages = new_pages();
         // SAFETY: the page allocator never touches the pages.
         assert_eq!(unsafe { pages.init(GIB + offset, 16 * PAGE) }, Ok(()));
         assert_eq!(pages.total_pages(), 15, "pages: offset {offset} trims to whole pages");
@@ -429,7 +440,7 @@ fn ranges_overflowing_the_address_space() {
     for (start, size) in bad {
         // SAFETY: page and ID allocators never touch the range.
         unsafe {
-            assert_eq!(BitmapPageAllocator::<PAGE>::new().init(start, size), Err(AllocError::InvalidParam));
+            assert_eq!(new_pages().init(start, size), Err(AllocError::InvalidParam));
             assert_eq!(pages.add_memory(start, size), Err(AllocError::InvalidParam));
             assert_eq!(BitmapIdAllocator::new().init(start, size), Err(AllocError::InvalidParam));
             assert_eq!(ids.add_memory(start, size), Err(AllocError::InvalidParam));
@@ -538,7 +549,7 @@ fn calls_before_init() {
     // SAFETY: the layout has a non-zero size.
     assert!(unsafe { GlobalAlloc::alloc(&global, Layout::new::<u64>()) }.is_null(), "GlobalAlloc::alloc");
     assert_eq!(global.total_bytes(), 0);
-    let mut pages = BitmapPageAllocator::<PAGE>::new();
+    let mut pages = new_pages();
     assert_eq!(pages.alloc_pages(1, PAGE), Err(AllocError::NoMemory), "pages");
     assert_eq!(pages.alloc_pages_at(GIB, 1, PAGE), Err(AllocError::InvalidParam), "pages: at");
     // SAFETY: ignored: no page is managed (the contract under test).
@@ -671,9 +682,8 @@ fn ids_beyond_capacity() {
         assert_eq!(far.init(usize::MAX - cap, cap), Ok(()), "the highest IDs");
         assert_eq!(far.add_memory(0, 1), Err(AllocError::InvalidParam), "a span beyond capacity");
     }
-    // 4 TiB of pages: beyond the page bitmap of every `page-alloc-*`
-    // feature (1 TiB at most).
-    let mut pages = BitmapPageAllocator::<PAGE>::new();
+    // 4 TiB of pages: beyond the page bitmap's span (256 MiB here).
+    let mut pages = new_pages();
     // SAFETY: the page allocator never touches the pages.
     unsafe {
         assert_eq!(pages.init(GIB, 4 << 40), Err(AllocError::InvalidParam), "pages beyond capacity");

@@ -57,6 +57,10 @@
 //!    of its own; million operations per second in all and per thread
 //!    (wall clock). 4 threads oversubscribe a 2-core machine on purpose.
 //!    Used bytes must be back at zero after each run.
+//! 7. **frames**: page frames on a 64 GiB frame space (page numbers only):
+//!    single frames and 2 MiB-aligned runs of 512, allocated and freed; ns
+//!    per operation for our `BitmapFrameAllocator`, the previous
+//!    `BitmapPageAllocator` engine and the `bitmap-allocator` crate directly.
 //!
 //! Each suite module documents its exact procedure.
 //!
@@ -217,6 +221,7 @@ fn main() -> ExitCode {
             Suite::PhaseShift => suites::phase_shift::run(&mut ctx),
             Suite::Latency => suites::latency::run(&mut ctx),
             Suite::Threads => suites::threads::run(&mut ctx),
+            Suite::Frames => suites::frames::run(&mut ctx),
         };
         progress.suspend(|| {
             for table in &report.tables {

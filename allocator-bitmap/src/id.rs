@@ -3,7 +3,7 @@
 use allocator_traits::{AllocError, AllocResult, BaseAllocator, IdAllocator, Region};
 use bitmap_allocator::{BitAlloc, BitAlloc64K};
 
-use crate::window::Window;
+use crate::window::{Seg, Window};
 
 /// An ID allocator (thread IDs, ASIDs, IRQ numbers, ...) over a
 /// `bitmap-allocator` bitmap: contiguous and aligned ranges, fixed IDs.
@@ -37,7 +37,7 @@ use crate::window::Window;
 /// assert_eq!(asids.used(), 2);
 /// ```
 pub struct BitmapIdAllocator<B: BitAlloc = BitAlloc64K> {
-    window: Window<B>,
+    window: Window<Seg<B>>,
 }
 
 impl BitmapIdAllocator {

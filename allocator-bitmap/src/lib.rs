@@ -1,8 +1,15 @@
 //! Bitmap page-frame and ID allocators over [`bitmap_allocator`], with
 //! errors instead of panics.
 //!
-//! - [`BitmapPageAllocator`] implements [`PageAllocator`]: page frames, single
-//!   or contiguous, with any power-of-two alignment, or at a fixed address.
+//! - [`BitmapFrameAllocator`] implements [`PageAllocator`]: page frames, single
+//!   or contiguous, with any power-of-two alignment, or at a fixed address,
+//!   over a summarised bitmap kept in a buffer it is given (or carved from
+//!   the memory it manages), so one type serves 16 MiB and 16 TiB without a
+//!   capacity feature and costs a few words by value. Single pages in
+//!   O(log64 pages), aligned runs without O(pages) scans; see its docs.
+//! - [`BitmapPageAllocator`] is the same engine with its bitmap inline, sized
+//!   by the `page-alloc-*` features, for existing users: `new()` needs no
+//!   buffer.
 //! - [`BitmapIdAllocator`] implements [`IdAllocator`]: thread IDs, ASIDs, IRQ
 //!   numbers, single or in aligned ranges, or fixed.
 //!
@@ -31,20 +38,28 @@
 //!
 //! # Capacity
 //!
-//! The page bitmap's size is chosen by Cargo features, as upstream; with
-//! several, the largest wins. None selected means 256 MiB worth of 4 KiB
-//! pages.
+//! [`BitmapFrameAllocator`] needs no capacity feature: its bitmap is a buffer
+//! of [`BitmapFrameAllocator::bitmap_words`] `u64`s for the frame span (about
+//! 1.03 bits per page: 2.06 MiB for 64 GiB of 4 KiB pages, 33 MiB for
+//! 1 TiB), given with [`with_bitmap`](BitmapFrameAllocator::with_bitmap) or
+//! carved from mapped memory with
+//! [`from_region`](BitmapFrameAllocator::from_region).
 //!
-//! | feature           | pages ([`PAGE_CAPACITY`]) | span with 4 KiB pages | bitmap size |
-//! |-------------------|---------------------------|-----------------------|-------------|
-//! | (none), `page-alloc-256m` | 65,536 (64 Ki)    | 256 MiB               | 8.5 KiB     |
-//! | `page-alloc-4g`   | 1,048,576 (1 Mi)          | 4 GiB                 | 138 KiB     |
-//! | `page-alloc-64g`  | 16,777,216 (16 Mi)        | 64 GiB                | 2.1 MiB     |
-//! | `page-alloc-1t`   | 268,435,456 (256 Mi)      | 1 TiB                 | 34 MiB      |
+//! The `page-alloc-*` features are kept as compatibility aliases: they size
+//! only [`BitmapPageAllocator`]'s inline bitmap, as they sized the old type's;
+//! with several, the largest wins. None selected means 256 MiB worth of
+//! 4 KiB pages.
 //!
-//! The allocator holds its bitmap inline (no heap), so with the larger
-//! capacities keep it in a `static` (both constructors are `const fn`), not
-//! on a stack.
+//! | feature           | pages ([`PAGE_CAPACITY`]) | span with 4 KiB pages | inline bitmap |
+//! |-------------------|---------------------------|-----------------------|---------------|
+//! | (none), `page-alloc-256m` | 65,536 (64 Ki)    | 256 MiB               | 8.3 KiB       |
+//! | `page-alloc-4g`   | 1,048,576 (1 Mi)          | 4 GiB                 | 132 KiB       |
+//! | `page-alloc-64g`  | 16,777,216 (16 Mi)        | 64 GiB                | 2.1 MiB       |
+//! | `page-alloc-1t`   | 268,435,456 (256 Mi)      | 1 TiB                 | 33 MiB        |
+//!
+//! [`BitmapPageAllocator`] holds that bitmap by value, so with the larger
+//! capacities keep it in a `static` (`new` is a `const fn`), never on a
+//! stack, or better move to [`BitmapFrameAllocator`].
 //!
 //! # Example
 //!
@@ -53,7 +68,10 @@
 //! use allocator_traits::{BaseAllocator, PageAllocator};
 //!
 //! const PAGE: usize = 4096;
-//! let mut frames = BitmapPageAllocator::<PAGE>::new();
+//! // In a `static`: with the larger `page-alloc-*` features it is megabytes.
+//! static mut FRAMES: BitmapPageAllocator<PAGE> = BitmapPageAllocator::new();
+//! // SAFETY: the only reference to the static, taken once.
+//! let frames = unsafe { &mut *core::ptr::addr_of_mut!(FRAMES) };
 //! // Physical memory 1 GiB + 300 MiB .. + 4 MiB (the allocator never touches it).
 //! let start = (1 << 30) + (300 << 20);
 //! // SAFETY: in a kernel: these frames are free RAM that nothing else uses.
@@ -76,6 +94,7 @@
 
 mod id;
 mod page;
+mod tree;
 mod window;
 
 #[cfg(test)]
@@ -95,9 +114,11 @@ type PageBitmap = bitmap_allocator::BitAlloc64K;
 use allocator_traits::{AllocError, BaseAllocator, IdAllocator, PageAllocator};
 pub use bitmap_allocator::{BitAlloc, BitAlloc1M, BitAlloc4K, BitAlloc16, BitAlloc64K, BitAlloc256};
 pub use id::BitmapIdAllocator;
-pub use page::BitmapPageAllocator;
+pub use page::{BitmapFrameAllocator, BitmapPageAllocator};
+pub use tree::BitmapStorage;
 pub use window::MAX_REGIONS;
 
-/// The number of pages the page bitmap covers (see the capacity table in the
-/// [crate] documentation).
+/// The number of pages [`BitmapPageAllocator`]'s inline bitmap covers, chosen
+/// by the `page-alloc-*` features (see the capacity table in the [crate]
+/// documentation); [`BitmapFrameAllocator`] does not use it.
 pub const PAGE_CAPACITY: usize = <PageBitmap as bitmap_allocator::BitAlloc>::CAP;

@@ -9,6 +9,7 @@ use std::{boxed::Box, vec::Vec};
 use bitmap_allocator::BitAlloc256;
 
 use allocator_testkit::scaled;
+use allocator_traits::Region;
 
 use super::*;
 
@@ -18,11 +19,23 @@ const MIB: usize = 1 << 20;
 
 type Pages = BitmapPageAllocator<PAGE>;
 
+/// Leaks `v` for a `&'static mut`, where Miri's leak check does not look:
+/// the memory stays reachable from a static.
+pub(crate) fn leak<T: 'static>(v: Vec<T>) -> &'static mut [T] {
+    struct Kept(#[allow(dead_code)] *mut u8);
+    // SAFETY: the pointer is only kept, never used.
+    unsafe impl Send for Kept {}
+    static KEPT: std::sync::Mutex<Vec<Kept>> = std::sync::Mutex::new(Vec::new());
+    let slice = v.leak();
+    KEPT.lock().unwrap().push(Kept(slice.as_mut_ptr().cast()));
+    slice
+}
+
 /// A fresh page allocator on the heap, built on a thread with a stack large
 /// enough for the biggest capacity feature.
 fn fresh() -> Box<Pages> {
     std::thread::Builder::new()
-        .stack_size(4 * size_of::<Pages>() + MIB)
+        .stack_size(8 * size_of::<Pages>() + MIB)
         .spawn(|| Box::new(Pages::new()))
         .unwrap()
         .join()
@@ -402,4 +415,155 @@ fn capacity_features_pick_the_largest() {
     };
     assert_eq!(PAGE_CAPACITY, expected);
     std::println!("size_of::<BitmapPageAllocator<4096>>() = {}", size_of::<Pages>());
+}
+
+// The frame allocator over a caller's buffer: any scale, no capacity feature.
+
+type Frames = BitmapFrameAllocator<PAGE>;
+
+/// A frame allocator over a leaked buffer for a span of `span` bytes.
+fn frames(span: usize) -> Frames {
+    Frames::with_bitmap(leak(std::vec![u64::MAX; Frames::bitmap_words_for_bytes(span)]))
+}
+
+/// Single frames and 2 MiB runs over a frame space of `span` bytes at
+/// `start` (page numbers only: no memory behind them), checked throughout.
+fn exercise_frame_space(start: usize, span: usize) {
+    let mut a = frames(span);
+    assert_eq!(a.capacity(), span / PAGE);
+    // SAFETY: page numbers only; the allocator never touches them.
+    unsafe {
+        assert_eq!(a.init(start, span + PAGE), Err(AllocError::InvalidParam), "one page past the span");
+        a.init(start, span).unwrap();
+    }
+    a.assert_valid();
+    assert_eq!(a.total_pages(), span / PAGE);
+    let huge = 2 * MIB;
+    // Single frames come first fit from the bottom, in O(levels).
+    let singles: Vec<usize> = (0..100).map(|_| a.alloc_pages(1, PAGE).unwrap()).collect();
+    assert_eq!(singles, (0..100).map(|i| start + i * PAGE).collect::<Vec<_>>());
+    // 2 MiB runs skip the partly used first 2 MiB and are aligned.
+    let runs: Vec<usize> = (0..8).map(|_| a.alloc_pages(huge / PAGE, huge).unwrap()).collect();
+    for (i, &r) in runs.iter().enumerate() {
+        assert_eq!(r, start.next_multiple_of(huge) + (i + 1) * huge, "run {i}");
+    }
+    // A run at the very top, placed exactly.
+    let top = start + span - huge;
+    assert_eq!(a.alloc_pages_at(top, huge / PAGE, huge), Ok(top));
+    assert_eq!(a.alloc_pages_at(top + PAGE, 1, PAGE), Err(AllocError::NoMemory));
+    assert_eq!(a.alloc_pages_at(top + huge, 1, PAGE), Err(AllocError::InvalidParam), "past the end");
+    // One large aligned run of a quarter of the space.
+    let quarter = a.alloc_pages(span / 4 / PAGE, span / 4).unwrap();
+    assert_eq!(quarter % (span / 4), 0);
+    a.assert_valid();
+    assert_eq!(a.used_pages(), 100 + 8 * 512 + 512 + span / 4 / PAGE);
+    // Bad arguments and exhaustion are exact errors, at any scale.
+    assert_eq!(a.alloc_pages(span / PAGE, PAGE), Err(AllocError::NoMemory));
+    assert_eq!(a.alloc_pages(1, 3 * PAGE), Err(AllocError::InvalidParam));
+    assert_eq!(a.alloc_pages(0, PAGE), Err(AllocError::InvalidParam));
+    // SAFETY: all allocated above; frees in another order than allocations.
+    unsafe {
+        a.dealloc_pages(quarter, span / 4 / PAGE);
+        a.dealloc_pages(top, huge / PAGE);
+        for r in runs.into_iter().rev() {
+            a.dealloc_pages(r, huge / PAGE);
+        }
+        a.dealloc_pages(singles[0], 100); // freed as one range
+        a.dealloc_pages(singles[0], 1); // a double free: ignored
+    }
+    a.assert_valid();
+    assert_eq!(a.used_pages(), 0);
+    assert_eq!(a.alloc_pages(span / PAGE, PAGE), Ok(start), "everything at once again");
+}
+
+#[test]
+fn a_64_gib_frame_space_without_capacity_features() {
+    // Under Miri 64 MiB: the same paths on a shallower tree.
+    exercise_frame_space(4 * GIB, scaled(64 * GIB, 64 * MIB));
+}
+
+#[cfg(not(miri))]
+#[test]
+fn a_1_tib_frame_space_without_capacity_features() {
+    // Far up the address space, at an odd 2 MiB boundary.
+    exercise_frame_space((1 << 46) + 6 * MIB, 1 << 40);
+}
+
+#[test]
+fn frames_by_value_cost_no_bitmap() {
+    // The struct holds a slice, its shape and the region table: nothing
+    // that grows with the span.
+    assert!(size_of::<Frames>() < 2048, "{}", size_of::<Frames>());
+    assert!(size_of::<Pages>() >= PAGE_CAPACITY / 8, "the inline type holds its bitmap");
+    std::println!("size_of::<BitmapFrameAllocator<4096>>() = {}", size_of::<Frames>());
+}
+
+#[test]
+fn frame_capacity_is_the_buffer() {
+    let mut a = Frames::with_bitmap(leak(std::vec![0; 4]));
+    assert_eq!(a.capacity(), 65 + 63); // 2 leaf words, one summary level
+    assert_eq!(Frames::pages_for_words(4), 128);
+    assert_eq!(Frames::bitmap_words(128), 4);
+    assert_eq!(Frames::bitmap_words_for_bytes(128 * PAGE - 1), 4);
+    // SAFETY: page numbers only.
+    unsafe {
+        assert_eq!(a.init(GIB, 129 * PAGE), Err(AllocError::InvalidParam));
+        a.init(GIB, 16 * PAGE).unwrap();
+        assert_eq!(a.add_memory(GIB + 128 * PAGE, PAGE), Err(AllocError::InvalidParam), "span 129");
+        a.add_memory(GIB + 127 * PAGE, PAGE).unwrap();
+        assert_eq!(a.add_memory(GIB - PAGE, PAGE), Err(AllocError::InvalidParam), "span 129 below");
+    }
+    a.assert_valid();
+    let mut none = Frames::with_bitmap(&mut []);
+    assert_eq!(none.capacity(), 0);
+    // SAFETY: page numbers only.
+    assert_eq!(unsafe { none.init(GIB, PAGE) }, Err(AllocError::InvalidParam));
+    assert_eq!(none.alloc_pages(1, PAGE), Err(AllocError::NoMemory));
+}
+
+#[test]
+fn a_region_below_after_allocations_shifts_the_frame_bitmap() {
+    let high = 5 * GIB;
+    let mut a = frames(256 * MIB);
+    // SAFETY: page numbers only.
+    unsafe { a.init(high, scaled(4 * MIB, 256 * 1024)) }.unwrap();
+    let kept = a.alloc_pages(3, PAGE).unwrap();
+    let run = a.alloc_pages(16, 16 * PAGE).unwrap();
+    // 200 pages + 1 below: not a multiple of 64, so words shift by bits.
+    let low = high - 201 * PAGE;
+    // SAFETY: page numbers only.
+    unsafe { a.add_memory(low, 5 * PAGE) }.unwrap();
+    a.assert_valid();
+    assert_eq!(a.window_start(), Some(low));
+    assert_eq!(a.alloc_pages_at(kept, 1, PAGE), Err(AllocError::NoMemory));
+    assert_eq!(a.alloc_pages_at(run + 15 * PAGE, 1, PAGE), Err(AllocError::NoMemory));
+    assert_eq!(a.alloc_pages(1, PAGE), Ok(low));
+    assert_eq!(a.alloc_pages(4, PAGE), Ok(low + PAGE));
+    assert_eq!(a.alloc_pages(1, PAGE), Ok(kept + 3 * PAGE));
+    a.assert_valid();
+    assert_eq!(a.used_pages(), 3 + 16 + 5 + 1);
+}
+
+#[test]
+fn from_region_carves_its_bitmap_from_mapped_memory() {
+    let pages = scaled(4096, 256);
+    let memory: &'static mut [u8] = leak(std::vec![0xEEu8; (pages + 1) * PAGE]);
+    let start = memory.as_mut_ptr().expose_provenance().next_multiple_of(PAGE);
+    // SAFETY: leaked, exposed, unused; one page of slack covers the rounding.
+    let mut a = unsafe { Frames::from_region(start, pages * PAGE) }.unwrap();
+    let meta = Frames::bitmap_words(pages).div_ceil(PAGE / 8);
+    assert_eq!(a.total_pages(), pages - meta);
+    assert_eq!(a.regions().next(), Some(Region { start: start + meta * PAGE, end: start + pages * PAGE }));
+    assert!(a.capacity() >= pages - meta);
+    let p = a.alloc_pages(8, 8 * PAGE).unwrap();
+    assert!(p >= start + meta * PAGE);
+    a.assert_valid();
+    // SAFETY: too small for a bitmap and a page / overflowing.
+    unsafe {
+        assert_eq!(Frames::from_region(start, PAGE).map(|_| ()), Err(AllocError::InvalidParam));
+        assert_eq!(
+            Frames::from_region(usize::MAX - PAGE, 2 * PAGE).map(|_| ()),
+            Err(AllocError::InvalidParam)
+        );
+    }
 }

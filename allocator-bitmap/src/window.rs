@@ -7,8 +7,79 @@
 //! The anchor is the lowest managed unit, so the bitmap's capacity is spent on
 //! the span from the lowest to the highest managed unit and nothing else.
 
+use core::ops::Range;
+
 use allocator_traits::{AllocError, AllocResult, Region, RegionTable, region::align_up};
 use bitmap_allocator::BitAlloc;
+
+/// The bitmap operations the window needs (a set bit is a free unit).
+pub(crate) trait Bits {
+    /// The number of bits.
+    fn cap(&self) -> usize;
+    /// Marks every bit used, before the first region is added.
+    fn clear(&mut self);
+    /// Marks `r` free.
+    fn insert(&mut self, r: Range<usize>);
+    /// Marks `r` used.
+    fn remove(&mut self, r: Range<usize>);
+    /// Whether bit `i` is free.
+    fn test(&self, i: usize) -> bool;
+    /// The first free bit `>= i`.
+    fn next(&self, i: usize) -> Option<usize>;
+    /// The first used bit in `[i, end)` (`end <= cap`).
+    fn next_used(&self, i: usize, end: usize) -> Option<usize> {
+        (i..end).find(|&j| !self.test(j))
+    }
+    /// Takes the first free bit.
+    fn alloc(&mut self) -> Option<usize>;
+    /// Free bits in `r`.
+    #[cfg(any(test, feature = "debug-checks"))]
+    fn count(&self, r: Range<usize>) -> usize {
+        r.filter(|&j| self.test(j)).count()
+    }
+    /// Moves every bit `delta` places up and marks the bits uncovered at the
+    /// bottom used; only the bits below `extent` can be set, and
+    /// `extent + delta <= cap`.
+    fn shift_bits_up(&mut self, delta: usize, extent: usize) {
+        for i in (0..extent).rev() {
+            let j = i + delta;
+            if self.test(i) {
+                self.insert(j..j + 1);
+            } else {
+                self.remove(j..j + 1);
+            }
+        }
+        self.remove(0..delta.min(extent));
+    }
+    /// Panics unless the bitmap's own invariants hold.
+    #[cfg(any(test, feature = "debug-checks"))]
+    fn assert_valid(&self) {}
+}
+
+/// A `bitmap-allocator` bitmap (a segment tree of 16-bit leaves).
+pub(crate) struct Seg<B>(pub(crate) B);
+
+impl<B: BitAlloc> Bits for Seg<B> {
+    fn cap(&self) -> usize {
+        B::CAP
+    }
+    fn clear(&mut self) {} // DEFAULT is all used, and a window is filled once
+    fn insert(&mut self, r: Range<usize>) {
+        self.0.insert(r);
+    }
+    fn remove(&mut self, r: Range<usize>) {
+        self.0.remove(r);
+    }
+    fn test(&self, i: usize) -> bool {
+        self.0.test(i)
+    }
+    fn next(&self, i: usize) -> Option<usize> {
+        self.0.next(i)
+    }
+    fn alloc(&mut self) -> Option<usize> {
+        self.0.alloc()
+    }
+}
 
 /// How many regions one allocator can hold (each `init`/`add_memory` is one).
 pub const MAX_REGIONS: usize = 64;
@@ -23,9 +94,22 @@ pub(crate) struct Window<B> {
     used: usize,
 }
 
-impl<B: BitAlloc> Window<B> {
+impl<B: BitAlloc> Window<Seg<B>> {
     pub(crate) const fn new() -> Self {
-        Self { bits: B::DEFAULT, anchor: 0, regions: RegionTable::new(), total: 0, used: 0 }
+        Self::with_bits(Seg(B::DEFAULT))
+    }
+}
+
+impl<B> Window<B> {
+    pub(crate) const fn with_bits(bits: B) -> Self {
+        Self { bits, anchor: 0, regions: RegionTable::new(), total: 0, used: 0 }
+    }
+}
+
+impl<B: Bits> Window<B> {
+    /// The bitmap's capacity in units.
+    pub(crate) fn cap(&self) -> usize {
+        self.bits.cap()
     }
 
     pub(crate) fn total(&self) -> usize {
@@ -70,10 +154,11 @@ impl<B: BitAlloc> Window<B> {
             .regions
             .iter()
             .fold((region.start, region.end), |(lo, hi), r| (lo.min(r.start), hi.max(r.end)));
-        if high - low > B::CAP {
+        if high - low > self.bits.cap() {
             return Err(AllocError::InvalidParam);
         }
         if self.is_empty() {
+            self.bits.clear();
             self.anchor = low;
         } else if low < self.anchor {
             self.shift_up(self.anchor - low, high - self.anchor);
@@ -103,15 +188,7 @@ impl<B: BitAlloc> Window<B> {
             }
             return;
         }
-        for i in (0..extent).rev() {
-            let j = i + delta;
-            if self.bits.test(i) {
-                self.bits.insert(j..j + 1);
-            } else {
-                self.bits.remove(j..j + 1);
-            }
-        }
-        self.bits.remove(0..delta.min(extent));
+        self.bits.shift_bits_up(delta, extent);
     }
 
     /// The bit of `unit`, if it lies inside a managed region.
@@ -132,14 +209,8 @@ impl<B: BitAlloc> Window<B> {
     /// The first used bit in `[start, end)`, and the first free bit after
     /// it (`None` when no free bit follows); `None` if all are free.
     fn first_used(&self, start: usize, end: usize) -> Option<(usize, Option<usize>)> {
-        let mut i = start;
-        while i < end {
-            match self.bits.next(i) {
-                Some(j) if j == i => i += 1,
-                next_free => return Some((i, next_free)),
-            }
-        }
-        None
+        let used = self.bits.next_used(start, end)?;
+        Some((used, self.bits.next(used)))
     }
 
     /// The lowest bit `>= from` whose unit is a multiple of `align`.
@@ -163,7 +234,8 @@ impl<B: BitAlloc> Window<B> {
         loop {
             let free = self.bits.next(from).ok_or(AllocError::NoMemory)?;
             let base = self.aligned_bit(free, align).ok_or(AllocError::NoMemory)?;
-            let end = base.checked_add(count).filter(|&end| end <= B::CAP).ok_or(AllocError::NoMemory)?;
+            let end =
+                base.checked_add(count).filter(|&end| end <= self.bits.cap()).ok_or(AllocError::NoMemory)?;
             match self.first_used(base, end) {
                 None => {
                     // A run never spans two regions, even adjacent ones: each
@@ -245,5 +317,38 @@ impl<B: BitAlloc> Window<B> {
     /// Whether `unit` is managed and allocated.
     pub(crate) fn is_allocated(&self, unit: usize) -> bool {
         self.managed_bit(unit).is_some_and(|bit| !self.bits.test(bit))
+    }
+}
+
+#[cfg(any(test, feature = "debug-checks"))]
+impl<B: Bits> Window<B> {
+    /// Panics unless the window's invariants hold (see
+    /// [`BitmapFrameAllocator`](crate::BitmapFrameAllocator)): the regions
+    /// lie inside the bitmap's span from the anchor, the anchor is the lowest
+    /// managed unit, `total` is the regions' size, exactly `total - used`
+    /// bits are free and all of them inside regions, and the bitmap's own
+    /// invariants hold. O(bitmap words + regions) for the frame bitmap.
+    pub(crate) fn assert_valid(&self) {
+        if self.is_empty() {
+            // The bitmap is cleared when the first region comes.
+            assert_eq!((self.total, self.used), (0, 0), "statistics without regions");
+            return;
+        }
+        self.bits.assert_valid();
+        let cap = self.bits.cap();
+        let (mut total, mut free_inside) = (0, 0);
+        for r in self.regions.iter() {
+            assert!(!r.is_empty(), "empty region {r:?}");
+            assert!(r.start >= self.anchor && r.end - self.anchor <= cap, "region {r:?} outside the span");
+            total += r.size();
+            free_inside += self.bits.count(r.start - self.anchor..r.end - self.anchor);
+        }
+        if let Some(low) = self.regions.iter().map(|r| r.start).min() {
+            assert_eq!(low, self.anchor, "the anchor is the lowest managed unit");
+        }
+        assert_eq!(total, self.total, "total is the regions' size");
+        assert!(self.used <= self.total, "used {} > total {}", self.used, self.total);
+        assert_eq!(free_inside, self.total - self.used, "free bits inside the regions");
+        assert_eq!(self.bits.count(0..cap), free_inside, "a free bit outside every region");
     }
 }

@@ -92,6 +92,7 @@
 //! figure read rarely.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(feature = "nightly", feature(allocator_api))]
 #![deny(missing_docs)]
 
 #[cfg(feature = "std")]

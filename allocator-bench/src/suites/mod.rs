@@ -1,8 +1,9 @@
-//! The six suites. Each takes the contestants and the pool, and returns a
+//! The seven suites. Each takes the contestants and the pool, and returns a
 //! [`SuiteReport`](crate::report::SuiteReport).
 
 pub mod arceos;
 pub mod efficiency;
+pub mod frames;
 pub mod latency;
 pub mod phase_shift;
 pub mod random_actions;
@@ -61,17 +62,20 @@ pub enum Suite {
     Latency,
     /// One locked heap shared by 1, 2 and 4 threads: ops/s.
     Threads,
+    /// Page frames on a 64 GiB frame space: single frames and 2 MiB runs, ns/op.
+    Frames,
 }
 
 impl Suite {
     /// Every suite, in run order.
-    pub const ALL: [Suite; 6] = [
+    pub const ALL: [Suite; 7] = [
         Suite::Arceos,
         Suite::RandomActions,
         Suite::Efficiency,
         Suite::PhaseShift,
         Suite::Latency,
         Suite::Threads,
+        Suite::Frames,
     ];
 
     /// One line on what it measures.
@@ -91,12 +95,18 @@ impl Suite {
             Suite::Threads => {
                 "one locked heap through GlobalAlloc, 1 / 2 / 4 threads: million ops per second (wall clock)"
             }
+            Suite::Frames => {
+                "64 GiB of page frames: single frames and 2 MiB runs, ours vs the previous engine vs bitmap-allocator: ns/op"
+            }
         }
     }
 
     /// The number of progress steps the suite takes for the contestants
     /// `backends`.
     pub fn steps(self, backends: &[&Backend], reps: usize, quick: bool) -> u64 {
+        if self == Suite::Frames {
+            return (frames::CONTESTANTS.len() * reps) as u64;
+        }
         if self == Suite::Threads {
             return (threads::chosen(backends).len() * threads::thread_counts(quick).len() * reps) as u64;
         }
@@ -104,7 +114,7 @@ impl Suite {
         let per_backend = match self {
             Suite::Arceos => arceos::WORKLOADS.len() * arceos::RepPolicy::new(quick, reps).max_reps,
             Suite::RandomActions => random_actions::LIVE_TARGETS.len() * random_actions::trials(quick, reps),
-            Suite::Efficiency | Suite::PhaseShift | Suite::Latency | Suite::Threads => 1,
+            Suite::Efficiency | Suite::PhaseShift | Suite::Latency | Suite::Threads | Suite::Frames => 1,
         };
         (per_backend * n) as u64
     }
