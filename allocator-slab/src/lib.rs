@@ -27,7 +27,7 @@
 //! - **Memory goes back**: a slab whose blocks are all free returns to the
 //!   backing allocator. Each class keeps at most [`CACHED_EMPTY_SLABS`] empty
 //!   slab for reuse, and the heap returns all of them and tries again before
-//!   it reports [`AllocError::NoMemory`]. After a burst of small objects is
+//!   it reports [`AllocError::NoMemory`](allocator_traits::AllocError::NoMemory). After a burst of small objects is
 //!   freed, the largest block the heap can serve is what it was before.
 //! - **O(1) free**: a slab is aligned to its size, so a block's slab header is
 //!   found by masking the block's address; no free walks the slabs.
@@ -46,7 +46,7 @@
 //!   [`SlabByteAllocator::with_backing`] take any backing allocator.
 //! - **`realloc` in place** when the new size falls in the same class.
 //! - **No panics** in [`SlabByteAllocator`]: before `init` it reports
-//!   [`AllocError::NoMemory`] (the original unwraps an `Option`).
+//!   [`AllocError::NoMemory`](allocator_traits::AllocError::NoMemory) (the original unwraps an `Option`).
 //!
 //! # Slabs
 //!
@@ -188,11 +188,11 @@ pub use heap::{
 ///
 /// It serves what its backing allocator manages: with [`new`](Self::new)
 /// nothing until [`init`](BaseAllocator::init) (before that, `alloc` is
-/// [`AllocError::NoMemory`]); with [`with_backing`](Self::with_backing), the
+/// [`AllocError::NoMemory`](allocator_traits::AllocError::NoMemory)); with [`with_backing`](Self::with_backing), the
 /// backing allocator's memory at once. The region handed to `init` or
 /// `add_memory` goes to the backing allocator, trimmed by its rules (not by
 /// the stricter rules of [`Heap::new`]); a region smaller than
-/// [`MIN_REGION_SIZE`] (4 KiB, one slab) is [`AllocError::InvalidParam`].
+/// [`MIN_REGION_SIZE`] (8,320 bytes: room for a slab of the smallest class wherever the region starts) is [`AllocError::InvalidParam`](allocator_traits::AllocError::InvalidParam).
 pub struct SlabByteAllocator<B: ByteAllocator = TlsfByteAllocator> {
     heap: Heap<B>,
 }
@@ -249,10 +249,10 @@ impl<B: ByteAllocator> BaseAllocator for SlabByteAllocator<B> {
     /// through the backing allocator's own `init`.
     ///
     /// A region smaller than [`MIN_REGION_SIZE`] is
-    /// [`AllocError::InvalidParam`]; otherwise the answer is the backing
+    /// [`AllocError::InvalidParam`](allocator_traits::AllocError::InvalidParam); otherwise the answer is the backing
     /// allocator's, a second `init` included (TLSF and buddy:
-    /// [`AllocError::MemoryOverlap`] for a region they manage,
-    /// [`AllocError::InvalidParam`] for another).
+    /// [`AllocError::MemoryOverlap`](allocator_traits::AllocError::MemoryOverlap) for a region they manage,
+    /// [`AllocError::InvalidParam`](allocator_traits::AllocError::InvalidParam) for another).
     ///
     /// # Safety
     ///
@@ -263,7 +263,7 @@ impl<B: ByteAllocator> BaseAllocator for SlabByteAllocator<B> {
     }
 
     /// Adds a region to the backing allocator (trimmed by its rules); errors
-    /// are the backing allocator's ([`AllocError::MemoryOverlap`] for a
+    /// are the backing allocator's ([`AllocError::MemoryOverlap`](allocator_traits::AllocError::MemoryOverlap) for a
     /// region it already manages). While the backing allocator manages no
     /// memory this is `init`.
     ///
@@ -288,7 +288,7 @@ unsafe impl<B: ByteAllocator> ByteAllocator for SlabByteAllocator<B> {
     /// and alignment are at most [`MAX_CLASS_SIZE`] (a zero-size layout gets
     /// a real 8-byte block), from the backing allocator otherwise.
     ///
-    /// [`AllocError::NoMemory`] before `init`, or when no memory is left
+    /// [`AllocError::NoMemory`](allocator_traits::AllocError::NoMemory) before `init`, or when no memory is left
     /// after the cached empty slabs went back to the backing allocator; a
     /// large layout can also fail with the backing allocator's error.
     #[inline]
