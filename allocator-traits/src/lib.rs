@@ -201,6 +201,38 @@ pub unsafe trait ByteAllocator: BaseAllocator {
     /// total_bytes()` always holds; fragmentation may keep a request of
     /// `available_bytes()` bytes from succeeding.
     fn available_bytes(&self) -> usize;
+
+    /// Gives back the region `[start, start + size)`, exactly as it was
+    /// handed to a successful [`init`](BaseAllocator::init) or
+    /// [`add_memory`](BaseAllocator::add_memory), if no live block lies in
+    /// it: from then on the allocator never touches that memory again,
+    /// [`total_bytes`](Self::total_bytes) drops by what the region
+    /// contributed, and the owner may reuse it (a growing heap returns it to
+    /// its source).
+    ///
+    /// # Errors
+    ///
+    /// - [`AllocError::NotAllocated`]: no region was added with exactly this
+    ///   range (or it was removed already).
+    /// - [`AllocError::MemoryOverlap`]: a live block (or metadata that serves
+    ///   live blocks, such as a slab) lies in the region; nothing changes.
+    /// - [`AllocError::InvalidParam`]: the backend cannot give regions back
+    ///   (the provided implementation).
+    fn remove_memory(&mut self, start: usize, size: usize) -> AllocResult {
+        let _ = (start, size);
+        Err(AllocError::InvalidParam)
+    }
+
+    /// The largest size that a layout of alignment `align` may have and
+    /// still be served by this allocator given enough memory (in one region
+    /// as large as the backend accepts). A request above it can never
+    /// succeed, so a growing heap does not take memory for it.
+    ///
+    /// The provided implementation says `isize::MAX` rounded down to `align`
+    /// (any layout); backends with a largest block say less.
+    fn max_layout_size(&self, align: usize) -> usize {
+        (isize::MAX as usize) & !(align.max(1) - 1)
+    }
 }
 
 /// Page-granularity allocation: page frames for page tables, DMA, stacks.
