@@ -114,8 +114,9 @@ fn main() {
     // SAFETY: allocated just above with `layout`.
     unsafe { KERNEL_MEMORY.dealloc(buffer, layout) };
 
-    // Shut everything down. Frames given back are free again; the heap keeps
-    // the frames it grew by (it never shrinks), ready for the next burst.
+    // Shut everything down: the frames given back are free again, and so are
+    // the heap's chunks as they become wholly free (keeping at most the
+    // policy's `keep_free` for the next burst); `trim` returns the rest.
     drop(tasks);
     // SAFETY: both ranges came from `alloc_pages` above and are unused.
     unsafe {
@@ -123,8 +124,42 @@ fn main() {
         KERNEL_MEMORY.dealloc_pages(dma, 16);
     }
     report("after freeing everything");
+    KERNEL_MEMORY.trim();
+    report("after trim");
     let heap = KERNEL_MEMORY.statistics();
     assert_eq!(heap.used_bytes, 0);
-    assert_eq!(KERNEL_MEMORY.used_pages() * PAGE_SIZE, heap.grown_bytes);
+    assert_eq!(KERNEL_MEMORY.used_pages(), 0, "every frame is back");
     assert_eq!(heap.failed_allocs, 0);
+
+    // The round trip: a burst of 1 MiB buffers takes most frames, they are
+    // freed, the frames come back, and one large page run is served again.
+    let mib = Layout::from_size_align(1 << 20, 8).unwrap();
+    let mut burst = Vec::new();
+    loop {
+        // SAFETY: a non-zero-size layout.
+        let block = unsafe { KERNEL_MEMORY.alloc(mib) };
+        if block.is_null() {
+            break;
+        }
+        burst.push(block);
+    }
+    report(&format!("after a burst of {} MiB", burst.len()));
+    for block in burst {
+        // SAFETY: allocated in the loop above with `mib`.
+        unsafe { KERNEL_MEMORY.dealloc(block, mib) };
+    }
+    let half = MEMORY_SIZE / PAGE_SIZE / 2;
+    // Frames the heap still keeps go back before a page request fails.
+    let run = KERNEL_MEMORY.alloc_pages(half, 2 << 20).expect("half of memory as one run, after the burst");
+    report("holding half of memory as pages");
+    // SAFETY: allocated just above.
+    unsafe { KERNEL_MEMORY.dealloc_pages(run, half) };
+    assert_eq!(KERNEL_MEMORY.used_pages(), 0);
+    let heap = KERNEL_MEMORY.statistics();
+    println!(
+        "  took {} KiB from the frames in {} growths, gave back {} KiB",
+        heap.grown_bytes >> 10,
+        heap.grow_count,
+        heap.returned_bytes >> 10
+    );
 }

@@ -59,25 +59,23 @@
 //! assert_eq!(HEAP.statistics().failed_allocs, 1);
 //! ```
 //!
-//! # Growth
+//! # Layers
 //!
-//! The chunk asked of the source is the larger of what the failed request
-//! needs and the policy's next chunk size ([`GrowthPolicy`]: 64 KiB first,
-//! doubling after every growth up to 16 MiB by default), rounded up to the
-//! source's granule. If the source cannot give that much, smaller chunks are
-//! tried, halving down to what the request needs. What a request needs is
-//! first estimated tightly (size + alignment + 1/8 + 4 KiB for the byte
-//! allocator's metadata); if the retry still fails (a buddy backend, for
-//! example, needs a power-of-two block aligned to its size), the heap grows
-//! once more by twice the power of two above the request (and 1/32 of that
-//! for metadata), and retries a last time. Memory taken from the source is
-//! never returned.
+//! ```text
+//!   GlobalAlloc / Allocator          GlobalAllocator<B, S, R>
+//!   lock                             R: any lock_api::RawMutex (IrqSafeSpin for interrupt handlers)
+//!   growth and memory return         Growing<B, S>: itself a ByteAllocator
+//!   engine                           B: TLSF, buddy, slab over either
+//!   page source                      S: PageAllocatorSource (frames), MmapSource, SystemSource, NoSource
+//! ```
 //!
-//! Every growth is one more region of the byte allocator, and backends keep
-//! a bounded table of regions (32 for the buddy and TLSF engines): a heap
-//! expected to grow large should start with a big [`init`](GlobalAllocator::init)
-//! region or use a larger [`GrowthPolicy`]. The default cap suits kernels,
-//! where a bigger chunk would take frames the rest of the system may need.
+//! The lock only locks; [`Growing`] grows the engine from the source and
+//! gives wholly free chunks back (see its docs for the policy and the lock
+//! rules of a source), and can be used without a lock (under `AllocatorRc`)
+//! too. A request no amount of memory could serve takes nothing from the
+//! source, and a growth that did not make its request succeed is given back.
+//! The heap has no ceiling: past a dozen chunks every growth takes at least
+//! as much as the heap holds.
 //!
 //! # Locking
 //!
@@ -99,6 +97,7 @@
 extern crate std;
 
 mod emergency;
+mod growing;
 mod irq;
 mod source;
 mod stats;
@@ -110,24 +109,21 @@ use core::{
 };
 
 pub use allocator_traits::{AllocError, AllocResult, BaseAllocator, ByteAllocator, PageAllocator};
+pub use growing::{Growing, GrowthStatistics, MAX_CHUNKS};
 #[cfg(any(target_arch = "riscv64", target_arch = "aarch64", target_arch = "x86_64"))]
 pub use irq::ArchInterrupts;
 pub use irq::{Aarch64Daif, InterruptControl, IrqSafeSpin, Riscv64Sie, X86_64InterruptFlag};
+#[cfg(all(feature = "std", unix))]
+pub use source::MmapSource;
 #[cfg(feature = "std")]
 pub use source::SystemSource;
 pub use source::{NoSource, PageAllocatorSource, PageSource};
 pub use stats::Statistics;
 
-use allocator_traits::region::align_up;
-
 /// The default lock: a spin lock from the `spin` crate, as a
 /// [`lock_api::RawMutex`]. It does not disable interrupts: a kernel that
 /// allocates in interrupt handlers passes its own lock type instead.
 pub type DefaultRawMutex = spin::mutex::SpinMutex<()>;
-
-/// The bytes added to every growth request for the byte allocator's own
-/// metadata in a new region (headers, sentinels, bitmaps).
-const METADATA_SLACK: usize = 4096;
 
 /// How a [`GlobalAllocator`] grows: the size of the first chunk it takes from
 /// its [`PageSource`], doubling after every growth up to a cap.
@@ -138,19 +134,36 @@ const METADATA_SLACK: usize = 4096;
 pub struct GrowthPolicy {
     first_chunk: usize,
     max_chunk: usize,
+    keep_free: usize,
 }
 
 impl GrowthPolicy {
-    /// 64 KiB first, doubling up to 16 MiB.
+    /// 64 KiB first, doubling up to 16 MiB; wholly free chunks go back while
+    /// 16 MiB stay available.
     pub const DEFAULT: Self = Self::new(64 << 10, 16 << 20);
 
     /// Chunks of `first_chunk` bytes first, doubling after every growth up to
     /// `max_chunk` bytes (a `max_chunk` below `first_chunk` keeps every chunk
     /// at `first_chunk`). Both are rounded up to the source's granule when
-    /// used.
+    /// used. Wholly free chunks go back to the source while `max_chunk`
+    /// bytes stay available ([`with_keep_free`](Self::with_keep_free)).
     pub const fn new(first_chunk: usize, max_chunk: usize) -> Self {
         let max_chunk = if max_chunk < first_chunk { first_chunk } else { max_chunk };
-        Self { first_chunk, max_chunk }
+        Self { first_chunk, max_chunk, keep_free: max_chunk }
+    }
+
+    /// The same policy, keeping at most about `keep_free` bytes of free
+    /// memory before wholly free chunks go back to the source (the
+    /// hysteresis that keeps a heap at a boundary from taking and returning
+    /// the same chunk over and over). `0` returns every free chunk at once.
+    pub const fn with_keep_free(mut self, keep_free: usize) -> Self {
+        self.keep_free = keep_free;
+        self
+    }
+
+    /// The free bytes kept before chunks go back.
+    pub const fn keep_free(&self) -> usize {
+        self.keep_free
     }
 
     /// The size of the first chunk.
@@ -170,25 +183,10 @@ impl Default for GrowthPolicy {
     }
 }
 
-/// The state behind the lock.
-struct Heap<B, S> {
-    bytes: B,
-    source: S,
-    /// Whether `bytes` has been `init`ialised (by `init`, `add_memory` or a
-    /// first growth); until then it is never asked for memory.
-    ready: bool,
-    /// The size of the next chunk the policy asks for.
-    next_chunk: usize,
-    /// The counters kept here (grow count, grown and failed); the byte
-    /// counts are read from `bytes` when asked for.
-    stats: Statistics,
-}
-
 /// A `Sync` allocator over the byte allocator `B`, growing from the page
 /// source `S`, locked by `R`. See the [crate documentation](crate).
 pub struct GlobalAllocator<B, S = NoSource, R = DefaultRawMutex> {
-    heap: lock_api::Mutex<R, Heap<B, S>>,
-    policy: GrowthPolicy,
+    heap: lock_api::Mutex<R, Growing<B, S>>,
 }
 
 impl<B, S, R: lock_api::RawMutex> GlobalAllocator<B, S, R> {
@@ -203,39 +201,22 @@ impl<B, S, R: lock_api::RawMutex> GlobalAllocator<B, S, R> {
     /// As [`new`](Self::new), with the growth policy `policy`.
     pub const fn with_policy(byte_allocator: B, source: S, policy: GrowthPolicy) -> Self {
         Self {
-            heap: lock_api::Mutex::const_new(
-                R::INIT,
-                Heap {
-                    bytes: byte_allocator,
-                    source,
-                    ready: false,
-                    next_chunk: policy.first_chunk,
-                    stats: Statistics {
-                        total_bytes: 0,
-                        used_bytes: 0,
-                        available_bytes: 0,
-                        grow_count: 0,
-                        grown_bytes: 0,
-                        failed_allocs: 0,
-                    },
-                },
-            ),
-            policy,
+            heap: lock_api::Mutex::const_new(R::INIT, Growing::with_policy(byte_allocator, source, policy)),
         }
     }
 
     /// The growth policy.
-    pub const fn policy(&self) -> GrowthPolicy {
-        self.policy
+    pub fn policy(&self) -> GrowthPolicy {
+        self.heap.lock().policy()
     }
 }
 
-impl<B: ByteAllocator, S, R: lock_api::RawMutex> GlobalAllocator<B, S, R> {
+impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> GlobalAllocator<B, S, R> {
     /// The heap, locked; `None` if the lock is held and an engine has
     /// reported a caller bug (the panic runtime of the thread that holds the
     /// lock is allocating: waiting would deadlock). See `emergency`.
     #[inline]
-    fn lock_heap(&self) -> Option<lock_api::MutexGuard<'_, R, Heap<B, S>>> {
+    fn lock_heap(&self) -> Option<lock_api::MutexGuard<'_, R, Growing<B, S>>> {
         match self.heap.try_lock() {
             Some(heap) => Some(heap),
             None if allocator_traits::bug::reported() => None,
@@ -248,13 +229,20 @@ impl<B: ByteAllocator, S, R: lock_api::RawMutex> GlobalAllocator<B, S, R> {
     /// held there).
     pub fn statistics(&self) -> Statistics {
         let heap = self.heap.lock();
-        let mut stats = heap.stats;
-        if heap.ready {
-            stats.total_bytes = heap.bytes.total_bytes();
-            stats.used_bytes = heap.bytes.used_bytes();
-            stats.available_bytes = heap.bytes.available_bytes();
+        let growth = heap.growth_statistics();
+        Statistics {
+            total_bytes: heap.total_bytes(),
+            used_bytes: heap.used_bytes(),
+            available_bytes: heap.available_bytes(),
+            grow_count: growth.grow_count,
+            grown_bytes: growth.grown_bytes,
+            return_count: growth.return_count,
+            returned_bytes: growth.returned_bytes,
+            held_chunks: growth.held_chunks,
+            held_bytes: growth.held_bytes,
+            impossible_requests: growth.impossible_requests,
+            failed_allocs: growth.failed_allocs,
         }
-        stats
     }
 
     /// The bytes the byte allocator manages.
@@ -274,7 +262,13 @@ impl<B: ByteAllocator, S, R: lock_api::RawMutex> GlobalAllocator<B, S, R> {
 
     /// How many times the heap grew from its page source.
     pub fn grow_count(&self) -> usize {
-        self.heap.lock().stats.grow_count
+        self.heap.lock().growth_statistics().grow_count
+    }
+
+    /// Gives every wholly free chunk back to the page source and returns the
+    /// bytes given back (see [`Growing::trim`]).
+    pub fn trim(&self) -> usize {
+        self.heap.lock().trim()
     }
 }
 
@@ -282,9 +276,12 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> GlobalAllocator<B, 
     /// Gives the heap its first region `[start, start + size)` (a static
     /// arena, for example), through the byte allocator's `init`.
     ///
-    /// Errors are the byte allocator's; [`AllocError::InvalidParam`] if the
-    /// heap already has memory (from `init`, `add_memory` or growth): add
-    /// more with [`add_memory`](Self::add_memory).
+    /// # Errors
+    ///
+    /// The byte allocator's, a second `init` included (TLSF and buddy:
+    /// [`AllocError::MemoryOverlap`] for a region they manage,
+    /// [`AllocError::InvalidParam`] for another): add more with
+    /// [`add_memory`](Self::add_memory).
     ///
     /// # Safety
     ///
@@ -292,30 +289,25 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> GlobalAllocator<B, 
     /// else, that outlives the allocator and every block it hands out; the
     /// address carries exposed provenance (see [`BaseAllocator::init`]).
     pub unsafe fn init(&self, start: usize, size: usize) -> AllocResult {
-        let mut heap = self.heap.lock();
-        if heap.ready {
-            return Err(AllocError::InvalidParam);
-        }
         // SAFETY: the caller's contract is `init`'s.
-        unsafe { heap.bytes.init(start, size) }?;
-        heap.ready = true;
-        Ok(())
+        unsafe { self.heap.lock().init(start, size) }
     }
 
     /// Adds the region `[start, start + size)` to the heap (through `init`
-    /// if the heap has no memory yet).
+    /// if the heap has no memory yet). Such regions are the caller's: they
+    /// never go to the page source.
     ///
-    /// Errors are the byte allocator's ([`AllocError::MemoryOverlap`] for a
-    /// region overlapping one it manages, ...).
+    /// # Errors
+    ///
+    /// The byte allocator's ([`AllocError::MemoryOverlap`] for a region
+    /// overlapping one it manages, ...).
     ///
     /// # Safety
     ///
     /// As for [`init`](Self::init).
     pub unsafe fn add_memory(&self, start: usize, size: usize) -> AllocResult {
-        let mut heap = self.heap.lock();
         // SAFETY: the caller's contract is `init`'s and `add_memory`'s.
-        unsafe { Self::give_region(&mut heap, start, size) }?;
-        Ok(())
+        unsafe { self.heap.lock().add_memory(start, size) }
     }
 
     /// Allocates a block for `layout`, growing the heap from the page source
@@ -328,17 +320,7 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> GlobalAllocator<B, 
         let Some(mut heap) = self.lock_heap() else {
             return emergency::alloc(layout).ok_or(AllocError::NoMemory);
         };
-        let mut result = if heap.ready { heap.bytes.alloc(layout) } else { Err(AllocError::NoMemory) };
-        for estimate in [Need::Tight, Need::PowerOfTwo] {
-            if result != Err(AllocError::NoMemory) || self.grow_heap(&mut heap, layout, estimate).is_err() {
-                break;
-            }
-            result = heap.bytes.alloc(layout);
-        }
-        if result.is_err() {
-            heap.stats.failed_allocs += 1;
-        }
-        result
+        heap.alloc(layout)
     }
 
     /// Frees the block at `ptr`.
@@ -358,8 +340,8 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> GlobalAllocator<B, 
         // leaks: the process is about to abort.
         let Some(mut heap) = self.lock_heap() else { return };
         // SAFETY: the caller's contract is `dealloc`'s: every block of this
-        // allocator comes from `heap.bytes`.
-        unsafe { heap.bytes.dealloc(ptr, layout) };
+        // allocator comes from the growing heap.
+        unsafe { heap.dealloc(ptr, layout) };
     }
 
     /// Resizes the block at `ptr` from `layout` to `new_size` bytes (same
@@ -390,100 +372,9 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> GlobalAllocator<B, 
             unsafe { ptr::copy_nonoverlapping(ptr.as_ptr(), block.as_ptr(), layout.size().min(new_size)) };
             return Ok(block);
         };
-        // SAFETY: `ptr` is a live block of `heap.bytes` with `layout`
-        // (caller's contract); a failed `realloc` leaves it so.
-        let mut result = unsafe { heap.bytes.realloc(ptr, layout, new_size) };
-        for estimate in [Need::Tight, Need::PowerOfTwo] {
-            if result != Err(AllocError::NoMemory) || self.grow_heap(&mut heap, new_layout, estimate).is_err()
-            {
-                break;
-            }
-            // SAFETY: as above: the failed attempt left the block live.
-            result = unsafe { heap.bytes.realloc(ptr, layout, new_size) };
-        }
-        if result.is_err() {
-            heap.stats.failed_allocs += 1;
-        }
-        result
-    }
-
-    /// Hands `[start, start + size)` to the byte allocator: `init` the first
-    /// time, `add_memory` after.
-    ///
-    /// # Safety
-    ///
-    /// As for [`init`](Self::init).
-    unsafe fn give_region(heap: &mut Heap<B, S>, start: usize, size: usize) -> AllocResult {
-        if heap.ready {
-            // SAFETY: the caller's contract is `add_memory`'s.
-            unsafe { heap.bytes.add_memory(start, size) }
-        } else {
-            // SAFETY: the caller's contract is `init`'s.
-            unsafe { heap.bytes.init(start, size) }?;
-            heap.ready = true;
-            Ok(())
-        }
-    }
-
-    /// Takes a chunk from the source big enough for `layout` (as `estimate`
-    /// says) and gives it to the byte allocator.
-    fn grow_heap(&self, heap: &mut Heap<B, S>, layout: Layout, estimate: Need) -> AllocResult {
-        let granule = heap.source.granule();
-        let need =
-            estimate.bytes(layout).and_then(|need| align_up(need, granule)).ok_or(AllocError::NoMemory)?;
-        let policy = align_up(heap.next_chunk, granule).ok_or(AllocError::NoMemory)?;
-        let mut size = need.max(policy);
-        let start = loop {
-            match heap.source.alloc_chunk(size) {
-                Ok(start) => break start,
-                Err(_) if size > need => {
-                    size = align_up(size / 2, granule).map_or(need, |half| half.max(need));
-                }
-                Err(error) => return Err(error),
-            }
-        };
-        // SAFETY: the chunk is fresh memory from the source, valid, unused
-        // and outliving the allocator (the `PageSource` contract).
-        if let Err(error) = unsafe { Self::give_region(heap, start, size) } {
-            // SAFETY: the chunk came from `alloc_chunk(size)` and the byte
-            // allocator refused it, so nothing uses it.
-            unsafe { heap.source.dealloc_chunk(start, size) };
-            return Err(error);
-        }
-        heap.next_chunk = heap.next_chunk.saturating_mul(2).min(self.policy.max_chunk);
-        heap.stats.grow_count += 1;
-        heap.stats.grown_bytes = heap.stats.grown_bytes.saturating_add(size);
-        Ok(())
-    }
-}
-
-/// How generously a growth estimates what a failed request needs.
-#[derive(Clone, Copy)]
-enum Need {
-    /// The size, its alignment, an eighth more and [`METADATA_SLACK`]: enough
-    /// for a first-fit or TLSF-like byte allocator.
-    Tight,
-    /// Twice the power of two above the size and alignment, 1/32 of that
-    /// for metadata and [`METADATA_SLACK`]: a size-aligned power-of-two block
-    /// (buddy) fits.
-    PowerOfTwo,
-}
-
-impl Need {
-    /// The estimate, or `None` if it exceeds `isize::MAX` (no chunk can be
-    /// that large).
-    fn bytes(self, layout: Layout) -> Option<usize> {
-        let size = layout.size().max(1);
-        let need = match self {
-            Self::Tight => {
-                size.checked_add(layout.align())?.checked_add(size / 8)?.checked_add(METADATA_SLACK)
-            }
-            Self::PowerOfTwo => {
-                let block = size.max(layout.align()).checked_next_power_of_two()?;
-                block.checked_mul(2)?.checked_add(block / 16)?.checked_add(METADATA_SLACK)
-            }
-        }?;
-        (need <= isize::MAX as usize).then_some(need)
+        // SAFETY: `ptr` is a live block of the heap with `layout` (caller's
+        // contract).
+        unsafe { heap.realloc(ptr, layout, new_size) }
     }
 }
 
@@ -503,7 +394,7 @@ impl<B: ByteAllocator, P: PageAllocator, R: lock_api::RawMutex>
     /// else, outliving the allocator, with exposed provenance.
     pub unsafe fn init_pages(&self, start: usize, size: usize) -> AllocResult {
         // SAFETY: the caller's contract is `init`'s.
-        unsafe { self.heap.lock().source.page_allocator_mut().init(start, size) }
+        unsafe { self.heap.lock().source_mut().page_allocator_mut().init(start, size) }
     }
 
     /// Adds `[start, start + size)` to the page allocator (through its
@@ -514,19 +405,32 @@ impl<B: ByteAllocator, P: PageAllocator, R: lock_api::RawMutex>
     /// As for [`init_pages`](Self::init_pages).
     pub unsafe fn add_page_memory(&self, start: usize, size: usize) -> AllocResult {
         // SAFETY: the caller's contract is `add_memory`'s.
-        unsafe { self.heap.lock().source.page_allocator_mut().add_memory(start, size) }
+        unsafe { self.heap.lock().source_mut().page_allocator_mut().add_memory(start, size) }
     }
 
     /// Allocates `num_pages` contiguous pages aligned to `align` bytes from
     /// the page allocator (see [`PageAllocator::alloc_pages`]).
     pub fn alloc_pages(&self, num_pages: usize, align: usize) -> AllocResult<usize> {
-        self.heap.lock().source.page_allocator_mut().alloc_pages(num_pages, align)
+        let mut heap = self.heap.lock();
+        match heap.source_mut().page_allocator_mut().alloc_pages(num_pages, align) {
+            // Before a page request fails, the heap gives its free chunks back.
+            Err(AllocError::NoMemory) if heap.trim() > 0 => {
+                heap.source_mut().page_allocator_mut().alloc_pages(num_pages, align)
+            }
+            result => result,
+        }
     }
 
     /// Allocates `num_pages` pages at exactly `base` (see
     /// [`PageAllocator::alloc_pages_at`]).
     pub fn alloc_pages_at(&self, base: usize, num_pages: usize, align: usize) -> AllocResult<usize> {
-        self.heap.lock().source.page_allocator_mut().alloc_pages_at(base, num_pages, align)
+        let mut heap = self.heap.lock();
+        match heap.source_mut().page_allocator_mut().alloc_pages_at(base, num_pages, align) {
+            Err(AllocError::NoMemory) if heap.trim() > 0 => {
+                heap.source_mut().page_allocator_mut().alloc_pages_at(base, num_pages, align)
+            }
+            result => result,
+        }
     }
 
     /// Frees `num_pages` pages at `pos`.
@@ -539,29 +443,29 @@ impl<B: ByteAllocator, P: PageAllocator, R: lock_api::RawMutex>
     /// pages the heap grew by) and is not used any more.
     pub unsafe fn dealloc_pages(&self, pos: usize, num_pages: usize) {
         // SAFETY: the caller's contract is `dealloc_pages`'s.
-        unsafe { self.heap.lock().source.page_allocator_mut().dealloc_pages(pos, num_pages) }
+        unsafe { self.heap.lock().source_mut().page_allocator_mut().dealloc_pages(pos, num_pages) }
     }
 
     /// The number of pages the page allocator manages.
     pub fn total_pages(&self) -> usize {
-        self.heap.lock().source.page_allocator().total_pages()
+        self.heap.lock().source().page_allocator().total_pages()
     }
 
     /// The number of pages allocated (the heap's included).
     pub fn used_pages(&self) -> usize {
-        self.heap.lock().source.page_allocator().used_pages()
+        self.heap.lock().source().page_allocator().used_pages()
     }
 
     /// The number of pages free.
     pub fn available_pages(&self) -> usize {
-        self.heap.lock().source.page_allocator().available_pages()
+        self.heap.lock().source().page_allocator().available_pages()
     }
 }
 
-impl<B: ByteAllocator, S, R: lock_api::RawMutex> fmt::Debug for GlobalAllocator<B, S, R> {
+impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> fmt::Debug for GlobalAllocator<B, S, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GlobalAllocator")
-            .field("policy", &self.policy)
+            .field("policy", &self.policy())
             .field("statistics", &self.statistics())
             .finish_non_exhaustive()
     }

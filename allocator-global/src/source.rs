@@ -35,8 +35,9 @@ pub unsafe trait PageSource {
     /// [`AllocError::NoMemory`] when the source cannot give that much.
     fn alloc_chunk(&mut self, size: usize) -> AllocResult<usize>;
 
-    /// Takes back a chunk the allocator could not use (the byte allocator
-    /// refused it). Chunks the byte allocator accepted are never given back.
+    /// Takes back a chunk: one the byte allocator refused, or one the heap
+    /// gave up because it became wholly free (see
+    /// [`Growing`](crate::Growing)).
     ///
     /// # Safety
     ///
@@ -159,6 +160,78 @@ unsafe impl<P: PageAllocator> PageSource for PageAllocatorSource<P> {
 #[cfg(feature = "std")]
 pub use system::SystemSource;
 
+#[cfg(all(feature = "std", unix))]
+pub use mmap::MmapSource;
+
+#[cfg(all(feature = "std", unix))]
+mod mmap {
+    use allocator_traits::{AllocError, AllocResult};
+
+    use super::PageSource;
+
+    /// Chunks mapped straight from the kernel with `mmap` and unmapped with
+    /// `munmap` when the heap gives them back: resident memory really drops,
+    /// and the process's `malloc` is never called, so a heap over it can be
+    /// the process's `#[global_allocator]` or its C `malloc` without
+    /// recursing.
+    ///
+    /// Anonymous private mappings, readable and writable, zero-filled by the
+    /// kernel; the granule is the system's page size.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct MmapSource;
+
+    impl MmapSource {
+        /// The source over anonymous mappings.
+        pub const fn new() -> Self {
+            Self
+        }
+    }
+
+    // SAFETY: every chunk is a fresh anonymous mapping of `size` bytes,
+    // readable and writable, which nothing else uses; its address is exposed
+    // (`with_exposed_provenance` in the engines finds it: a pointer from
+    // `mmap` carries the provenance of the mapping). It is unmapped only by
+    // `dealloc_chunk`, after the heap gave it up.
+    unsafe impl PageSource for MmapSource {
+        fn granule(&self) -> usize {
+            // SAFETY: `sysconf` has no preconditions.
+            let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+            usize::try_from(page).ok().filter(|p| p.is_power_of_two()).unwrap_or(4096)
+        }
+
+        fn alloc_chunk(&mut self, size: usize) -> AllocResult<usize> {
+            if size == 0 {
+                return Err(AllocError::InvalidParam);
+            }
+            // SAFETY: a new anonymous private mapping; no existing memory is
+            // touched (no MAP_FIXED).
+            let ptr = unsafe {
+                libc::mmap(
+                    core::ptr::null_mut(),
+                    size,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            if ptr == libc::MAP_FAILED || ptr.is_null() {
+                return Err(AllocError::NoMemory);
+            }
+            Ok(ptr.cast::<u8>().expose_provenance())
+        }
+
+        unsafe fn dealloc_chunk(&mut self, start: usize, size: usize) {
+            let ptr = core::ptr::with_exposed_provenance_mut::<libc::c_void>(start);
+            // SAFETY: `[start, start + size)` is a whole mapping from
+            // `alloc_chunk(size)` that nothing uses any more (caller's
+            // contract). A failure leaves the mapping in place: a leak,
+            // never a fault.
+            unsafe { libc::munmap(ptr, size) };
+        }
+    }
+}
+
 #[cfg(feature = "std")]
 mod system {
     use core::alloc::{GlobalAlloc, Layout};
@@ -171,10 +244,11 @@ mod system {
     /// ([`std::alloc::System`]), so a [`GlobalAllocator`](crate::GlobalAllocator)
     /// can be a host program's `#[global_allocator]`.
     ///
-    /// Chunks handed to the heap are **never returned** to the system: the
-    /// heap keeps every byte it grew by until the process ends (as a kernel
-    /// heap keeps its frames). Only a chunk the byte allocator refused is
-    /// freed at once.
+    /// Chunks go back to `System` when the heap gives them up (wholly free,
+    /// see [`Growing`](crate::Growing)); whether the process's resident
+    /// memory drops then is the system allocator's business (glibc unmaps
+    /// large blocks). [`MmapSource`](crate::MmapSource) maps and unmaps
+    /// directly, without the process's `malloc`.
     ///
     /// `System` does not go through the Rust global allocator, so using it
     /// under the allocator's lock does not re-enter.
@@ -192,8 +266,8 @@ mod system {
     }
 
     // SAFETY: every chunk is a fresh `System` allocation of `size` bytes
-    // (exposed provenance), owned by the heap from then on and never freed
-    // while in use: `dealloc_chunk` only frees chunks the heap refused.
+    // (exposed provenance), owned by the heap from then on and freed by
+    // `dealloc_chunk` only once the heap no longer uses it.
     unsafe impl PageSource for SystemSource {
         fn granule(&self) -> usize {
             Self::CHUNK_ALIGN

@@ -17,6 +17,17 @@ pub struct Statistics {
     pub grow_count: usize,
     /// The bytes taken from the page source, in all.
     pub grown_bytes: usize,
+    /// How many chunks went back to the page source.
+    pub return_count: usize,
+    /// The bytes given back to the page source, in all.
+    pub returned_bytes: usize,
+    /// The chunks of the page source held now.
+    pub held_chunks: usize,
+    /// The bytes of those chunks (`grown_bytes - returned_bytes`).
+    pub held_bytes: usize,
+    /// Requests no amount of memory could serve; they took nothing from the
+    /// source.
+    pub impossible_requests: usize,
     /// How many allocations (and reallocations) failed.
     pub failed_allocs: usize,
 }

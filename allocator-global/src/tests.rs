@@ -758,15 +758,6 @@ fn statistics_snapshots_are_consistent_under_concurrent_churn() {
 }
 
 #[test]
-fn need_estimates_never_overflow() {
-    for estimate in [Need::Tight, Need::PowerOfTwo] {
-        assert_eq!(estimate.bytes(layout(isize::MAX as usize - 4096, 4096)), None);
-        assert!(estimate.bytes(layout(0, 1)).is_some_and(|n| n > 0));
-    }
-    assert_eq!(Need::PowerOfTwo.bytes(layout(100, 4096)), Some(2 * 4096 + 256 + METADATA_SLACK));
-}
-
-#[test]
 fn growth_policy_normalises_its_cap() {
     assert_eq!(GrowthPolicy::new(64 << 10, 4096).max_chunk(), 64 << 10);
     assert_eq!(GrowthPolicy::default(), GrowthPolicy::DEFAULT);
