@@ -99,6 +99,7 @@ extern crate std;
 mod emergency;
 mod growing;
 mod irq;
+mod percpu;
 mod source;
 mod stats;
 
@@ -113,6 +114,9 @@ pub use growing::{Growing, GrowthStatistics, MAX_CHUNKS};
 #[cfg(any(target_arch = "riscv64", target_arch = "aarch64", target_arch = "x86_64"))]
 pub use irq::ArchInterrupts;
 pub use irq::{Aarch64Daif, InterruptControl, IrqSafeSpin, Riscv64Sie, X86_64InterruptFlag};
+#[cfg(feature = "std")]
+pub use percpu::ThreadSlots;
+pub use percpu::{CLASS_ALIGN, CpuId, MAGAZINE, MAX_CACHED_SIZE, PerCpu, SingleCpu};
 #[cfg(all(feature = "std", unix))]
 pub use source::MmapSource;
 #[cfg(feature = "std")]
@@ -321,6 +325,42 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> GlobalAllocator<B, 
             return emergency::alloc(layout).ok_or(AllocError::NoMemory);
         };
         heap.alloc(layout)
+    }
+
+    /// Allocates up to `out.len()` blocks of `layout` under one lock (a
+    /// per-CPU cache refilling), and returns how many it wrote to `out`
+    /// (fewer when memory runs out; 0 with `NoMemory` as the first error).
+    ///
+    /// # Errors
+    ///
+    /// The first block's error, if not even one block was allocated.
+    pub fn alloc_batch(&self, layout: Layout, out: &mut [NonNull<u8>]) -> AllocResult<usize> {
+        let Some(mut heap) = self.lock_heap() else {
+            return Err(AllocError::NoMemory);
+        };
+        for (filled, slot) in out.iter_mut().enumerate() {
+            match heap.alloc(layout) {
+                Ok(block) => *slot = block,
+                Err(error) if filled == 0 => return Err(error),
+                Err(_) => return Ok(filled),
+            }
+        }
+        Ok(out.len())
+    }
+
+    /// Frees every block of `blocks` (all of `layout`) under one lock (a
+    /// per-CPU cache flushing).
+    ///
+    /// # Safety
+    ///
+    /// Each block is a live block of this allocator allocated with `layout`,
+    /// freed once, as for [`dealloc_block`](Self::dealloc_block).
+    pub unsafe fn dealloc_batch(&self, blocks: &[NonNull<u8>], layout: Layout) {
+        let Some(mut heap) = self.lock_heap() else { return };
+        for &block in blocks {
+            // SAFETY: the caller's contract, block by block.
+            unsafe { heap.dealloc(block, layout) };
+        }
     }
 
     /// Frees the block at `ptr`.

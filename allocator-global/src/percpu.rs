@@ -1,0 +1,480 @@
+//! Per-CPU caches in front of a shared [`GlobalAllocator`]: magazines of
+//! small blocks, so most allocations and frees take no shared lock.
+
+use core::{
+    alloc::{GlobalAlloc, Layout},
+    cell::UnsafeCell,
+    marker::PhantomData,
+    ptr::{self, NonNull},
+    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
+};
+
+use allocator_traits::{AllocError, AllocResult, ByteAllocator};
+
+use crate::{DefaultRawMutex, GlobalAllocator, NoSource, PageSource, Statistics, emergency};
+
+/// Where the caller runs: the index of the current CPU (or of the thread's
+/// slot on a host). It is a hint for locality only: any value is correct
+/// (it is taken modulo the number of caches), so the trait is safe.
+pub trait CpuId {
+    /// The current CPU's index; `0..CPUS` keeps every CPU on its own cache.
+    fn current() -> usize;
+}
+
+/// A single CPU: every context shares cache 0.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SingleCpu;
+
+impl CpuId for SingleCpu {
+    #[inline]
+    fn current() -> usize {
+        0
+    }
+}
+
+/// Per-thread slots on a host: each thread takes the next slot round-robin
+/// the first time it allocates, and keeps it. With more threads than slots,
+/// threads share slots (a busy slot is bypassed, never waited for).
+#[cfg(feature = "std")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ThreadSlots;
+
+#[cfg(feature = "std")]
+impl CpuId for ThreadSlots {
+    #[inline]
+    fn current() -> usize {
+        use core::cell::Cell;
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        std::thread_local! {
+            // No destructor: a `const` thread-local of a `Copy` type registers
+            // nothing, so its first use cannot allocate (and re-enter).
+            static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+        }
+        SLOT.try_with(|slot| {
+            let mut index = slot.get();
+            if index == usize::MAX {
+                index = NEXT.fetch_add(1, Ordering::Relaxed);
+                slot.set(index);
+            }
+            index
+        })
+        .unwrap_or(0)
+    }
+}
+
+/// The largest size the caches serve; larger (or more aligned than
+/// [`CLASS_ALIGN`]) layouts go to the shared heap directly.
+pub const MAX_CACHED_SIZE: usize = 1024;
+
+/// Every cached block is aligned to this (class sizes are multiples of it).
+pub const CLASS_ALIGN: usize = 16;
+
+/// The size classes: a quarter of a power of two apart above 128 bytes.
+const CLASS_SIZES: [usize; 20] =
+    [16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024];
+
+/// The number of size classes.
+pub const NUM_CLASSES: usize = CLASS_SIZES.len();
+
+/// Blocks a magazine holds (per class, per CPU): at most
+/// `NUM_CLASSES * MAGAZINE * 1 KiB` bytes cached per CPU, in practice far
+/// less (small classes hold small blocks).
+pub const MAGAZINE: usize = 32;
+
+/// Blocks moved between a magazine and the shared heap at once (one lock
+/// each way): half a magazine, so a CPU alternating alloc and free at the
+/// boundary does not ping-pong.
+const BATCH: usize = MAGAZINE / 2;
+
+/// The class of a layout the caches serve, or `None`.
+#[inline]
+fn class_of(layout: Layout) -> Option<usize> {
+    let size = layout.size();
+    if size > MAX_CACHED_SIZE || layout.align() > CLASS_ALIGN {
+        return None;
+    }
+    // At most 20 entries, sorted: a branch-light scan of the first ones.
+    Some(CLASS_SIZES.iter().position(|&class| class >= size).unwrap_or(NUM_CLASSES - 1))
+}
+
+/// The layout every block of `class` is allocated with from the shared heap,
+/// so that blocks of one class are interchangeable.
+#[inline]
+fn class_layout(class: usize) -> Layout {
+    // SAFETY: class sizes are non-zero multiples of the power of two
+    // `CLASS_ALIGN`, far below `isize::MAX`.
+    unsafe { Layout::from_size_align_unchecked(CLASS_SIZES[class], CLASS_ALIGN) }
+}
+
+/// Cached blocks of one class: a stack.
+struct Magazine {
+    len: usize,
+    blocks: [*mut u8; MAGAZINE],
+}
+
+/// One CPU's caches, on cache lines of its own.
+#[repr(align(128))]
+struct Slot {
+    /// Held while a context uses the magazines; only ever taken with a
+    /// `try`, so an interrupt handler (or a thread sharing the slot) that
+    /// finds it held goes to the shared heap instead of waiting.
+    busy: AtomicBool,
+    /// The bytes of the blocks cached here, read by
+    /// [`PerCpu::statistics`] without the slot.
+    cached_bytes: AtomicUsize,
+    magazines: UnsafeCell<[Magazine; NUM_CLASSES]>,
+}
+
+impl Slot {
+    // Only an initialiser for `[Slot::EMPTY; CPUS]`: each use is a fresh
+    // slot, never a shared one.
+    #[allow(clippy::declare_interior_mutable_const)]
+    const EMPTY: Self = Self {
+        busy: AtomicBool::new(false),
+        cached_bytes: AtomicUsize::new(0),
+        magazines: UnsafeCell::new(
+            [const { Magazine { len: 0, blocks: [ptr::null_mut(); MAGAZINE] } }; NUM_CLASSES],
+        ),
+    };
+
+    /// The magazines, if no other context uses them now.
+    #[inline]
+    fn try_take(&self) -> Option<SlotGuard<'_>> {
+        if self.busy.swap(true, Ordering::Acquire) {
+            return None;
+        }
+        Some(SlotGuard { slot: self })
+    }
+}
+
+/// Exclusive use of a slot's magazines.
+struct SlotGuard<'a> {
+    slot: &'a Slot,
+}
+
+impl SlotGuard<'_> {
+    #[inline]
+    fn magazine(&mut self, class: usize) -> &mut Magazine {
+        // SAFETY: the guard holds `busy`, so no other context reaches the
+        // magazines until it is dropped; `&mut self` keeps one borrow at a
+        // time.
+        unsafe { &mut (*self.slot.magazines.get())[class] }
+    }
+
+    #[inline]
+    fn add_cached(&self, bytes: usize) {
+        let cached = self.slot.cached_bytes.load(Ordering::Relaxed);
+        self.slot.cached_bytes.store(cached.wrapping_add(bytes), Ordering::Relaxed);
+    }
+
+    #[inline]
+    fn sub_cached(&self, bytes: usize) {
+        let cached = self.slot.cached_bytes.load(Ordering::Relaxed);
+        self.slot.cached_bytes.store(cached.wrapping_sub(bytes), Ordering::Relaxed);
+    }
+}
+
+impl Drop for SlotGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.slot.busy.store(false, Ordering::Release);
+    }
+}
+
+/// Per-CPU caches in front of a shared, locked, growing heap: the memory
+/// subsystem of a multi-core kernel, or a host's `#[global_allocator]`.
+///
+/// Layouts up to [`MAX_CACHED_SIZE`] bytes aligned to at most
+/// [`CLASS_ALIGN`] are served from the current CPU's magazine of their size
+/// class (Bonwick's magazines, Linux SLUB's sheaves): a pop or a push under
+/// the CPU's own slot flag, no shared lock, no shared cache line. An empty
+/// magazine is refilled, a full one half flushed, with [`MAGAZINE`]` / 2`
+/// blocks under one lock of the shared heap. Every cached block is a block
+/// of the shared heap with its class's layout, so a block freed on another
+/// CPU simply joins that CPU's magazine (no remote-free list). Larger
+/// layouts go to the heap directly.
+///
+/// The kernel supplies the CPU through [`CpuId`] (a hint: any value is
+/// correct). A context finding its CPU's slot busy (an interrupt handler
+/// that interrupted an allocation, or a thread sharing a slot) uses the
+/// shared heap directly, so the caches need no interrupt masking and never
+/// wait; the shared heap's lock `R` is what interrupt handlers rely on
+/// ([`IrqSafeSpin`](crate::IrqSafeSpin)).
+///
+/// Bounded: at most [`MAGAZINE`] blocks per class per CPU.
+/// [`drain`](Self::drain) gives every cached block back (a CPU going
+/// offline, memory pressure), and an allocation that fails drains the
+/// caches and retries before it reports `NoMemory`. Statistics stay exact:
+/// cached blocks count as available, not used.
+///
+/// # Invariants
+///
+/// - A block is in at most one magazine, and a cached block is a live block
+///   of the shared heap allocated with its class's [`class_layout`]; the
+///   heap's `used_bytes` counts it, and `cached_bytes` of its slot counts
+///   its class size.
+/// - A slot's magazines are touched only by the context holding its `busy`
+///   flag.
+pub struct PerCpu<B, S = NoSource, R = DefaultRawMutex, C = SingleCpu, const CPUS: usize = 1> {
+    heap: GlobalAllocator<B, S, R>,
+    slots: [Slot; CPUS],
+    _cpu: PhantomData<fn() -> C>,
+}
+
+// SAFETY: a slot's magazines are reached only under its `busy` flag (an
+// acquire swap / release store pair), and the blocks they point to belong to
+// the shared heap, which is `Sync` through its lock.
+unsafe impl<B: Send, S: Send, R: lock_api::RawMutex + Sync, C, const CPUS: usize> Sync
+    for PerCpu<B, S, R, C, CPUS>
+{
+}
+
+impl<B, S, R: lock_api::RawMutex, C, const CPUS: usize> PerCpu<B, S, R, C, CPUS> {
+    /// Caches in front of `heap`. `const`, so it can be a `static` and a
+    /// `#[global_allocator]`.
+    pub const fn new(heap: GlobalAllocator<B, S, R>) -> Self {
+        Self { heap, slots: [Slot::EMPTY; CPUS], _cpu: PhantomData }
+    }
+
+    /// The shared heap (for `init`, `add_memory`, page frames, `trim`).
+    pub const fn heap(&self) -> &GlobalAllocator<B, S, R> {
+        &self.heap
+    }
+}
+
+impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex, C: CpuId, const CPUS: usize>
+    PerCpu<B, S, R, C, CPUS>
+{
+    #[inline]
+    fn slot(&self) -> &Slot {
+        &self.slots[C::current() % CPUS]
+    }
+
+    /// Allocates a block for `layout`: from the current CPU's magazine when
+    /// the layout is cached, else from the shared heap.
+    ///
+    /// # Errors
+    ///
+    /// [`AllocError::NoMemory`] when neither the caches (drained and
+    /// retried) nor the shared heap have room; the heap's errors for large
+    /// layouts.
+    #[inline]
+    pub fn alloc_block(&self, layout: Layout) -> AllocResult<NonNull<u8>> {
+        let Some(class) = class_of(layout) else {
+            return self.heap.alloc_block(layout);
+        };
+        if let Some(mut guard) = self.slot().try_take() {
+            let magazine = guard.magazine(class);
+            if magazine.len > 0 {
+                magazine.len -= 1;
+                let block = magazine.blocks[magazine.len];
+                guard.sub_cached(CLASS_SIZES[class]);
+                // SAFETY: cached blocks are live, non-null blocks.
+                return Ok(unsafe { NonNull::new_unchecked(block) });
+            }
+            return self.refill(&mut guard, class);
+        }
+        self.alloc_shared(class_layout(class))
+    }
+
+    /// The magazine of `class` is empty: take a batch from the shared heap
+    /// and serve one of it.
+    #[cold]
+    #[inline(never)]
+    fn refill(&self, guard: &mut SlotGuard<'_>, class: usize) -> AllocResult<NonNull<u8>> {
+        let layout = class_layout(class);
+        let mut batch = [NonNull::dangling(); BATCH];
+        let got = match self.heap.alloc_batch(layout, &mut batch) {
+            Ok(got) => got,
+            Err(_) => {
+                // The other CPUs' caches may hold what the heap lacks.
+                self.drain_others(guard);
+                self.heap.alloc_batch(layout, &mut batch)?
+            }
+        };
+        let magazine = guard.magazine(class);
+        for &block in &batch[1..got] {
+            magazine.blocks[magazine.len] = block.as_ptr();
+            magazine.len += 1;
+        }
+        guard.add_cached((got - 1) * CLASS_SIZES[class]);
+        Ok(batch[0])
+    }
+
+    /// A cached layout while the CPU's slot is busy: straight from the heap
+    /// (after draining the caches, if it is out of memory).
+    #[cold]
+    fn alloc_shared(&self, layout: Layout) -> AllocResult<NonNull<u8>> {
+        match self.heap.alloc_block(layout) {
+            Err(AllocError::NoMemory) if self.drain() > 0 => self.heap.alloc_block(layout),
+            result => result,
+        }
+    }
+
+    /// Frees the block at `ptr`: into the current CPU's magazine when the
+    /// layout is cached (half the magazine goes back to the heap when it is
+    /// full), else to the shared heap.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` was returned by this allocator for `layout` and is not freed
+    /// yet.
+    #[inline]
+    pub unsafe fn dealloc_block(&self, ptr: NonNull<u8>, layout: Layout) {
+        let Some(class) = class_of(layout) else {
+            // SAFETY: the caller's contract; large layouts came from the heap.
+            return unsafe { self.heap.dealloc_block(ptr, layout) };
+        };
+        if emergency::holds(ptr) {
+            return;
+        }
+        if let Some(mut guard) = self.slot().try_take() {
+            let magazine = guard.magazine(class);
+            if magazine.len == MAGAZINE {
+                // SAFETY: `*mut u8` and `NonNull<u8>` have one layout; the
+                // oldest half of a full magazine holds live, non-null blocks
+                // of `class`, each cached once, which leave it here.
+                let oldest = unsafe {
+                    core::slice::from_raw_parts(magazine.blocks.as_ptr().cast::<NonNull<u8>>(), BATCH)
+                };
+                // SAFETY: as above.
+                unsafe { self.heap.dealloc_batch(oldest, class_layout(class)) };
+                magazine.blocks.copy_within(BATCH.., 0);
+                magazine.len -= BATCH;
+                guard.sub_cached(BATCH * CLASS_SIZES[class]);
+            }
+            let magazine = guard.magazine(class);
+            magazine.blocks[magazine.len] = ptr.as_ptr();
+            magazine.len += 1;
+            guard.add_cached(CLASS_SIZES[class]);
+            return;
+        }
+        // SAFETY: the caller's contract; cached layouts are allocated from
+        // the heap with their class's layout.
+        unsafe { self.heap.dealloc_block(ptr, class_layout(class)) };
+    }
+
+    /// Gives every cached block of every CPU back to the shared heap (slots
+    /// in use right now are skipped) and returns the bytes given back.
+    ///
+    /// A CPU going offline, memory pressure, or a `trim` of the heap first
+    /// (cached blocks keep the heap's chunks from being wholly free).
+    pub fn drain(&self) -> usize {
+        self.slots.iter().filter_map(Slot::try_take).map(|mut guard| self.flush(&mut guard)).sum()
+    }
+
+    /// [`drain`](Self::drain), then [`trim`](GlobalAllocator::trim) of the
+    /// shared heap; returns the bytes the heap gave back to its source.
+    pub fn trim(&self) -> usize {
+        self.drain();
+        self.heap.trim()
+    }
+
+    /// Drains every slot but the one `held` (which its caller uses).
+    fn drain_others(&self, held: &SlotGuard<'_>) -> usize {
+        self.slots
+            .iter()
+            .filter(|slot| !ptr::eq(*slot, held.slot))
+            .filter_map(Slot::try_take)
+            .map(|mut guard| self.flush(&mut guard))
+            .sum()
+    }
+
+    /// Gives every block of a held slot back; returns the bytes.
+    fn flush(&self, guard: &mut SlotGuard<'_>) -> usize {
+        let mut bytes = 0;
+        for (class, &size) in CLASS_SIZES.iter().enumerate() {
+            let magazine = guard.magazine(class);
+            let len = magazine.len;
+            if len == 0 {
+                continue;
+            }
+            // SAFETY: `*mut u8` and `NonNull<u8>` have one layout; the first
+            // `len` entries are live, non-null cached blocks of `class`, each
+            // cached once, and leave the magazine here.
+            let blocks =
+                unsafe { core::slice::from_raw_parts(magazine.blocks.as_ptr().cast::<NonNull<u8>>(), len) };
+            // SAFETY: as above.
+            unsafe { self.heap.dealloc_batch(blocks, class_layout(class)) };
+            magazine.len = 0;
+            bytes += len * size;
+        }
+        guard.sub_cached(bytes);
+        bytes
+    }
+
+    /// The shared heap's statistics, with the cached blocks counted as
+    /// available instead of used (the per-CPU counters summed, no slot
+    /// taken).
+    pub fn statistics(&self) -> Statistics {
+        let mut stats = self.heap.statistics();
+        let cached: usize = self.slots.iter().map(|slot| slot.cached_bytes.load(Ordering::Relaxed)).sum();
+        let cached = cached.min(stats.used_bytes);
+        stats.used_bytes -= cached;
+        stats.available_bytes += cached;
+        stats
+    }
+
+    /// The bytes cached in every CPU's magazines now.
+    pub fn cached_bytes(&self) -> usize {
+        self.slots.iter().map(|slot| slot.cached_bytes.load(Ordering::Relaxed)).sum()
+    }
+}
+
+// SAFETY: blocks come from the shared heap (valid, disjoint, aligned: its
+// `GlobalAlloc` promise) either directly or through a magazine, which holds
+// each freed block once and hands it out once; class layouts are at least as
+// large and as aligned as the layouts they serve. Failures return null; a
+// panic never unwinds out (it aborts).
+unsafe impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex, C: CpuId, const CPUS: usize> GlobalAlloc
+    for PerCpu<B, S, R, C, CPUS>
+{
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let guard = emergency::AbortOnUnwind;
+        let block = self.alloc_block(layout).map_or(ptr::null_mut(), NonNull::as_ptr);
+        core::mem::forget(guard);
+        block
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let guard = emergency::AbortOnUnwind;
+        if let Some(block) = NonNull::new(ptr) {
+            // SAFETY: `GlobalAlloc::dealloc`'s contract.
+            unsafe { self.dealloc_block(block, layout) };
+        }
+        core::mem::forget(guard);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let Some(block) = NonNull::new(ptr) else { return ptr::null_mut() };
+        let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
+            return ptr::null_mut();
+        };
+        let guard = emergency::AbortOnUnwind;
+        let (old_class, new_class) = (class_of(layout), class_of(new_layout));
+        let result = if old_class.is_none() && new_class.is_none() {
+            // SAFETY: a large block of the heap with `layout`.
+            unsafe { self.heap.realloc_block(block, layout, new_size) }
+                .map_or(ptr::null_mut(), NonNull::as_ptr)
+        } else if old_class == new_class {
+            ptr
+        } else {
+            match self.alloc_block(new_layout) {
+                Ok(new) => {
+                    // SAFETY: distinct live blocks of at least the copied
+                    // length; `block` is freed once, with its layout.
+                    unsafe {
+                        ptr::copy_nonoverlapping(ptr, new.as_ptr(), layout.size().min(new_size));
+                        self.dealloc_block(block, layout);
+                    }
+                    new.as_ptr()
+                }
+                Err(_) => ptr::null_mut(),
+            }
+        };
+        core::mem::forget(guard);
+        result
+    }
+}
