@@ -695,7 +695,7 @@ impl<B: ByteAllocator> Heap<B> {
     }
 
     /// Gives back a region of the backing allocator, exactly as it was handed
-    /// to the backing allocator (through [`SlabByteAllocator`]'s `init` or
+    /// to the backing allocator (through [`SlabByteAllocator`](crate::SlabByteAllocator)'s `init` or
     /// `add_memory`, [`add_memory`](Self::add_memory), or the trimmed
     /// region of [`try_new`](Heap::try_new) / [`try_new_in`](Self::try_new_in)),
     /// if no block of the heap lies in it: the backing allocator's

@@ -840,7 +840,7 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
     /// rlsf serves a request from a free list whose every block fits its
     /// search size (size plus header and worst-case alignment padding,
     /// rounded up to a granule), so the largest search size that can succeed
-    /// is the smallest size of the list that block lies in ([`list_floor`]).
+    /// is the smallest size of the list that block lies in (rlsf's `map_floor`).
     /// The size is that, less `max(align, GRANULARITY / 2)` (header and
     /// padding), and capped where a [`Layout`] of that alignment ends; 0 when
     /// the alignment alone exceeds it.
