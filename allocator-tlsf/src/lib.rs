@@ -28,8 +28,9 @@
 //!
 //! - With the 32-byte granularity of 64-bit targets, the first level covers
 //!   block sizes up to `32 << 32` bytes = 128 GiB, so a single allocation can
-//!   be up to about 124 GiB (the largest size class that still fits below
-//!   that bound). Pools larger than 128 GiB are split into 128 GiB chunks,
+//!   be up to 126 GiB less 16 bytes (the smallest size of the size class
+//!   that the largest free block lies in, less the block header; see
+//!   [`max_layout_size`](ByteAllocator::max_layout_size)). Pools larger than 128 GiB are split into 128 GiB chunks,
 //!   each with its own 32-byte end marker, so regions of any size work. On
 //!   32-bit targets (16-byte granularity) the classes cover the whole address
 //!   space. `ax-allocator` uses `FLLEN = 28` (8 GiB chunks); the extra four
@@ -834,7 +835,8 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
 
     /// The largest layout of alignment `align` that rlsf can serve as one
     /// block, from the largest pool chunk (128 GiB on 64-bit targets):
-    /// about 124 GiB, for any alignment up to a few GiB.
+    /// 126 GiB less `max(align, 16)` bytes on 64-bit targets (checked at
+    /// small scale in this crate's tests, with small chunks).
     ///
     /// The largest free block a chunk holds is the chunk less its end marker;
     /// rlsf serves a request from a free list whose every block fits its
