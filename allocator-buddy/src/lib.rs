@@ -74,6 +74,10 @@
 //! **Regions.** Up to [`MAX_REGIONS`] regions, added in any address order,
 //! kept sorted by address. Blocks never merge across regions, even adjacent
 //! ones. Finding a pointer's region is a binary search over that small table.
+//! A region whose memory is all free again can be given back
+//! ([`remove_memory`](allocator_traits::ByteAllocator::remove_memory)):
+//! it is then exactly its initial blocks, which are unlinked, and the
+//! allocator never touches it again.
 //!
 //! # Debug checks
 //!
@@ -116,6 +120,9 @@
 //! - `add_memory`: O(R) to check for overlap, writing the bitmap's
 //!   [`metadata_bytes`] once, and one O(1) free-list insertion per initial
 //!   block (at most two per order, plus one per largest block).
+//! - `remove_memory`: O(R) to find the region, then one O(1) check and one
+//!   O(1) unlink per initial block: a region is wholly free iff each of its
+//!   initial blocks is a free block of its initial order again.
 //!
 //! [`total_bytes`]: allocator_traits::ByteAllocator::total_bytes
 #![no_std]
@@ -588,16 +595,16 @@ impl<const ORDER: usize> BuddyByteAllocator<ORDER> {
         unsafe { self.push(region, region.ptr(addr), order) };
     }
 
-    /// Validates and records a region; see [`BaseAllocator::add_memory`].
-    ///
-    /// # Safety
-    ///
-    /// As for [`BaseAllocator::add_memory`].
     /// Whether `range` overlaps a range a caller handed over (untrimmed).
     fn overlaps_claimed(&self, range: &region::Region) -> bool {
         self.regions[..self.region_count].iter().any(|m| m.claimed.overlaps(range))
     }
 
+    /// Validates and records a region; see [`BaseAllocator::add_memory`].
+    ///
+    /// # Safety
+    ///
+    /// As for [`BaseAllocator::add_memory`].
     unsafe fn add_region(&mut self, start: usize, size: usize) -> AllocResult {
         let claimed = region::Region::new(start, size)?;
         let trimmed = region::Region::trimmed(start, size, MIN_BLOCK_SIZE, MIN_BLOCK_SIZE)?;
@@ -630,19 +637,37 @@ impl<const ORDER: usize> BuddyByteAllocator<ORDER> {
         self.regions[at] = meta;
         self.region_count += 1;
 
-        let max_block = Self::MAX_BLOCK_SIZE;
-        let mut addr = block_start;
-        while addr < end {
-            let remaining = end - addr;
-            let largest_fit = 1 << (usize::BITS - 1 - remaining.leading_zeros());
-            let size = (addr & addr.wrapping_neg()).min(largest_fit).min(max_block);
-            // SAFETY: `[addr, addr + size)` is naturally aligned (`size`
-            // divides `addr`), inside the new region, and not yet used.
-            unsafe { self.push(&meta, meta.ptr(addr), size.trailing_zeros() as usize) };
-            addr += size;
+        for (addr, order) in Self::initial_blocks(block_start, end) {
+            // SAFETY: `[addr, addr + 2^order)` is naturally aligned, inside
+            // the new region, and not yet used.
+            unsafe { self.push(&meta, meta.ptr(addr), order) };
         }
         self.total += end - block_start;
         Ok(())
+    }
+
+    /// The initial blocks of a region whose blocks span `[start, end)`, as
+    /// `(addr, order)` in address order: naturally aligned blocks as large as
+    /// the bounds and the largest order allow. A region starts as exactly
+    /// these free blocks, and when all of its memory is free again it is
+    /// exactly these free blocks again: none of them has its buddy inside the
+    /// region at its own order (the greedy cut would have taken the pair as
+    /// one block), so no free block can grow past them.
+    ///
+    /// At most two per order, plus one per largest block beyond them.
+    fn initial_blocks(start: usize, end: usize) -> impl Iterator<Item = (usize, usize)> {
+        let mut addr = start;
+        core::iter::from_fn(move || {
+            if addr >= end || addr == 0 {
+                return None;
+            }
+            let remaining = end - addr;
+            let largest_fit = 1 << (usize::BITS - 1 - remaining.leading_zeros());
+            let size = (addr & addr.wrapping_neg()).min(largest_fit).min(Self::MAX_BLOCK_SIZE);
+            let block = (addr, size.trailing_zeros() as usize);
+            addr += size;
+            Some(block)
+        })
     }
 
     /// Takes a block of `order`, splitting the smallest free block of at
@@ -841,6 +866,74 @@ unsafe impl<const ORDER: usize> ByteAllocator for BuddyByteAllocator<ORDER> {
 
     fn available_bytes(&self) -> usize {
         self.total - self.used
+    }
+
+    /// Gives back a region handed to `init` or `add_memory`, exactly as it
+    /// was handed over (the untrimmed range), if all of its blocks are free.
+    ///
+    /// A region's memory is all free iff each of its initial blocks (see the
+    /// crate docs: the naturally aligned blocks it was cut into) is a free
+    /// block of its initial order again, since free buddies always merge and
+    /// no initial block has its buddy inside the region. So the check reads
+    /// one bitmap bit and one header per initial block, and the removal
+    /// unlinks them; the region's metadata (its bitmap) lies in the region
+    /// and is never read again. Afterwards no free list, bitmap or table
+    /// entry reaches the region: the allocator never touches it again.
+    /// [`total_bytes`](ByteAllocator::total_bytes) drops by the region's
+    /// blocks (what it rose by when the region was added); `used_bytes` is
+    /// unchanged (0 of it was in the region).
+    ///
+    /// # Errors
+    ///
+    /// - [`AllocError::NotAllocated`]: no managed region was handed over as
+    ///   exactly `[start, start + size)` (a part of one, a trimmed range, an
+    ///   overflowing range, or a region removed already).
+    /// - [`AllocError::MemoryOverlap`]: a block of the region is in use;
+    ///   nothing changes.
+    ///
+    /// # Complexity
+    ///
+    /// O(R) to find the region among `R <= MAX_REGIONS`, then O(1) per
+    /// initial block, of which a region has at most two per order plus one
+    /// per largest block beyond them: O(L + size / 2^(ORDER - 1)), never
+    /// O(free blocks).
+    fn remove_memory(&mut self, start: usize, size: usize) -> AllocResult {
+        let claimed = region::Region::new(start, size).map_err(|_| AllocError::NotAllocated)?;
+        let count = self.region_count;
+        let index = self.regions[..count]
+            .iter()
+            .position(|m| m.claimed == claimed)
+            .ok_or(AllocError::NotAllocated)?;
+        let meta = self.regions[index];
+        for (addr, order) in Self::initial_blocks(meta.start, meta.end) {
+            // SAFETY: initial blocks lie inside the region's blocks.
+            if !unsafe { self.is_free_block(&meta, addr, order) } {
+                return Err(AllocError::MemoryOverlap);
+            }
+        }
+        for (addr, order) in Self::initial_blocks(meta.start, meta.end) {
+            // SAFETY: checked just above: a free block of `order` starts at
+            // `addr`, in the region (unlinking one does not change the
+            // others: they are distinct blocks).
+            unsafe { self.unlink(&meta, addr, order) };
+        }
+        self.regions.copy_within(index + 1..count, index);
+        self.region_count -= 1;
+        self.regions[self.region_count] = RegionMeta::EMPTY;
+        self.total -= meta.end - meta.start;
+        Ok(())
+    }
+
+    /// The largest block, [`MAX_BLOCK_SIZE`](Self::MAX_BLOCK_SIZE)
+    /// (`2^(ORDER - 1)` bytes), for any `align` up to it (a block of order
+    /// `k` is aligned to `2^k`); 0 for larger alignments, which no block
+    /// has. Capped where a [`Layout`] of that alignment ends (`isize::MAX`
+    /// rounded down to `align`).
+    fn max_layout_size(&self, align: usize) -> usize {
+        if align > Self::MAX_BLOCK_SIZE {
+            return 0;
+        }
+        Self::MAX_BLOCK_SIZE.min((isize::MAX as usize) & !(align.max(1) - 1))
     }
 }
 

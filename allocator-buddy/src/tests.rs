@@ -650,3 +650,180 @@ mod debug_checks {
         allocator_testkit::byte::random_churn(&BuddyByteAllocator::new, &cfg.with_max_size(6000));
     }
 }
+
+/// `heap`'s regions as `(claimed start, blocks start, blocks end)`.
+fn region_spans<const ORDER: usize>(heap: &BuddyByteAllocator<ORDER>) -> Vec<(usize, usize, usize)> {
+    heap.regions[..heap.region_count].iter().map(|r| (r.claimed.start, r.start, r.end)).collect()
+}
+
+#[test]
+fn remove_memory_takes_back_wholly_free_regions_between_neighbours() {
+    // Three adjacent regions (no gap), added out of order, of unaligned
+    // sizes so that each is cut into blocks of several orders.
+    let chunk = (1 << 12) + 3 * MIN_BLOCK_SIZE;
+    let pool = Pool::new(3 * chunk, 4096);
+    let start = |i: usize| pool.start() + i * chunk;
+    let mut heap = BuddyByteAllocator::new();
+    let mut rise = [0; 3];
+    for i in [1, 0, 2] {
+        let before = heap.total_bytes();
+        // SAFETY: disjoint slices of the pool, which outlives the heap.
+        unsafe { heap.add_memory(start(i), chunk) }.unwrap();
+        rise[i] = heap.total_bytes() - before;
+    }
+    let regions = region_spans(&heap);
+    let region_of =
+        |p: NonNull<u8>| regions.iter().position(|r| (r.1..r.2).contains(&p.as_ptr().addr())).unwrap();
+    // A live block in every region: each refuses, and nothing changes.
+    let mut live: Vec<(NonNull<u8>, usize)> = Vec::new();
+    while let Ok(p) = heap.alloc(layout(256, 8)) {
+        live.push((p, region_of(p)));
+    }
+    assert!((0..3).all(|r| live.iter().any(|l| l.1 == r)));
+    let full = (heap.free_blocks(), heap.total_bytes(), heap.used_bytes(), heap.available_bytes());
+    for i in 0..3 {
+        assert_eq!(heap.remove_memory(start(i), chunk), Err(AllocError::MemoryOverlap), "region {i} in use");
+    }
+    assert_eq!((heap.free_blocks(), heap.total_bytes(), heap.used_bytes(), heap.available_bytes()), full);
+    // Ranges never handed over, in use or not.
+    for (s, len) in [
+        (start(1), chunk - MIN_BLOCK_SIZE),
+        (start(1) + MIN_BLOCK_SIZE, chunk - MIN_BLOCK_SIZE),
+        (start(1) + 1, chunk),
+        (start(1), 2 * chunk),
+        (start(1), 0),
+        (usize::MAX - 16, 64),
+    ] {
+        assert_eq!(heap.remove_memory(s, len), Err(AllocError::NotAllocated), "{s:#x} + {len}");
+    }
+    // Free the middle region's blocks only (in two steps: one live block
+    // keeps it), then remove it between its live neighbours.
+    let middle = regions.iter().position(|r| r.0 == start(1)).unwrap();
+    let mut in_middle: Vec<NonNull<u8>> = live.iter().filter(|l| l.1 == middle).map(|l| l.0).collect();
+    live.retain(|l| l.1 != middle);
+    let last = in_middle.pop().unwrap();
+    for p in in_middle {
+        // SAFETY: live with this layout.
+        unsafe { heap.dealloc(p, layout(256, 8)) };
+    }
+    assert_eq!(heap.remove_memory(start(1), chunk), Err(AllocError::MemoryOverlap), "one block left");
+    // SAFETY: as above.
+    unsafe { heap.dealloc(last, layout(256, 8)) };
+    let (total, used) = (heap.total_bytes(), heap.used_bytes());
+    assert_eq!(heap.remove_memory(start(1), chunk), Ok(()));
+    assert_eq!(heap.total_bytes(), total - rise[1]);
+    assert_eq!(heap.used_bytes(), used);
+    assert_eq!(heap.remove_memory(start(1), chunk), Err(AllocError::NotAllocated), "removed twice");
+    assert!(
+        heap.free_blocks().iter().all(|b| !(start(1)..start(2)).contains(&b.0)),
+        "no free block left in the middle"
+    );
+    assert_eq!(region_spans(&heap).iter().map(|r| r.0).collect::<Vec<_>>(), [start(0), start(2)]);
+    // The memory is ours again: nothing the heap does touches it.
+    pool.fill(chunk, chunk, 0xEE);
+    for (p, _) in live.drain(..) {
+        // SAFETY: as above.
+        unsafe { heap.dealloc(p, layout(256, 8)) };
+    }
+    while let Ok(p) = heap.alloc(layout(16, 1)) {
+        assert!(!(start(1)..start(2)).contains(&p.as_ptr().addr()), "a block in a removed region");
+        live.push((p, 0));
+    }
+    for (p, _) in live.drain(..) {
+        // SAFETY: live with this layout.
+        unsafe { heap.dealloc(p, layout(16, 1)) };
+    }
+    pool.assert_filled(chunk, chunk, 0xEE, "a removed region");
+    // The other two go too; then the heap is empty and takes the middle back.
+    assert_eq!(heap.remove_memory(start(2), chunk), Ok(()));
+    assert_eq!(heap.remove_memory(start(0), chunk), Ok(()));
+    assert_eq!((heap.total_bytes(), heap.used_bytes(), heap.available_bytes()), (0, 0, 0));
+    assert_eq!(heap.alloc(layout(1, 1)), Err(AllocError::NoMemory));
+    // SAFETY: the middle slice is the pool's and no allocator uses it now.
+    unsafe { heap.init(start(1), chunk) }.unwrap();
+    assert_eq!(heap.total_bytes(), rise[1]);
+    heap.free_blocks();
+}
+
+#[test]
+fn regions_are_removed_in_any_order() {
+    let chunk = 1 << 12;
+    let pool = Pool::new(4 * chunk, 4096);
+    let orders: &[[usize; 3]] = &[[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+    for order in orders {
+        // Regions with a gap after each, added in address order descending.
+        let mut heap = BuddyByteAllocator::new();
+        let mut rise = [0; 3];
+        for i in [2, 1, 0] {
+            let before = heap.total_bytes();
+            // SAFETY: disjoint slices of the pool, which outlives the heap.
+            unsafe { heap.add_memory(pool.start() + i * (chunk + chunk / 3), chunk) }.unwrap();
+            rise[i] = heap.total_bytes() - before;
+        }
+        let a = heap.alloc(layout(100, 8)).unwrap();
+        // SAFETY: live with this layout.
+        unsafe { heap.dealloc(a, layout(100, 8)) };
+        let mut total = heap.total_bytes();
+        for &i in order {
+            assert_eq!(
+                heap.remove_memory(pool.start() + i * (chunk + chunk / 3), chunk),
+                Ok(()),
+                "{order:?}"
+            );
+            total -= rise[i];
+            assert_eq!(heap.total_bytes(), total);
+            let blocks = heap.free_blocks();
+            let spans = region_spans(&heap);
+            assert!(spans.windows(2).all(|w| w[0].1 < w[1].1), "still sorted");
+            assert!(blocks.iter().all(|b| spans.iter().any(|r| (r.1..r.2).contains(&b.0))));
+            if total > 0 {
+                let p = heap.alloc(layout(64, 64)).unwrap();
+                assert!(spans.iter().any(|r| (r.1..r.2).contains(&p.as_ptr().addr())));
+                // SAFETY: live with this layout.
+                unsafe { heap.dealloc(p, layout(64, 64)) };
+            }
+        }
+        assert_eq!(heap.total_bytes(), 0);
+        assert_eq!(heap.region_count, 0);
+    }
+}
+
+#[test]
+fn regions_of_many_largest_blocks_are_removed_whole() {
+    // Blocks of at most 1 KiB: a 32 KiB region is 32 largest blocks (and a
+    // few below the bitmap).
+    let pool = Pool::new(1 << 16, 1 << 16);
+    let mut heap = heap_over::<11>(&pool, 0, 1 << 15);
+    // SAFETY: the other half of the pool.
+    unsafe { heap.add_memory(pool.start() + (1 << 15), 1 << 15) }.unwrap();
+    let second = heap.total_bytes() / 2;
+    let p = heap.alloc(layout(1024, 1)).unwrap();
+    let in_first = p.as_ptr().addr() < pool.start() + (1 << 15);
+    let (busy, idle) = if in_first { (0, 1 << 15) } else { (1 << 15, 0) };
+    assert_eq!(heap.remove_memory(pool.start() + busy, 1 << 15), Err(AllocError::MemoryOverlap));
+    assert_eq!(heap.remove_memory(pool.start() + idle, 1 << 15), Ok(()));
+    assert_eq!(heap.total_bytes(), second);
+    // SAFETY: live with this layout.
+    unsafe { heap.dealloc(p, layout(1024, 1)) };
+    assert_eq!(heap.remove_memory(pool.start() + busy, 1 << 15), Ok(()));
+    assert_eq!(heap.total_bytes(), 0);
+}
+
+#[test]
+fn max_layout_size_is_the_largest_block() {
+    let heap = BuddyByteAllocator::<11>::empty();
+    assert_eq!(heap.max_layout_size(1), 1024);
+    assert_eq!(heap.max_layout_size(1024), 1024);
+    assert_eq!(heap.max_layout_size(2048), 0);
+    assert_eq!(BuddyByteAllocator::new().max_layout_size(8), 1 << 31);
+    let widest = BuddyByteAllocator::<{ usize::BITS as usize }>::empty();
+    assert_eq!(widest.max_layout_size(1), isize::MAX as usize, "capped at what a Layout can be");
+    assert_eq!(widest.max_layout_size(4096), isize::MAX as usize - 4095);
+    assert_eq!(widest.max_layout_size(usize::MAX), 0, "no panic on any input");
+    assert_eq!(widest.max_layout_size(0), isize::MAX as usize);
+    // Just above it: no block, whatever the memory.
+    let pool = Pool::new(1 << 13, 4096);
+    let mut heap = heap_over::<11>(&pool, 0, 1 << 13);
+    assert_eq!(heap.alloc(layout(1025, 1)), Err(AllocError::NoMemory));
+    assert!(heap.alloc(layout(1024, 1)).is_ok());
+}

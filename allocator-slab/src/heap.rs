@@ -663,6 +663,107 @@ impl<B: ByteAllocator> Heap<B> {
         released
     }
 
+    /// Returns the cached empty slabs whose memory starts in `[start, end)`
+    /// to the backing allocator, and the number of bytes (slab sizes)
+    /// returned. O(cached slabs): at most [`NUM_CLASSES`] x
+    /// [`CACHED_EMPTY_SLABS`].
+    fn release_cached_slabs_in(&mut self, start: usize, end: usize) -> usize {
+        let mut released = 0;
+        for class in 0..NUM_CLASSES {
+            // Rebuild the class's cache from the slabs that stay.
+            let mut cursor = self.classes[class].empty.take();
+            self.classes[class].empty_count = 0;
+            while let Some(slab) = cursor {
+                // SAFETY: `slab` is a cached empty slab of `class`.
+                cursor = unsafe { header(slab) }.next;
+                // SAFETY: as above, a live slab of `class`.
+                let base = unsafe { slab_base(slab, class) }.as_ptr().addr();
+                if (start..end).contains(&base) {
+                    // SAFETY: the slab is empty and now in no list.
+                    unsafe { self.release_slab(slab, class) };
+                    released += slab_size(class);
+                } else {
+                    let size_class = &mut self.classes[class];
+                    // SAFETY: as above; the slab is in no list now.
+                    unsafe { header(slab) }.next = size_class.empty;
+                    size_class.empty = Some(slab);
+                    size_class.empty_count += 1;
+                }
+            }
+        }
+        released
+    }
+
+    /// Gives back a region of the backing allocator, exactly as it was handed
+    /// to the backing allocator (through [`SlabByteAllocator`](crate::SlabByteAllocator)'s `init` or
+    /// `add_memory`, [`add_memory`](Self::add_memory), or the trimmed
+    /// region of [`try_new`](Heap::try_new) / [`try_new_in`](Self::try_new_in)),
+    /// if no block of the heap lies in it: the backing allocator's
+    /// `remove_memory`, after the cached empty slabs in the region went back
+    /// to it (a slab holding a live block is a live block of the backing
+    /// allocator, so the backing refuses while one lies there). On success
+    /// the heap and its backing allocator never touch the region again, and
+    /// [`total_bytes`](Self::total_bytes) drops by what the backing
+    /// allocator says the region contributed.
+    ///
+    /// # Errors
+    ///
+    /// The backing allocator's:
+    ///
+    /// - [`AllocError::NotAllocated`]: no region was handed over as exactly
+    ///   `[start, start + size)`; nothing changes.
+    /// - [`AllocError::MemoryOverlap`]: a class block (its slab) or a large
+    ///   block lies in the region. The heap's blocks and its
+    ///   `total_bytes`/`used_bytes` do not change; the empty slabs it cached
+    ///   in the region have gone back to the backing allocator (so
+    ///   `available_bytes` may grow).
+    /// - [`AllocError::InvalidParam`]: the backing allocator cannot give
+    ///   regions back.
+    ///
+    /// # Complexity
+    ///
+    /// The backing allocator's `remove_memory` (twice when the first attempt
+    /// fails with `MemoryOverlap` while empty slabs are cached in the
+    /// region), plus O(cached slabs), at most [`NUM_CLASSES`] x
+    /// [`CACHED_EMPTY_SLABS`].
+    pub fn remove_memory(&mut self, start: usize, size: usize) -> AllocResult {
+        match self.backing.remove_memory(start, size) {
+            Err(AllocError::MemoryOverlap)
+                if self.release_cached_slabs_in(start, start.saturating_add(size)) > 0 =>
+            {
+                self.backing.remove_memory(start, size)
+            }
+            result => result,
+        }?;
+        #[cfg(feature = "debug-checks")]
+        self.known.forget(start, size);
+        Ok(())
+    }
+
+    /// The largest size a layout of alignment `align` may have and still be
+    /// served given enough memory: the backing allocator's
+    /// [`max_layout_size`](ByteAllocator::max_layout_size), or the largest
+    /// size class that serves `align` (`align <= MAX_CLASS_SIZE`) and whose
+    /// slab the backing allocator can hold, whichever is larger. A request
+    /// above it never succeeds. (Below it, a class whose slab the backing
+    /// allocator cannot hold, with a tiny buddy say, fails too.)
+    ///
+    /// O([`NUM_CLASSES`]) calls of the backing allocator's.
+    pub fn max_layout_size(&self, align: usize) -> usize {
+        let large = self.backing.max_layout_size(align);
+        for class in (0..NUM_CLASSES).rev() {
+            let size = class_size(class);
+            if size < align {
+                break;
+            }
+            let slab = slab_layout(class);
+            if self.backing.max_layout_size(slab.align()) >= slab.size() {
+                return large.max(size);
+            }
+        }
+        large
+    }
+
     /// Takes a free block from `slab`, unlinking it from the partial list
     /// when it becomes full.
     ///

@@ -332,6 +332,31 @@ unsafe impl<B: ByteAllocator> ByteAllocator for SlabByteAllocator<B> {
     fn available_bytes(&self) -> usize {
         self.heap.available_bytes()
     }
+
+    /// Gives back a region handed to `init` or `add_memory`, exactly as it
+    /// was handed over, if no block lies in it: the cached empty slabs in it
+    /// go back to the backing allocator first, then the backing allocator
+    /// removes it. See [`Heap::remove_memory`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`Heap::remove_memory`]: [`AllocError::NotAllocated`](allocator_traits::AllocError::NotAllocated) for a
+    /// range never handed over, [`AllocError::MemoryOverlap`](allocator_traits::AllocError::MemoryOverlap) while a
+    /// block (or a slab with a live block) lies in it.
+    ///
+    /// # Complexity
+    ///
+    /// The backing allocator's `remove_memory` (at most twice) plus
+    /// O(cached empty slabs), at most [`NUM_CLASSES`] x
+    /// [`CACHED_EMPTY_SLABS`].
+    fn remove_memory(&mut self, start: usize, size: usize) -> AllocResult {
+        self.heap.remove_memory(start, size)
+    }
+
+    /// See [`Heap::max_layout_size`].
+    fn max_layout_size(&self, align: usize) -> usize {
+        self.heap.max_layout_size(align)
+    }
 }
 
 #[cfg(test)]

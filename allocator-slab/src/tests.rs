@@ -1271,3 +1271,127 @@ fn a_minimum_region_serves_the_smallest_class_at_any_start() {
         unsafe { over_buddy.dealloc(block, layout(8, 8)) };
     }
 }
+
+/// Whether `block` lies in `pool`.
+fn in_pool(pool: &Pool, block: NonNull<u8>) -> bool {
+    (pool.start()..pool.start() + pool.size()).contains(&block.as_ptr().addr())
+}
+
+#[test]
+fn removal_releases_cached_slabs_first_and_a_live_slab_blocks_it() {
+    fn scenario<B: ByteAllocator>(backing: B) {
+        let size = 64 * 1024;
+        let (a, b) = (Pool::new(size, 4096), Pool::new(size, 4096));
+        let mut heap = SlabByteAllocator::with_backing(backing);
+        // SAFETY: whole pools, which outlive the heap.
+        unsafe { heap.init(a.start(), size) }.unwrap();
+        let small = layout(8, 8);
+        // The only region holds the slab of this block.
+        let x = heap.alloc(small).unwrap();
+        fill(x, 8, 0xAB);
+        let before_b = heap.total_bytes();
+        // SAFETY: as above.
+        unsafe { heap.add_memory(b.start(), size) }.unwrap();
+        let b_bytes = heap.total_bytes() - before_b;
+        // A live slab: refused, and nothing the caller sees changes.
+        let stats = (heap.total_bytes(), heap.used_bytes(), heap.available_bytes());
+        assert_eq!(heap.remove_memory(a.start(), size), Err(AllocError::MemoryOverlap));
+        assert_eq!((heap.total_bytes(), heap.used_bytes(), heap.available_bytes()), stats);
+        check_fill(x, 8, 0xAB);
+        // SAFETY: allocated above with `small`.
+        unsafe { heap.dealloc(x, small) };
+        assert_eq!(heap.heap.cached_count(0), 1, "the empty slab is cached");
+        // A range never handed over: refused, the cache untouched.
+        assert_eq!(heap.remove_memory(a.start(), size / 2), Err(AllocError::NotAllocated));
+        assert_eq!(heap.heap.cached_count(0), 1);
+        // A large block in `b`, wherever the backing puts it: `b` is refused
+        // while it lives.
+        let large = layout(2 * MAX_CLASS_SIZE, 8);
+        let big = heap.alloc(large).unwrap();
+        let big_in = if in_pool(&b, big) { &b } else { &a };
+        assert_eq!(heap.remove_memory(big_in.start(), size), Err(AllocError::MemoryOverlap));
+        // A refused removal of `a` returned a's cached slab on the way.
+        let a_cache = usize::from(in_pool(&b, big));
+        assert_eq!(heap.heap.cached_count(0), a_cache);
+        // SAFETY: allocated above with `large`.
+        unsafe { heap.dealloc(big, large) };
+        // A cached slab of another class, wherever it is.
+        let y = heap.alloc(layout(64, 64)).unwrap();
+        let y_in_b = in_pool(&b, y);
+        // SAFETY: allocated just now.
+        unsafe { heap.dealloc(y, layout(64, 64)) };
+        assert_eq!(heap.heap.cached_count(3), 1);
+        // Removing `b` returns only the cached slabs in `b`.
+        assert_eq!(heap.remove_memory(b.start(), size), Ok(()));
+        assert_eq!(heap.total_bytes(), before_b, "total drops by what `b` added ({b_bytes} bytes)");
+        assert_eq!(heap.heap.cached_count(0), a_cache, "a's cached slab stays");
+        assert_eq!(heap.heap.cached_count(3), usize::from(!y_in_b));
+        assert_eq!(heap.used_bytes(), 0);
+        // Removing `a` returns its cached slabs first.
+        assert_eq!(heap.remove_memory(a.start(), size), Ok(()));
+        assert!((0..NUM_CLASSES).all(|c| heap.heap.cached_count(c) == 0 && heap.heap.slab_count(c) == 0));
+        assert_eq!((heap.total_bytes(), heap.used_bytes(), heap.available_bytes()), (0, 0, 0));
+        assert_eq!(heap.alloc(small), Err(AllocError::NoMemory));
+        assert_eq!(heap.remove_memory(a.start(), size), Err(AllocError::NotAllocated), "twice");
+        // Nothing touches the removed memory; the heap starts over in `b`.
+        a.fill(0, size, 0x3C);
+        b.fill(0, size, 0);
+        // SAFETY: `b` is ours again (removed above), and outlives the heap.
+        unsafe { heap.init(b.start(), size) }.unwrap();
+        let blocks: Vec<NonNull<u8>> = (0..64).map(|_| heap.alloc(layout(24, 8)).unwrap()).collect();
+        assert!(blocks.iter().all(|&p| in_pool(&b, p)));
+        for p in blocks {
+            // SAFETY: allocated above with this layout.
+            unsafe { heap.dealloc(p, layout(24, 8)) };
+        }
+        a.assert_filled(0, size, 0x3C, "a removed region");
+    }
+    scenario(TlsfByteAllocator::new());
+    scenario(BuddyByteAllocator::new());
+}
+
+#[cfg(feature = "debug-checks")]
+#[test]
+#[should_panic(expected = "lies outside every region")]
+fn a_free_into_a_removed_region_is_caught() {
+    let size = 64 * 1024;
+    let (a, b) = (Pool::new(size, 4096), Pool::new(size, 4096));
+    let mut heap = SlabByteAllocator::new();
+    // SAFETY: whole pools, which outlive the heap.
+    unsafe {
+        heap.init(a.start(), size).unwrap();
+        heap.add_memory(b.start(), size).unwrap();
+    }
+    let x = heap.alloc(layout(8, 8)).unwrap();
+    // SAFETY: allocated just now.
+    unsafe { heap.dealloc(x, layout(8, 8)) };
+    let region = if in_pool(&a, x) { &a } else { &b };
+    heap.remove_memory(region.start(), size).unwrap();
+    // SAFETY: none: the bug under test (the block's region is gone).
+    unsafe { heap.dealloc(x, layout(8, 8)) };
+}
+
+#[test]
+fn max_layout_size_covers_the_classes_and_the_backing() {
+    let tlsf = TlsfByteAllocator::new();
+    let heap = SlabByteAllocator::new();
+    for align in [1, 8, 4096, 8192, 1 << 20] {
+        assert_eq!(heap.max_layout_size(align), tlsf.max_layout_size(align), "align {align}");
+    }
+    // Blocks of at most 4 KiB: the large layouts stop there, and so do the
+    // classes whose slab (4 KiB) fits a block.
+    let small_buddy = SlabByteAllocator::with_backing(BuddyByteAllocator::<13>::empty());
+    assert_eq!(small_buddy.max_layout_size(8), 4096);
+    assert_eq!(small_buddy.max_layout_size(8192), 0);
+    // Blocks of at most 2 KiB: no slab fits, the backing's bound it is.
+    let tiny_buddy = SlabByteAllocator::with_backing(BuddyByteAllocator::<12>::empty());
+    assert_eq!(tiny_buddy.max_layout_size(8), 2048);
+    // A backing without a bound: any layout.
+    let unbounded = Heap::with_backing(FirstFit::default());
+    assert_eq!(unbounded.max_layout_size(8), isize::MAX as usize & !7);
+    // A backing whose largest block is below the largest class: the
+    // classes whose slabs it holds still count.
+    let mid_buddy = SlabByteAllocator::with_backing(BuddyByteAllocator::<14>::empty());
+    assert_eq!(mid_buddy.max_layout_size(1), 8192);
+    assert_eq!(mid_buddy.max_layout_size(4096), 8192);
+}

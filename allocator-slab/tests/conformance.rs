@@ -87,6 +87,8 @@ allocator_testkit::byte_allocator_tests!(
         neighbour_frees,
         realloc_chains,
         padded_values,
+        remove_regions,
+        max_layout,
     ]
 );
 #[cfg(miri)]
@@ -103,6 +105,8 @@ allocator_testkit::byte_allocator_tests!(
         alignments,
         neighbour_frees,
         realloc_chains,
-        padded_values
+        padded_values,
+        remove_regions,
+        max_layout
     ]
 );

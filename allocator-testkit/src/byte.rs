@@ -260,6 +260,33 @@ impl Model {
         self.regions.push(region);
     }
 
+    /// Forgets a region the allocator gave back
+    /// ([`ByteAllocator::remove_memory`] succeeded): blocks must not be
+    /// placed in it any more.
+    ///
+    /// # Panics
+    ///
+    /// If a live block lies in it (the allocator gave back memory in use), or
+    /// the model does not manage exactly that region.
+    pub fn remove_region(&mut self, region: Region) {
+        if let Some(block) = self.blocks.iter().find(|b| {
+            let (start, end) = Block::span(b.ptr, b.layout);
+            region.overlaps(&Region { start, end })
+        }) {
+            panic!(
+                "{} remove_memory of {region:?} succeeded while live block #{} at {:p} ({:?}) lies in it",
+                self.at(),
+                block.id,
+                block.ptr,
+                block.layout
+            );
+        }
+        let index = self.regions.iter().position(|r| *r == region).unwrap_or_else(|| {
+            panic!("{} remove_memory of {region:?} succeeded, but it was never added", self.at())
+        });
+        self.regions.remove(index);
+    }
+
     /// The managed regions, in the order they were added.
     pub fn regions(&self) -> &[Region] {
         &self.regions
@@ -529,6 +556,22 @@ impl<A: ByteAllocator> Heap<A> {
             self.model.add_region(region);
         }
         result
+    }
+
+    /// Asks the allocator to give back `region` (as it was added); on
+    /// success the model forgets it too (and checks that no live block lies
+    /// in it).
+    pub fn remove(&mut self, region: Region) -> AllocResult {
+        let result = self.alloc.remove_memory(region.start, region.size());
+        if result.is_ok() {
+            self.model.remove_region(region);
+        }
+        result
+    }
+
+    /// `(total, used, available)` bytes, as the allocator says now.
+    pub fn stats(&self) -> (usize, usize, usize) {
+        (self.alloc.total_bytes(), self.alloc.used_bytes(), self.alloc.available_bytes())
     }
 
     /// Allocates `layout`; on success checks and records the block and
@@ -896,6 +939,243 @@ pub fn regions<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
         heap.churn(&mut rng, cfg, cfg.ops / 8);
         heap.free_all();
     }
+}
+
+/// What [`remove_regions`] writes over the memory of a removed region: the
+/// allocator must never touch it again.
+const REMOVED: u8 = 0xD3;
+
+/// Ranges that were never handed to the allocator, near `region` (which
+/// was): parts of it, shifted copies, a superset, an empty and an
+/// overflowing range.
+fn never_added(region: Region, align: usize) -> Vec<(&'static str, usize, usize)> {
+    let (start, size) = (region.start, region.size());
+    vec![
+        ("its first part", start, size - align),
+        ("its last part", start + align, size - align),
+        ("a part one byte shorter", start, size - 1),
+        ("a part starting one byte in", start + 1, size - 1),
+        ("a copy shifted by the alignment", start + align, size),
+        ("a superset", start, size + align),
+        ("an empty range at its start", start, 0),
+        ("an overflowing range", usize::MAX - 15, 64),
+    ]
+}
+
+/// Each of [`never_added`]'s ranges for each region is
+/// [`AllocError::NotAllocated`], and changes nothing.
+fn remove_never_added<A: ByteAllocator>(
+    heap: &mut Heap<A>,
+    regions: &[Region],
+    cfg: &ByteConfig,
+    when: &str,
+) {
+    for &region in regions {
+        for (what, start, size) in never_added(region, cfg.region_align) {
+            let stats = heap.stats();
+            let result = heap.alloc.remove_memory(start, size);
+            let at = heap.model.at();
+            assert_eq!(
+                result,
+                Err(AllocError::NotAllocated),
+                "{at} remove_memory({start:#x}, {size:#x}), {what} of the region {region:?} ({when})"
+            );
+            assert_eq!(
+                heap.stats(),
+                stats,
+                "{at} statistics (total, used, available) after a refused remove_memory of {what}"
+            );
+        }
+    }
+}
+
+/// Gives regions back ([`ByteAllocator::remove_memory`]): `init` and
+/// `add_memory` with `max_regions` regions carved with gaps from one pool,
+/// random churn, then:
+///
+/// - a region holding a live block is [`AllocError::MemoryOverlap`]: the
+///   blocks stay intact, `total_bytes` and `used_bytes` do not change
+///   (`available_bytes` may only grow: a layer may return cached memory
+///   first);
+/// - a range never added (a part of a region, a shifted copy, a superset,
+///   an empty or overflowing range) is [`AllocError::NotAllocated`] and
+///   changes nothing, with live blocks and without;
+/// - once everything is freed, every region added with `add_memory` is
+///   removed, in random order, with churn in between: `total_bytes` drops by
+///   exactly what it rose when the region was added, and a second removal is
+///   `NotAllocated`;
+/// - the memory of a removed region is never written again (it is filled
+///   with a sentinel and checked at the end) and no block is placed in it;
+/// - with only the first region left, the largest block is what it was on
+///   the fresh heap of that region alone;
+/// - the first region goes too: `total_bytes` is 0, `alloc` is
+///   [`AllocError::NoMemory`], and the region can be added again and serves
+///   as before.
+pub fn remove_regions<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
+    let count = cfg.max_regions.max(2);
+    for (round, seed) in cfg.seed_list().enumerate() {
+        let mut rng = Rng::new(seed);
+        let context = format!("remove_regions seed {seed:#x}");
+        let mut heap = Heap::uninit(make, context.clone());
+        heap.exact_stats = cfg.exact_stats;
+        let gaps: Vec<usize> = (0..count).map(|_| cfg.region_align * rng.range(1, 4)).collect();
+        let pool =
+            heap.keep(Pool::new(count * cfg.region_size + gaps.iter().sum::<usize>(), cfg.region_align));
+        let pool_start = pool.start();
+        let mut slots = Vec::new();
+        let mut start = pool_start;
+        for gap in gaps {
+            slots.push(Region { start, end: start + cfg.region_size });
+            start += cfg.region_size + gap;
+        }
+        if round == 0 {
+            slots.reverse();
+        } else {
+            rng.shuffle(&mut slots);
+        }
+        let mut rises = Vec::new();
+        let mut fresh = 0;
+        for (i, &region) in slots.iter().enumerate() {
+            let before = heap.alloc.total_bytes();
+            heap.add(region, i == 0)
+                .unwrap_or_else(|e| panic!("{context}: adding region {i} {region:?}: {e:?}"));
+            let now = heap.alloc.total_bytes();
+            assert!(now > before, "{context}: total_bytes did not grow when region {i} was added");
+            rises.push(now - before);
+            if i == 0 {
+                fresh = heap.largest_block(cfg.probe_align);
+            }
+            heap.check_stats();
+        }
+        heap.churn(&mut rng, cfg, cfg.ops / 8);
+        // A full heap has blocks in every region: none can go.
+        heap.fill(cfg.region_size);
+        for (i, &region) in slots.iter().enumerate() {
+            if !heap.model.blocks().iter().any(|b| region.contains_range(b.ptr.as_ptr().addr(), 1)) {
+                continue;
+            }
+            let (total, used, available) = heap.stats();
+            let result = heap.remove(region);
+            let at = heap.model.at();
+            assert_eq!(
+                result,
+                Err(AllocError::MemoryOverlap),
+                "{at} remove_memory of region {i} {region:?}, which holds a live block"
+            );
+            let (total_now, used_now, available_now) = heap.stats();
+            assert_eq!(
+                (total_now, used_now),
+                (total, used),
+                "{at} total and used bytes after a refused remove_memory of region {i}"
+            );
+            assert!(
+                available_now >= available,
+                "{at} available_bytes fell from {available} to {available_now} in a refused remove_memory"
+            );
+            heap.check_stats();
+        }
+        heap.model.verify_all();
+        remove_never_added(&mut heap, &slots, cfg, "with live blocks");
+        heap.free_all();
+        remove_never_added(&mut heap, &slots, cfg, "all free");
+        // Every region but the first, in random order.
+        let mut order: Vec<usize> = (1..count).collect();
+        rng.shuffle(&mut order);
+        for &i in &order {
+            let region = slots[i];
+            let total = heap.alloc.total_bytes();
+            let result = heap.remove(region);
+            let at = heap.model.at().to_string();
+            assert_eq!(result, Ok(()), "{at} remove_memory of region {i} {region:?}, all free");
+            let dropped = total - heap.alloc.total_bytes();
+            assert_eq!(
+                dropped, rises[i],
+                "{at} total_bytes dropped by {dropped} when region {i} was removed, but rose by {} when it was added",
+                rises[i]
+            );
+            heap.check_stats();
+            assert_eq!(
+                heap.remove(region),
+                Err(AllocError::NotAllocated),
+                "{at} a second remove_memory of region {i}"
+            );
+            heap.pools[0].fill(region.start - pool_start, region.size(), REMOVED);
+            heap.churn(&mut rng, cfg, cfg.ops / 16);
+            heap.free_all();
+        }
+        heap.churn(&mut rng, cfg, cfg.ops / 8);
+        heap.model.verify_all();
+        heap.free_all();
+        assert_eq!(
+            heap.largest_block(cfg.probe_align),
+            fresh,
+            "{context}: the largest block with only the first region left differs from the fresh heap's of that \
+             region"
+        );
+        // The first region too: nothing left.
+        let first = slots[0];
+        assert_eq!(heap.remove(first), Ok(()), "{context}: remove_memory of the first region, all free");
+        heap.check_stats();
+        assert_eq!(heap.alloc.total_bytes(), 0, "{context}: total_bytes with every region removed");
+        assert_eq!(
+            heap.alloc(Layout::new::<u64>(), &[AllocError::NoMemory]),
+            Err(AllocError::NoMemory),
+            "{context}: alloc with every region removed"
+        );
+        heap.pools[0].fill(first.start - pool_start, first.size(), 0);
+        heap.add(first, false).unwrap_or_else(|e| panic!("{context}: adding the first region again: {e:?}"));
+        assert_eq!(
+            heap.alloc.total_bytes(),
+            rises[0],
+            "{context}: total_bytes with the first region added again"
+        );
+        heap.churn(&mut rng, cfg, cfg.ops / 16);
+        heap.free_all();
+        assert_eq!(heap.largest_block(cfg.probe_align), fresh, "{context}: the first region added again");
+        for &i in &order {
+            let region = slots[i];
+            heap.pools[0].assert_filled(
+                region.start - pool_start,
+                region.size(),
+                REMOVED,
+                &format!("{context}: the memory of removed region {i} {region:?}"),
+            );
+        }
+    }
+}
+
+/// [`ByteAllocator::max_layout_size`] is an upper bound that holds: on a
+/// fresh heap, a layout one byte above it is [`AllocError::NoMemory`], and
+/// it is at least the largest block the heap serves, for alignments from 1
+/// to `churn_align`. It answers any alignment without panicking.
+pub fn max_layout<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
+    let uninit = make();
+    for align in [0, 1, 3, 4096, 1 << (usize::BITS - 1), usize::MAX] {
+        let _ = uninit.max_layout_size(align);
+    }
+    drop(uninit);
+    let mut heap = Heap::new(make, cfg, "max_layout");
+    let mut aligns = vec![1, 8, cfg.probe_align, cfg.churn_align()];
+    aligns.sort_unstable();
+    aligns.dedup();
+    for align in aligns {
+        let max = heap.alloc.max_layout_size(align);
+        let largest = heap.largest_block(align);
+        assert!(
+            max >= largest,
+            "max_layout_size({align}) is {max}, but a block of {largest} bytes was served"
+        );
+        if let Some(layout) = max.checked_add(1).and_then(|size| Layout::from_size_align(size, align).ok()) {
+            assert_eq!(
+                heap.alloc.alloc(layout).err(),
+                Some(AllocError::NoMemory),
+                "alloc({layout:?}), one byte above max_layout_size({align})"
+            );
+        }
+        heap.check_stats();
+    }
+    heap.alloc(Layout::new::<u64>(), &[]).expect("the heap still works");
+    heap.free_all();
 }
 
 /// Bad input before `init`: `alloc` is [`AllocError::NoMemory`], the

@@ -21,6 +21,8 @@ fn the_reference_passes_with_these_configs() {
     byte::realloc(&buggy(Bug::None), &BYTES);
     byte::overlapping_regions(&buggy(Bug::None), &BYTES);
     byte::overflowing_regions(&buggy(Bug::None), &BYTES);
+    byte::remove_regions(&buggy(Bug::None), &BYTES);
+    byte::max_layout(&buggy(Bug::None), &BYTES);
     page::random_churn(&|| BitmapPages::with_bug(SetBug::None), &PAGES);
     page::huge_requests(&|| BitmapPages::with_bug(SetBug::None), &PAGES);
     id::random_churn(&|| BitmapIds::with_bug(SetBug::None), &IDS);
@@ -167,4 +169,16 @@ fn freed_room_lost_after_out_of_memory() {
 #[should_panic(expected = "min_region_size (16) bytes")]
 fn a_minimum_region_that_serves_nothing() {
     byte::tiny_regions(&buggy(Bug::None), &BYTES.with_min_region_size(16));
+}
+
+#[test]
+#[should_panic(expected = "is not inside a managed region")]
+fn a_removed_region_still_used() {
+    byte::remove_regions(&buggy(Bug::RemoveKeepsUsing), &BYTES);
+}
+
+#[test]
+#[should_panic(expected = "succeeded while live block")]
+fn a_region_with_live_blocks_removed() {
+    byte::remove_regions(&buggy(Bug::RemoveLive), &BYTES);
 }

@@ -28,8 +28,9 @@
 //!
 //! - With the 32-byte granularity of 64-bit targets, the first level covers
 //!   block sizes up to `32 << 32` bytes = 128 GiB, so a single allocation can
-//!   be up to about 124 GiB (the largest size class that still fits below
-//!   that bound). Pools larger than 128 GiB are split into 128 GiB chunks,
+//!   be up to 126 GiB less 16 bytes (the smallest size of the size class
+//!   that the largest free block lies in, less the block header; see
+//!   [`max_layout_size`](ByteAllocator::max_layout_size)). Pools larger than 128 GiB are split into 128 GiB chunks,
 //!   each with its own 32-byte end marker, so regions of any size work. On
 //!   32-bit targets (16-byte granularity) the classes cover the whole address
 //!   space. `ax-allocator` uses `FLLEN = 28` (8 GiB chunks); the extra four
@@ -38,8 +39,8 @@
 //! - 32 second-level classes split every power of two into 32 size classes
 //!   (about 3 % apart), which keeps the waste of the good-fit search small.
 //!
-//! The allocator itself is about 9 KiB (rlsf's free-list heads, 32 x 32
-//! pointers, and the region table), and is built by a `const fn`, so it can
+//! The allocator itself is about 10 KiB (rlsf's free-list heads, 32 x 32
+//! pointers, and the region table with the caller's untrimmed ranges), and is built by a `const fn`, so it can
 //! live in a `static`.
 //!
 //! # Regions
@@ -50,6 +51,13 @@
 //! [`AllocError::InvalidParam`]. The allocator records up to [`MAX_REGIONS`]
 //! regions to reject overlapping ones ([`AllocError::MemoryOverlap`]); one
 //! more is [`AllocError::NoMemory`].
+//!
+//! A region whose memory is all free again can be given back with
+//! [`remove_memory`](ByteAllocator::remove_memory) (rlsf cannot remove a
+//! pool: each of the region's pools is taken out of rlsf as one block that is
+//! never freed, so rlsf never reaches it again), and
+//! [`max_layout_size`](ByteAllocator::max_layout_size) says what the largest
+//! pool chunk can serve as one block.
 //!
 //! # Debug checks
 //!
@@ -159,8 +167,25 @@ const HEADER_SIZE: usize = GRANULARITY / 2;
 
 /// Bit 0 of a block header's size word: set iff the block is used (rlsf 0.2's
 /// `SIZE_USED`).
-#[cfg(feature = "debug-checks")]
 const SIZE_USED: usize = 1;
+
+/// The smallest block size of the rlsf free list that a free block of
+/// `size` bytes (a multiple of [`GRANULARITY`], at least one granule) is
+/// kept in: rlsf 0.2's `map_floor`, turned back into a size. The first level
+/// is `log2(size)`; the second splits it into [`SLLEN`] lists, so the low
+/// `log2(size) - log2(SLLEN)` bits are cleared (none when the lists are finer
+/// than a granule).
+///
+/// A request whose search size (`size + header`, rounded up to a granule)
+/// is exactly this value searches that very list first (rlsf's `map_ceil`
+/// does not round a list's own minimum up), while any larger one starts at
+/// the next list: so it is the largest search that can still find the
+/// block.
+const fn list_floor(size: usize) -> usize {
+    let log2 = usize::BITS - 1 - size.leading_zeros();
+    let sli = SLLEN.trailing_zeros();
+    if log2 <= sli { size } else { size & !((1 << (log2 - sli)) - 1) }
+}
 
 /// Bit 1 of a block header's size word: set iff the block is a pool's end
 /// marker (rlsf 0.2's `SIZE_SENTINEL`).
@@ -179,13 +204,25 @@ type Engine = rlsf::Tlsf<'static, u32, u32, FLLEN, SLLEN>;
 /// with exact statistics and several pools. See the [crate] documentation.
 pub struct TlsfByteAllocator {
     engine: Engine,
+    /// The regions as rlsf took them (trimmed, and cut to whole chunks).
     regions: RegionTable<MAX_REGIONS>,
+    /// `claimed[i]` is the range the caller handed over for `regions`' `i`th
+    /// region, untrimmed: what `remove_memory` matches exactly.
+    claimed: [Region; MAX_REGIONS],
     /// Bytes handed to rlsf (the trimmed pools).
     total_bytes: usize,
     /// Sum of the real sizes of the live blocks.
     used_bytes: usize,
     /// Bytes taken by rlsf's end markers, one per chunk: never allocatable.
     sentinel_bytes: usize,
+    /// In this crate's tests: a smaller largest chunk than [`MAX_CHUNK`], so
+    /// that regions of a few KiB are cut into several rlsf pools.
+    #[cfg(test)]
+    chunk_cap: Option<usize>,
+    /// In this crate's tests: how many blocks of other pools `remove_memory`
+    /// took (and gave back) before it reached the pool it removes.
+    #[cfg(test)]
+    stashed: usize,
 }
 
 impl Default for TlsfByteAllocator {
@@ -205,10 +242,11 @@ impl core::fmt::Debug for TlsfByteAllocator {
     }
 }
 
-/// The length of the next chunk to hand rlsf out of `remaining` bytes, or
-/// `None` when what is left is too small to be a pool.
-const fn next_chunk(remaining: usize) -> Option<usize> {
-    let chunk = match MAX_CHUNK {
+/// The length of the next chunk of at most `max_chunk` bytes to hand rlsf
+/// out of `remaining` bytes, or `None` when what is left is too small to be a
+/// pool.
+const fn next_chunk(remaining: usize, max_chunk: Option<usize>) -> Option<usize> {
+    let chunk = match max_chunk {
         Some(max) if remaining > max => max,
         _ => remaining,
     };
@@ -222,10 +260,145 @@ impl TlsfByteAllocator {
         Self {
             engine: Engine::new(),
             regions: RegionTable::new(),
+            claimed: [Region { start: 0, end: 0 }; MAX_REGIONS],
             total_bytes: 0,
             used_bytes: 0,
             sentinel_bytes: 0,
+            #[cfg(test)]
+            chunk_cap: None,
+            #[cfg(test)]
+            stashed: 0,
         }
+    }
+
+    /// The largest chunk handed to rlsf as one pool ([`MAX_CHUNK`]; smaller
+    /// in this crate's tests when they ask for it).
+    #[inline]
+    fn max_chunk(&self) -> Option<usize> {
+        #[cfg(test)]
+        if let Some(cap) = self.chunk_cap {
+            return Some(cap);
+        }
+        MAX_CHUNK
+    }
+
+    /// The chunks (rlsf pools) of a region of `len` bytes as `add_pool` cut
+    /// it: `(offset, length)` from the region's start.
+    fn chunks(&self, len: usize) -> impl Iterator<Item = (usize, usize)> + use<> {
+        let max_chunk = self.max_chunk();
+        let mut offset = 0;
+        core::iter::from_fn(move || {
+            let chunk = next_chunk(len - offset, max_chunk)?;
+            let at = offset;
+            offset += chunk;
+            Some((at, chunk))
+        })
+    }
+
+    /// Whether the rlsf pool of `len` bytes at `chunk` is one free block
+    /// spanning all of it (but its end marker): nothing in it is allocated.
+    ///
+    /// Exact, in O(1): the first block of a pool always starts at the pool's
+    /// start (rlsf merges a freed block into the block before it, and the
+    /// first block has none), so the pool's first header word is that
+    /// block's size and flags. It reads `len - GRANULARITY` with the used
+    /// bit clear iff the first block is free and reaches the end marker.
+    ///
+    /// # Safety
+    ///
+    /// `chunk` is the start of a pool of `len` bytes that this allocator
+    /// handed to rlsf, with the region's provenance.
+    unsafe fn chunk_is_free(chunk: NonNull<u8>, len: usize) -> bool {
+        // SAFETY: the pool's first word is the header of its first block,
+        // written by rlsf when the pool was inserted and kept since (caller's
+        // contract), aligned to `GRANULARITY`.
+        let size_and_flags = unsafe { chunk.cast::<usize>().read() };
+        size_and_flags == len - GRANULARITY
+    }
+
+    /// Takes the single free block of the wholly free rlsf pool of `len`
+    /// bytes at `chunk` out of rlsf, as a used block that is never freed.
+    ///
+    /// rlsf has no pool removal, and its good-fit search cannot be aimed at
+    /// one block: a request is served by the head of the first non-empty
+    /// free list whose every block fits it. So the probe asks for the
+    /// smallest size of the pool block's own list ([`list_floor`]): rlsf
+    /// serves it from the head of that list, which holds the pool's block.
+    /// Blocks of other pools at the head are kept aside (linked through
+    /// their payloads) and the probe repeats; each round removes one block
+    /// from that list (what rlsf splits off the block it serves is smaller
+    /// than the list's step, so it lands in a lower list), so the pool's
+    /// block is served after at most as many rounds as that list holds
+    /// blocks ahead of it. Then the blocks kept aside are freed (they merge
+    /// back with their own pools' neighbours only), and the pool's block,
+    /// which rlsf may have cut short, is grown in place to the whole pool
+    /// (its remainder is the free block just after it, followed by the end
+    /// marker: rlsf takes it exactly).
+    ///
+    /// Why rlsf never reaches the pool again: rlsf reaches a block through
+    /// its free lists (list heads and the links of free blocks) or as the
+    /// physical neighbour (`size` forward, `prev_phys_block` back) of a block
+    /// it frees or resizes. The pool now holds one used block and its end
+    /// marker, a permanently used block: no free list leads into it, and no
+    /// block of another pool has a neighbour in it (each pool ends with its
+    /// own end marker, never merged or freed, and its first block has no
+    /// `prev_phys_block`). Only freeing or resizing the pool's own block
+    /// would read it or the end marker, and that block is never freed.
+    ///
+    /// Returns [`AllocError::MemoryOverlap`], with nothing changed, if rlsf
+    /// does not serve the block as argued (a broken invariant, never
+    /// expected).
+    ///
+    /// # Safety
+    ///
+    /// `chunk` is the start of a pool of `len` bytes that this allocator
+    /// handed to rlsf, with the region's provenance, and
+    /// [`chunk_is_free`](Self::chunk_is_free) holds for it.
+    unsafe fn take_chunk(&mut self, chunk: NonNull<u8>, len: usize) -> AllocResult {
+        let block = len - GRANULARITY;
+        let (Ok(probe), Ok(whole)) = (
+            Layout::from_size_align(list_floor(block) - HEADER_SIZE, 1),
+            Layout::from_size_align(block - HEADER_SIZE, 1),
+        ) else {
+            return Err(AllocError::MemoryOverlap);
+        };
+        // With alignment 1 the payload directly follows the header.
+        let target = chunk.as_ptr().addr() + HEADER_SIZE;
+        let mut aside: Option<NonNull<u8>> = None;
+        let served = loop {
+            let Some(ptr) = self.engine.allocate(probe) else { break None };
+            if ptr.as_ptr().addr() == target {
+                break Some(ptr);
+            }
+            // SAFETY: `ptr` is a fresh block of at least `probe.size() >=
+            // HEADER_SIZE` bytes, room for a pointer; alignment 1 payloads
+            // start `HEADER_SIZE` past a granule, so they are word-aligned.
+            unsafe { ptr.cast::<Option<NonNull<u8>>>().write(aside) };
+            aside = Some(ptr);
+            #[cfg(test)]
+            {
+                self.stashed += 1;
+            }
+        };
+        while let Some(ptr) = aside {
+            // SAFETY: each block kept aside holds the link written above.
+            aside = unsafe { ptr.cast::<Option<NonNull<u8>>>().read() };
+            // SAFETY: `ptr` was allocated above with alignment 1 and is
+            // freed once.
+            unsafe { self.engine.deallocate(ptr, 1) };
+        }
+        let ptr = served.ok_or(AllocError::MemoryOverlap)?;
+        // SAFETY: `ptr` is the live block just served, allocated with
+        // alignment 1 like `whole`; on failure rlsf leaves it as it was.
+        let grown = unsafe { self.engine.reallocate(ptr, whole) };
+        // SAFETY: the pool's first word is its (first) block's header.
+        let whole_block = grown == Some(ptr) && unsafe { chunk.cast::<usize>().read() } == block | SIZE_USED;
+        if !whole_block {
+            // SAFETY: the block (moved or not) is live with alignment 1.
+            unsafe { self.engine.deallocate(grown.unwrap_or(ptr), 1) };
+            return Err(AllocError::MemoryOverlap);
+        }
+        Ok(())
     }
 
     /// The regions this allocator manages (trimmed as rlsf took them), in the
@@ -410,7 +583,8 @@ impl TlsfByteAllocator {
 
         let mut taken = 0;
         let mut chunks = 0;
-        while let Some(chunk) = next_chunk(region.size() - taken) {
+        let max_chunk = self.max_chunk();
+        while let Some(chunk) = next_chunk(region.size() - taken, max_chunk) {
             // SAFETY: `taken + chunk <= region.size()`, so the chunk lies in
             // the caller's region, which is ours for good (caller's contract)
             // and overlaps no other pool (checked above). It is
@@ -431,6 +605,7 @@ impl TlsfByteAllocator {
         }
         region.end = region.start + taken;
         self.regions.insert(region)?;
+        self.claimed[self.regions.len() - 1] = Region::new(start, size)?;
         self.total_bytes += taken;
         self.sentinel_bytes += chunks * GRANULARITY;
         Ok(())
@@ -584,6 +759,100 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
     /// this into several blocks.
     fn available_bytes(&self) -> usize {
         self.total_bytes - self.sentinel_bytes - self.used_bytes
+    }
+
+    /// Gives back a region handed to `init` or `add_memory`, exactly as it
+    /// was handed over (the untrimmed range), if nothing in it is allocated.
+    ///
+    /// rlsf cannot remove a pool, so each pool (chunk) of the region is taken
+    /// out of rlsf as one used block that is never freed, after which rlsf
+    /// never reaches its memory again (see the `take_chunk` source for why).
+    /// A region is removable iff each of its chunks is one free block
+    /// spanning the chunk, read from the chunk's first block header in O(1)
+    /// each; if any is not, nothing changes. [`total_bytes`] drops by the
+    /// region's managed bytes (what it rose by when the region was added),
+    /// the end markers leave with it, and `used_bytes` is unchanged (0 of
+    /// it was in the region), so the statistics stay exact.
+    ///
+    /// # Errors
+    ///
+    /// - [`AllocError::NotAllocated`]: no managed region was handed over as
+    ///   exactly `[start, start + size)` (a part of one, the trimmed range, an
+    ///   overflowing range, or a region removed already).
+    /// - [`AllocError::MemoryOverlap`]: a block of the region is allocated;
+    ///   nothing changes.
+    ///
+    /// # Complexity
+    ///
+    /// O(R) to find the region among `R <= MAX_REGIONS` and to update the
+    /// table; per chunk, O(1) for the check, and O(1 + k) to take it, where
+    /// `k` is the number of free blocks of other pools that sit ahead of the
+    /// chunk's block in its rlsf size class (each taken and given back in
+    /// O(1)). `k` is 0 when the region was the last one added of its size
+    /// class, and never more than the free blocks of that one class. A
+    /// region has one chunk per 128 GiB (64-bit targets).
+    ///
+    /// [`total_bytes`]: ByteAllocator::total_bytes
+    fn remove_memory(&mut self, start: usize, size: usize) -> AllocResult {
+        let claimed = Region::new(start, size).map_err(|_| AllocError::NotAllocated)?;
+        let count = self.regions.len();
+        let index =
+            self.claimed[..count].iter().position(|r| *r == claimed).ok_or(AllocError::NotAllocated)?;
+        let region = *self.regions.iter().nth(index).ok_or(AllocError::NotAllocated)?;
+        // The pools' memory is reached with the provenance the caller exposed
+        // for the region, as rlsf reaches it.
+        let base = addr_to_ptr(region.start).ok_or(AllocError::NotAllocated)?;
+        for (offset, len) in self.chunks(region.size()) {
+            // SAFETY: `add_pool` handed rlsf a pool of `len` bytes at this
+            // offset of the region (the same cut), not removed since.
+            if !unsafe { Self::chunk_is_free(base.add(offset), len) } {
+                return Err(AllocError::MemoryOverlap);
+            }
+        }
+        let mut chunks = 0;
+        for (offset, len) in self.chunks(region.size()) {
+            // SAFETY: as above, and the chunk is wholly free (checked above;
+            // taking another pool's block changes no other pool).
+            if let Err(e) = unsafe { self.take_chunk(base.add(offset), len) } {
+                // Never expected; give back the chunks taken, so that nothing
+                // changes.
+                for (offset, _) in self.chunks(region.size()).take(chunks) {
+                    // SAFETY: the chunk's whole block was allocated by
+                    // `take_chunk` with alignment 1, its payload right after
+                    // its header.
+                    unsafe { self.engine.deallocate(base.add(offset + HEADER_SIZE), 1) };
+                }
+                return Err(e);
+            }
+            chunks += 1;
+        }
+        let removed = self.regions.remove(&region)?;
+        self.claimed.copy_within(removed + 1..count, removed);
+        self.total_bytes -= region.size();
+        self.sentinel_bytes -= chunks * GRANULARITY;
+        Ok(())
+    }
+
+    /// The largest layout of alignment `align` that rlsf can serve as one
+    /// block, from the largest pool chunk (128 GiB on 64-bit targets):
+    /// 126 GiB less `max(align, 16)` bytes on 64-bit targets (checked at
+    /// small scale in this crate's tests, with small chunks).
+    ///
+    /// The largest free block a chunk holds is the chunk less its end marker;
+    /// rlsf serves a request from a free list whose every block fits its
+    /// search size (size plus header and worst-case alignment padding,
+    /// rounded up to a granule), so the largest search size that can succeed
+    /// is the smallest size of the list that block lies in (rlsf's `map_floor`).
+    /// The size is that, less `max(align, GRANULARITY / 2)` (header and
+    /// padding), and capped where a [`Layout`] of that alignment ends; 0 when
+    /// the alignment alone exceeds it.
+    fn max_layout_size(&self, align: usize) -> usize {
+        let max_block = match self.max_chunk() {
+            Some(chunk) => chunk - GRANULARITY,
+            None => (usize::MAX & !(GRANULARITY - 1)) - GRANULARITY,
+        };
+        let overhead = align.max(HEADER_SIZE);
+        list_floor(max_block).saturating_sub(overhead).min((isize::MAX as usize) & !(align.max(1) - 1))
     }
 }
 

@@ -29,19 +29,21 @@ fn heap_on(pool: &Pool) -> TlsfByteAllocator {
 }
 
 /// The sum of the sizes of the occupied and of the free blocks rlsf holds in
-/// every managed region (each region is one chunk in these tests).
+/// every managed region (each chunk of each).
 fn block_sums(heap: &TlsfByteAllocator) -> (usize, usize) {
     let (mut used, mut free) = (0, 0);
     for region in heap.regions() {
-        let start = addr_to_ptr(region.start).unwrap();
-        let pool = NonNull::slice_from_raw_parts(start, region.size());
-        // SAFETY: `pool` is exactly the range handed to
-        // `insert_free_block_ptr` (one chunk: the tests' pools are small).
-        for block in unsafe { heap.engine.iter_blocks(pool) } {
-            if block.is_occupied() {
-                used += block.size();
-            } else {
-                free += block.size();
+        for (offset, len) in heap.chunks(region.size()) {
+            let start = addr_to_ptr(region.start + offset).unwrap();
+            let pool = NonNull::slice_from_raw_parts(start, len);
+            // SAFETY: `pool` is exactly a range handed to
+            // `insert_free_block_ptr` (the chunks of `add_pool`).
+            for block in unsafe { heap.engine.iter_blocks(pool) } {
+                if block.is_occupied() {
+                    used += block.size();
+                } else {
+                    free += block.size();
+                }
             }
         }
     }
@@ -356,13 +358,13 @@ fn several_pools_serve_blocks_from_each() {
 #[test]
 fn large_regions_are_split_into_chunks_rlsf_can_hold() {
     let max = MAX_CHUNK.unwrap_or(usize::MAX);
-    assert_eq!(next_chunk(0), None);
-    assert_eq!(next_chunk(MIN_POOL_SIZE - GRANULARITY), None);
-    assert_eq!(next_chunk(MIN_POOL_SIZE), Some(MIN_POOL_SIZE));
+    assert_eq!(next_chunk(0, MAX_CHUNK), None);
+    assert_eq!(next_chunk(MIN_POOL_SIZE - GRANULARITY, MAX_CHUNK), None);
+    assert_eq!(next_chunk(MIN_POOL_SIZE, MAX_CHUNK), Some(MIN_POOL_SIZE));
     if let Some(max) = MAX_CHUNK {
-        assert_eq!(next_chunk(max), Some(max));
-        assert_eq!(next_chunk(max + GRANULARITY), Some(max));
-        assert_eq!(next_chunk(usize::MAX & !(GRANULARITY - 1)), Some(max));
+        assert_eq!(next_chunk(max, MAX_CHUNK), Some(max));
+        assert_eq!(next_chunk(max + GRANULARITY, MAX_CHUNK), Some(max));
+        assert_eq!(next_chunk(usize::MAX & !(GRANULARITY - 1), MAX_CHUNK), Some(max));
         // The biggest block of a chunk maps to the last first-level class.
         assert!(max.trailing_zeros() as usize - GRANULARITY.trailing_zeros() as usize == FLLEN);
     }
@@ -547,5 +549,158 @@ mod debug_checks {
             ByteConfig::new()
         };
         allocator_testkit::byte::random_churn(&TlsfByteAllocator::new, &cfg);
+    }
+}
+
+/// A heap whose regions are cut into rlsf pools of at most `cap` bytes.
+fn capped(cap: usize) -> TlsfByteAllocator {
+    TlsfByteAllocator { chunk_cap: Some(cap), ..TlsfByteAllocator::new() }
+}
+
+#[test]
+fn list_floor_is_the_smallest_size_of_the_free_list() {
+    assert_eq!(list_floor(GRANULARITY), GRANULARITY);
+    assert_eq!(list_floor(4064), 4032, "lists of 64 bytes between 2 and 4 KiB");
+    assert_eq!(list_floor(4096), 4096);
+    assert_eq!(list_floor((1 << 20) - 32), (1 << 20) - (1 << 14), "lists of 16 KiB below 1 MiB");
+    if let Some(max) = MAX_CHUNK {
+        assert_eq!(list_floor(max - GRANULARITY), max - (max >> 6));
+    }
+}
+
+#[test]
+fn regions_of_several_pools_are_removed_whole_or_not_at_all() {
+    let cap = 4096;
+    // Five pools: four of 4 KiB and one of 2 KiB; the region starts one
+    // byte into the pool, so its claimed range is not what rlsf holds.
+    let size = 4 * cap + 2048 + GRANULARITY;
+    let a_pool = Pool::new(size + 1, 4096);
+    let b_pool = Pool::new(2 * cap, 4096);
+    let mut heap = capped(cap);
+    // SAFETY: whole pools, which outlive the heap.
+    unsafe {
+        heap.init(b_pool.start(), b_pool.size()).unwrap();
+        heap.add_memory(a_pool.start() + 1, size).unwrap();
+    }
+    let a = *heap.regions().nth(1).unwrap();
+    assert_eq!(heap.chunks(a.size()).count(), 5);
+    assert_eq!(heap.sentinel_bytes, (2 + 5) * GRANULARITY);
+    let total = heap.total_bytes();
+    assert_stats_exact(&heap);
+    // Fill everything, then keep one block in the last pool of `a` only.
+    let small = layout(200, 8);
+    let mut live = Vec::new();
+    while let Ok(p) = heap.alloc(small) {
+        live.push(p);
+    }
+    let last_chunk = a.start + 4 * cap;
+    let keep = live.iter().position(|p| (last_chunk..a.end).contains(&p.addr().get())).unwrap();
+    let kept = live.swap_remove(keep);
+    for p in live.drain(..) {
+        // SAFETY: allocated above with `small`.
+        unsafe { heap.dealloc(p, small) };
+    }
+    let before = (block_sums(&heap), heap.total_bytes(), heap.used_bytes(), heap.available_bytes());
+    assert_eq!(heap.remove_memory(a_pool.start() + 1, size), Err(AllocError::MemoryOverlap));
+    assert_eq!((block_sums(&heap), heap.total_bytes(), heap.used_bytes(), heap.available_bytes()), before);
+    // Not the range rlsf holds, nor a part: the caller's range exactly.
+    for (s, len) in [(a.start, a.size()), (a_pool.start() + 1, size - 1), (a_pool.start(), size + 1)] {
+        assert_eq!(heap.remove_memory(s, len), Err(AllocError::NotAllocated), "{s:#x} + {len}");
+    }
+    // SAFETY: allocated above with `small`.
+    unsafe { heap.dealloc(kept, small) };
+    assert_eq!(heap.remove_memory(a_pool.start() + 1, size), Ok(()));
+    assert_eq!(heap.total_bytes(), total - a.size());
+    assert_eq!(heap.sentinel_bytes, 2 * GRANULARITY);
+    assert_eq!(heap.regions().count(), 1);
+    assert_stats_exact(&heap);
+    assert_eq!(heap.remove_memory(a_pool.start() + 1, size), Err(AllocError::NotAllocated), "twice");
+    // rlsf never touches the removed pools again.
+    a_pool.fill(0, a_pool.size(), 0x5C);
+    let mut live = Vec::new();
+    while let Ok(p) = heap.alloc(small) {
+        assert!(in_pool(&b_pool, p, small.size()));
+        live.push(p);
+    }
+    for p in live {
+        // SAFETY: allocated above with `small`.
+        unsafe { heap.dealloc(p, small) };
+    }
+    a_pool.assert_filled(0, a_pool.size(), 0x5C, "a removed region");
+    assert_stats_exact(&heap);
+    // The region can be added again, and serves as before.
+    a_pool.fill(0, a_pool.size(), 0);
+    // SAFETY: the pool is ours again (removed above), and outlives the heap.
+    unsafe { heap.add_memory(a_pool.start() + 1, size) }.unwrap();
+    assert_eq!(heap.total_bytes(), total);
+    assert_stats_exact(&heap);
+}
+
+#[test]
+fn removal_takes_blocks_of_other_pools_first() {
+    let size = scaled(64 * 1024, 8 * 1024);
+    let first = Pool::new(size, 4096);
+    let second = Pool::new(size, 4096);
+    let third = Pool::new(size, 4096);
+    let mut heap = heap_on(&first);
+    // SAFETY: whole pools, which outlive the heap.
+    unsafe {
+        heap.add_memory(second.start(), size).unwrap();
+        heap.add_memory(third.start(), size).unwrap();
+    }
+    let largest = largest_alloc(&mut heap);
+    // The three pool blocks share one free list; rlsf serves its head, the
+    // pool added last. Removing the first pool takes (and gives back) the
+    // two blocks ahead of it.
+    assert_eq!(heap.remove_memory(first.start(), size), Ok(()));
+    assert_eq!(heap.stashed, 2);
+    assert_stats_exact(&heap);
+    assert_eq!(largest_alloc(&mut heap), largest, "the other pools are whole again");
+    // The pool added last is at the head: no detour.
+    assert_eq!(heap.remove_memory(third.start(), size), Ok(()));
+    assert_eq!(heap.stashed, 2);
+    assert_stats_exact(&heap);
+    first.fill(0, size, 0x77);
+    third.fill(0, size, 0x77);
+    let p = heap.alloc(largest).unwrap();
+    assert!(in_pool(&second, p, largest.size()));
+    // SAFETY: allocated just now with `largest`.
+    unsafe { heap.dealloc(p, largest) };
+    first.assert_filled(0, size, 0x77, "the first pool, removed");
+    third.assert_filled(0, size, 0x77, "the third pool, removed");
+    assert_eq!(heap.remove_memory(second.start(), size), Ok(()));
+    assert_eq!((heap.total_bytes(), heap.used_bytes(), heap.available_bytes()), (0, 0, 0));
+    assert_eq!(heap.alloc(layout(1, 1)), Err(AllocError::NoMemory));
+    // Empty again: `init` takes a region.
+    second.fill(0, size, 0);
+    // SAFETY: the pool is ours again, and outlives the heap.
+    unsafe { heap.init(second.start(), size) }.unwrap();
+    assert_eq!(largest_alloc(&mut heap), largest);
+}
+
+#[test]
+fn max_layout_size_is_the_largest_block_rlsf_can_find() {
+    let heap = TlsfByteAllocator::new();
+    if let Some(max) = MAX_CHUNK {
+        let list = max - (max >> 6);
+        assert_eq!(heap.max_layout_size(1), list - HEADER_SIZE);
+        assert_eq!(heap.max_layout_size(8), list - HEADER_SIZE);
+        assert_eq!(heap.max_layout_size(4096), list - 4096);
+    }
+    assert_eq!(heap.max_layout_size(1 << (usize::BITS - 1)), 0, "no panic on any input");
+    assert_eq!(heap.max_layout_size(0), heap.max_layout_size(1));
+    // With 4 KiB pools, it can be checked: the largest block is served, one
+    // byte more is not.
+    let pool = Pool::new(2 * 4096, 4096);
+    let mut heap = capped(4096);
+    // SAFETY: the pool outlives the heap.
+    unsafe { heap.init(pool.start(), pool.size()) }.unwrap();
+    for align in [1, 8, GRANULARITY, 64] {
+        let max = heap.max_layout_size(align);
+        assert_eq!(max, 4032 - align.max(HEADER_SIZE));
+        assert_eq!(heap.alloc(layout(max + 1, align)), Err(AllocError::NoMemory), "align {align}");
+        let p = heap.alloc(layout(max, align)).unwrap();
+        // SAFETY: allocated just now.
+        unsafe { heap.dealloc(p, layout(max, align)) };
     }
 }

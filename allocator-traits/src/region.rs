@@ -223,6 +223,22 @@ impl<const N: usize> RegionTable<N> {
     pub fn find(&self, addr: usize, len: usize) -> Option<&Region> {
         self.iter().find(|r| r.contains_range(addr, len))
     }
+
+    /// Forgets the recorded region equal to `region` (the same start and
+    /// end), keeping the others in the order they were added, and returns
+    /// the index it had in [`iter`](Self::iter).
+    ///
+    /// [`AllocError::NotAllocated`] if no recorded region is exactly
+    /// `region` (a part of one, or a range that overlaps one, is not).
+    ///
+    /// O(N).
+    pub fn remove(&mut self, region: &Region) -> AllocResult<usize> {
+        let index = self.iter().position(|r| r == region).ok_or(AllocError::NotAllocated)?;
+        self.regions.copy_within(index + 1..self.len, index);
+        self.len -= 1;
+        self.regions[self.len] = Region::default();
+        Ok(index)
+    }
 }
 
 #[cfg(test)]
@@ -292,6 +308,33 @@ mod tests {
         assert_eq!(t.total_size(), 2000);
         assert_eq!(t.find(1999, 1), Some(&Region { start: 1000, end: 2000 }));
         assert_eq!(t.find(999, 2), None, "a range across two regions is in neither");
+    }
+
+    #[test]
+    fn table_removes_exact_regions_only_and_keeps_the_order() {
+        let mut t = RegionTable::<3>::new();
+        let (a, b, c) =
+            (Region { start: 0, end: 100 }, Region { start: 200, end: 300 }, Region { start: 400, end: 500 });
+        for r in [a, b, c] {
+            t.insert(r).unwrap();
+        }
+        assert_eq!(t.remove(&Region { start: 200, end: 299 }), Err(AllocError::NotAllocated), "a part");
+        assert_eq!(t.remove(&Region { start: 150, end: 300 }), Err(AllocError::NotAllocated), "a superset");
+        assert_eq!(t.remove(&Region { start: 600, end: 700 }), Err(AllocError::NotAllocated), "unknown");
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.remove(&b), Ok(1));
+        assert_eq!(t.remove(&b), Err(AllocError::NotAllocated), "twice");
+        assert!(t.iter().eq([a, c].iter()), "order kept");
+        assert_eq!(t.find(250, 1), None);
+        assert_eq!(t.total_size(), 200);
+        // The slot is free again: the table takes a third region, even `b`.
+        t.insert(Region { start: 250, end: 260 }).unwrap();
+        assert_eq!(t.insert(b), Err(AllocError::MemoryOverlap));
+        assert_eq!(t.remove(&a), Ok(0));
+        assert_eq!(t.remove(&c), Ok(0));
+        assert_eq!(t.remove(&Region { start: 250, end: 260 }), Ok(0));
+        assert!(t.is_empty());
+        t.insert(b).unwrap();
     }
 
     #[test]

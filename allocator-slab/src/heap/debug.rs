@@ -119,6 +119,14 @@ impl KnownRegions {
         }
     }
 
+    /// Forgets a region given back to the backing allocator (if recorded:
+    /// a full table recorded nothing more, and its check is off anyway).
+    pub(super) fn forget(&mut self, start: usize, size: usize) {
+        if let Ok(region) = Region::new(start, size) {
+            let _ = self.table.remove(&region);
+        }
+    }
+
     /// Whether `[addr, addr + len)` may be memory of the backing allocator.
     fn may_hold(&self, addr: usize, len: usize) -> bool {
         !self.complete || self.table.find(addr, len).is_some()

@@ -51,6 +51,11 @@ pub enum Bug {
     /// Once an allocation has failed, freed blocks are parked, not reused,
     /// until every block is free.
     HoardsFrees,
+    /// `remove_memory` forgets the region but keeps its free ranges, so
+    /// blocks are still placed there.
+    RemoveKeepsUsing,
+    /// `remove_memory` removes a region even while live blocks lie in it.
+    RemoveLive,
 }
 
 /// Best fit over a free list indexed by address (to coalesce) and by size
@@ -249,6 +254,36 @@ unsafe impl ByteAllocator for FreeList {
 
     fn used_bytes(&self) -> usize {
         if self.bug == Bug::StatsLie { 0 } else { self.used }
+    }
+
+    fn remove_memory(&mut self, start: usize, size: usize) -> AllocResult {
+        let claimed = Region::new(start, size).map_err(|_| AllocError::NotAllocated)?;
+        let index = self.claimed.iter().position(|r| *r == claimed).ok_or(AllocError::NotAllocated)?;
+        let region = self.regions[index];
+        let live = self.live.range(region.start..region.end).next().is_some();
+        if live && self.bug != Bug::RemoveLive {
+            return Err(AllocError::MemoryOverlap);
+        }
+        if !matches!(self.bug, Bug::RemoveKeepsUsing | Bug::RemoveLive) {
+            // All of the region is free, in one range (free ranges merge, also
+            // with a free neighbour region's): carve the region out of it.
+            let Some((&s, &e)) = self.free.range(..=region.start).next_back() else {
+                return Err(AllocError::MemoryOverlap);
+            };
+            if e < region.end {
+                return Err(AllocError::MemoryOverlap);
+            }
+            self.remove_free(s);
+            if s < region.start {
+                self.insert_free(s, region.start);
+            }
+            if region.end < e {
+                self.insert_free(region.end, e);
+            }
+        }
+        self.regions.remove(index);
+        self.claimed.remove(index);
+        Ok(())
     }
 
     fn available_bytes(&self) -> usize {
