@@ -117,8 +117,10 @@ fn frees_give_chunks_back_beyond_keep_free() {
     );
     let blocks = fill(&k, l);
     free_all(&k, blocks, l);
-    let kept = k.statistics().held_bytes;
-    assert!((3 * MIB..=6 * MIB).contains(&kept), "about keep_free stays: {kept}");
+    // At least `keep_free` stays, and no more chunks than needed for it:
+    // two here (past a dozen chunks each growth is as large as the heap).
+    let stats = k.statistics();
+    assert!(stats.held_bytes >= 4 * MIB && stats.held_chunks <= 2, "about keep_free stays: {stats:?}");
     k.trim();
     assert_eq!(k.used_pages(), 0);
 }
