@@ -61,6 +61,12 @@
 //!    single frames and 2 MiB-aligned runs of 512, allocated and freed; ns
 //!    per operation for our `BitmapFrameAllocator`, the previous
 //!    `BitmapPageAllocator` engine and the `bitmap-allocator` crate directly.
+//! 8. **memory-return**: a burst of mixed blocks (64 MiB; 16 MiB with
+//!    `--quick`), written, then freed in shuffled order: the memory each
+//!    allocator still holds from the system after the frees and after an
+//!    explicit trim, against its peak. Ours as `Growing` heaps over a
+//!    counting `MmapSource` (default policy and `keep_free` 0), talc over a
+//!    counting `System`, and glibc's malloc by `mallinfo2`.
 //!
 //! Each suite module documents its exact procedure.
 //!
@@ -119,7 +125,8 @@ use crate::{
 static ROUTER: router::Router = router::Router;
 
 /// Every allocator of this workspace against its peers: ArceOS workloads,
-/// random actions, heap efficiency, phase shift, latency, threads.
+/// random actions, heap efficiency, phase shift, latency, threads, frames,
+/// memory return.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Cli {
@@ -222,6 +229,7 @@ fn main() -> ExitCode {
             Suite::Latency => suites::latency::run(&mut ctx),
             Suite::Threads => suites::threads::run(&mut ctx),
             Suite::Frames => suites::frames::run(&mut ctx),
+            Suite::MemoryReturn => suites::memory_return::run(&mut ctx),
         };
         progress.suspend(|| {
             for table in &report.tables {

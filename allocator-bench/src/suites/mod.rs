@@ -1,10 +1,11 @@
-//! The seven suites. Each takes the contestants and the pool, and returns a
+//! The eight suites. Each takes the contestants and the pool, and returns a
 //! [`SuiteReport`](crate::report::SuiteReport).
 
 pub mod arceos;
 pub mod efficiency;
 pub mod frames;
 pub mod latency;
+pub mod memory_return;
 pub mod phase_shift;
 pub mod random_actions;
 pub mod threads;
@@ -64,11 +65,13 @@ pub enum Suite {
     Threads,
     /// Page frames on a 64 GiB frame space: single frames and 2 MiB runs, ns/op.
     Frames,
+    /// After a burst: memory held from the system after the frees and after a trim.
+    MemoryReturn,
 }
 
 impl Suite {
     /// Every suite, in run order.
-    pub const ALL: [Suite; 7] = [
+    pub const ALL: [Suite; 8] = [
         Suite::Arceos,
         Suite::RandomActions,
         Suite::Efficiency,
@@ -76,6 +79,7 @@ impl Suite {
         Suite::Latency,
         Suite::Threads,
         Suite::Frames,
+        Suite::MemoryReturn,
     ];
 
     /// One line on what it measures.
@@ -98,6 +102,9 @@ impl Suite {
             Suite::Frames => {
                 "64 GiB of page frames: single frames and 2 MiB runs, ours vs the previous engine vs bitmap-allocator: ns/op"
             }
+            Suite::MemoryReturn => {
+                "a 64 MiB burst (16 MiB with --quick) freed: MiB still held from the system after the frees and after a trim"
+            }
         }
     }
 
@@ -107,6 +114,9 @@ impl Suite {
         if self == Suite::Frames {
             return (frames::CONTESTANTS.len() * reps) as u64;
         }
+        if self == Suite::MemoryReturn {
+            return (memory_return::chosen(backends).len() * reps) as u64;
+        }
         if self == Suite::Threads {
             return (threads::chosen(backends).len() * threads::thread_counts(quick).len() * reps) as u64;
         }
@@ -114,7 +124,12 @@ impl Suite {
         let per_backend = match self {
             Suite::Arceos => arceos::WORKLOADS.len() * arceos::RepPolicy::new(quick, reps).max_reps,
             Suite::RandomActions => random_actions::LIVE_TARGETS.len() * random_actions::trials(quick, reps),
-            Suite::Efficiency | Suite::PhaseShift | Suite::Latency | Suite::Threads | Suite::Frames => 1,
+            Suite::Efficiency
+            | Suite::PhaseShift
+            | Suite::Latency
+            | Suite::Threads
+            | Suite::Frames
+            | Suite::MemoryReturn => 1,
         };
         (per_backend * n) as u64
     }
