@@ -14,13 +14,13 @@ const METADATA_SLACK: usize = 4096;
 /// How many chunks a [`Growing`] heap holds at once: fewer than the engines'
 /// region tables (32 for buddy), so a few regions stay for the owner's own
 /// `init`/`add_memory`.
-pub const MAX_CHUNKS: usize = 24;
+pub const MAX_CHUNKS: usize = 28;
 
 /// Past this many chunks held, a growth takes at least as much as the heap
 /// holds already (the chunk size doubles past the policy's cap), so the
-/// chunk table never bounds the heap: 24 chunks reach far beyond any
-/// machine's memory.
-const UNCAPPED_AFTER: usize = 12;
+/// chunk table does not bound the heap: with the default policy, 16 chunks
+/// hold at least 144 MiB and the 12 after them reach past 500 GiB.
+const UNCAPPED_AFTER: usize = 16;
 
 /// What a [`Growing`] heap did with its source.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -80,7 +80,7 @@ struct Chunk {
 ///
 /// The chunk asked for is the larger of what the failed request needs and
 /// the policy's next chunk (doubling after every growth up to the policy's
-/// cap, and past it once more than a dozen chunks are held), rounded up to
+/// cap, and past it once 16 chunks are held), rounded up to
 /// the source's granule; if the source cannot give that much, smaller chunks
 /// are tried, halving down to what the request needs. The need is first
 /// estimated tightly (size + alignment + 1/8 + 4 KiB for metadata); if the
@@ -241,10 +241,14 @@ impl<B: ByteAllocator, S: PageSource> Growing<B, S> {
         self.policy.first_chunk().max(self.source.granule())
     }
 
-    /// After a free: give chunks back if enough memory is free.
+    /// After a free: give chunks back if a chunk's worth more memory is free
+    /// than at the last attempt, or if nothing is used any more (the frees
+    /// of a burst's last blocks make many chunks free at once).
     #[inline]
     fn after_free(&mut self) {
-        if self.inner.available_bytes() >= self.trim_at {
+        if self.chunk_count > 0
+            && (self.inner.available_bytes() >= self.trim_at || self.inner.used_bytes() == 0)
+        {
             self.give_back_cold();
         }
     }

@@ -74,7 +74,7 @@
 //! rules of a source), and can be used without a lock (under `AllocatorRc`)
 //! too. A request no amount of memory could serve takes nothing from the
 //! source, and a growth that did not make its request succeed is given back.
-//! The heap has no ceiling: past a dozen chunks every growth takes at least
+//! The heap has no ceiling: past 16 chunks every growth takes at least
 //! as much as the heap holds.
 //!
 //! # Locking
