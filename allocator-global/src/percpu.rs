@@ -261,7 +261,7 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex, C: CpuId, const CPU
     #[inline]
     pub fn alloc_block(&self, layout: Layout) -> AllocResult<NonNull<u8>> {
         let Some(class) = class_of(layout) else {
-            return self.heap.alloc_block(layout);
+            return self.alloc_shared(layout);
         };
         if let Some(mut guard) = self.slot().try_take() {
             let magazine = guard.magazine(class);
@@ -301,9 +301,10 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex, C: CpuId, const CPU
         Ok(batch[0])
     }
 
-    /// A cached layout while the CPU's slot is busy: straight from the heap
-    /// (after draining the caches, if it is out of memory).
-    #[cold]
+    /// A large layout, or a cached one while the CPU's slot is busy:
+    /// straight from the heap (after draining the caches, if it is out of
+    /// memory: they may hold what it lacks).
+    #[inline]
     fn alloc_shared(&self, layout: Layout) -> AllocResult<NonNull<u8>> {
         match self.heap.alloc_block(layout) {
             Err(AllocError::NoMemory) if self.drain() > 0 => self.heap.alloc_block(layout),

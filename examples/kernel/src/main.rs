@@ -4,8 +4,9 @@
 //!
 //! At boot the first CPU hands the RAM after the kernel image to a
 //! `BitmapPageAllocator` inside one `static` [`GlobalAllocator`]: a slab heap
-//! that grows from those frames, locked by [`IrqSafeSpin`] (local interrupts
-//! masked while held), and the `#[global_allocator]`. Then every CPU runs
+//! that grows from those frames (and gives them back), locked by
+//! [`IrqSafeSpin`] (local interrupts masked while held), behind per-CPU
+//! caches ([`PerCpu`]), and the `#[global_allocator]`. Then every CPU runs
 //! `Vec`, `BTreeMap`, `Box<dyn Trait>`, `String` and page-run workloads in
 //! parallel, with contents checked, while a timer interrupt on every CPU
 //! allocates and frees in its handler. Last, the first CPU runs the heap out
@@ -40,7 +41,7 @@ use alloc::{boxed::Box, collections::BTreeMap, string::String, vec::Vec};
 use allocator_bitmap::BitmapPageAllocator;
 #[cfg(not(feature = "plain-spin-lock"))]
 use allocator_global::{ArchInterrupts, IrqSafeSpin};
-use allocator_global::{GlobalAllocator, PageAllocatorSource};
+use allocator_global::{CpuId, GlobalAllocator, PageAllocatorSource, PerCpu};
 use allocator_slab::SlabByteAllocator;
 
 /// The most CPUs the kernel has stacks and per-CPU slots for.
@@ -69,10 +70,26 @@ const MIN_ROUNDS: usize = 200;
 /// Rounds after which a CPU whose timer interrupts did not arrive fails.
 const MAX_ROUNDS: usize = 200_000;
 
-/// The kernel's whole memory subsystem: page frames and the heap that grows
-/// from them, behind one interrupt-masking lock.
-pub type KernelMemory =
-    GlobalAllocator<SlabByteAllocator, PageAllocatorSource<BitmapPageAllocator<PAGE_SIZE>>, HeapLock>;
+/// The kernel's whole memory subsystem: per-CPU caches of small blocks in
+/// front of page frames and the heap that grows from them (and gives them
+/// back), behind one interrupt-masking lock.
+pub type KernelMemory = PerCpu<
+    SlabByteAllocator,
+    PageAllocatorSource<BitmapPageAllocator<PAGE_SIZE>>,
+    HeapLock,
+    KernelCpu,
+    MAX_CPUS,
+>;
+
+/// The CPU a context runs on, for the per-CPU caches: the id the boot code
+/// keeps in a register (tp, TPIDR_EL1).
+pub struct KernelCpu;
+
+impl CpuId for KernelCpu {
+    fn current() -> usize {
+        arch::cpu_id()
+    }
+}
 
 /// The lock: local interrupts masked while held.
 #[cfg(not(feature = "plain-spin-lock"))]
@@ -83,13 +100,13 @@ type HeapLock = allocator_global::DefaultRawMutex;
 
 /// The memory subsystem. Its frames are given to it at boot
 /// ([`primary_main`]).
-pub static KERNEL_MEMORY: KernelMemory = GlobalAllocator::new(
+pub static KERNEL_MEMORY: KernelMemory = PerCpu::new(GlobalAllocator::new(
     SlabByteAllocator::new(),
     // SAFETY: the frame allocator is only given the RAM after the kernel
     // image (in `primary_main`): identity-mapped (no MMU, or satp off),
     // writable, used by nothing else, for as long as the kernel runs.
     unsafe { PageAllocatorSource::new(BitmapPageAllocator::new()) },
-);
+));
 
 /// The `#[global_allocator]`: [`KERNEL_MEMORY`], counting on each CPU how
 /// deep it is inside an allocator call, so the timer handler can count the
@@ -186,12 +203,12 @@ pub fn primary_main(cpu: usize, ram_end: usize) -> ! {
     // SAFETY: [start, ram_end) is the RAM after the kernel image and its
     // stacks (linker symbol), before the device tree; nothing else uses it,
     // and it is identity-mapped, writable, for as long as the kernel runs.
-    let init = unsafe { KERNEL_MEMORY.init_pages(start, ram_end - start) };
+    let init = unsafe { KERNEL_MEMORY.heap().init_pages(start, ram_end - start) };
     check!(init.is_ok(), "init_pages({start:#x}, {:#x}): {init:?}", ram_end - start);
     println!(
         "frames: {} pages ({} MiB) from {start:#x} to {ram_end:#x}",
-        KERNEL_MEMORY.total_pages(),
-        (KERNEL_MEMORY.total_pages() * PAGE_SIZE) >> 20
+        KERNEL_MEMORY.heap().total_pages(),
+        (KERNEL_MEMORY.heap().total_pages() * PAGE_SIZE) >> 20
     );
 
     arch::init_primary();
@@ -217,6 +234,11 @@ pub fn primary_main(cpu: usize, ram_end: usize) -> ! {
     let interrupted: usize = INTERRUPTED_ALLOCATIONS.iter().map(|n| n.load(Ordering::Acquire)).sum();
     let rounds: usize = ROUNDS.iter().map(|n| n.load(Ordering::Acquire)).sum();
     check!(interrupts >= cpus * INTERRUPTS_PER_CPU, "only {interrupts} timer interrupts");
+    let cached = KERNEL_MEMORY.cached_bytes();
+    let grown_pages = KERNEL_MEMORY.heap().used_pages();
+    // The CPUs' caches go back to the heap, the heap's free chunks to the
+    // frame allocator.
+    let returned = KERNEL_MEMORY.trim();
     let stats = KERNEL_MEMORY.statistics();
     check!(
         stats.used_bytes == 0,
@@ -226,20 +248,26 @@ pub fn primary_main(cpu: usize, ram_end: usize) -> ! {
     check!(stats.grow_count > 0, "the heap never grew from the frames");
     check!(stats.failed_allocs == 0, "{} allocations failed in the workloads", stats.failed_allocs);
     check!(
-        KERNEL_MEMORY.used_pages() * PAGE_SIZE == stats.grown_bytes,
-        "page runs leaked: {} pages used, the heap grew by {} bytes",
-        KERNEL_MEMORY.used_pages(),
-        stats.grown_bytes
+        KERNEL_MEMORY.heap().used_pages() == 0 && stats.held_bytes == 0,
+        "frames not back after trim: {} pages used, the heap holds {} bytes",
+        KERNEL_MEMORY.heap().used_pages(),
+        stats.held_bytes
     );
     println!(
         "workloads: {rounds} rounds; timer handlers allocated {interrupts} times, \
-         {interrupted} of them interrupting an allocator call; heap grew {}x to {} KiB",
+         {interrupted} of them interrupting an allocator call; heap grew {}x ({} KiB in all), \
+         {} KiB cached per-CPU at the end; trim gave {} frames ({} KiB) back: all of them",
         stats.grow_count,
-        stats.grown_bytes >> 10
+        stats.grown_bytes >> 10,
+        cached >> 10,
+        grown_pages,
+        returned >> 10
     );
 
     let oom = workload::out_of_memory();
+    KERNEL_MEMORY.trim();
     let stats = KERNEL_MEMORY.statistics();
+    check!(KERNEL_MEMORY.heap().used_pages() == 0, "frames not back after the out-of-memory test");
     check!(stats.used_bytes == 0, "{} heap bytes still used after the out-of-memory test", stats.used_bytes);
     println!(
         "KERNEL PASS: {}, {cpus} CPUs, {rounds} workload rounds, {interrupts} allocating timer interrupts \

@@ -155,7 +155,7 @@ pub fn round(cpu: usize, round: usize, rng: &mut Rng) {
     // Page runs from the same object: aligned, inside RAM, contents checked.
     let pages = 1 + rng.below(8);
     let align = PAGE_SIZE << rng.below(4);
-    match KERNEL_MEMORY.alloc_pages(pages, align) {
+    match KERNEL_MEMORY.heap().alloc_pages(pages, align) {
         Ok(start) => {
             check!(start % align == 0, "round {round}: page run at {start:#x} not aligned to {align:#x}");
             check!(
@@ -178,7 +178,7 @@ pub fn round(cpu: usize, round: usize, rng: &mut Rng) {
                 );
             }
             // SAFETY: allocated above with `pages` pages, no longer used.
-            unsafe { KERNEL_MEMORY.dealloc_pages(start, pages) };
+            unsafe { KERNEL_MEMORY.heap().dealloc_pages(start, pages) };
         }
         Err(error) => {
             crate::console::fail(format_args!("round {round}: alloc_pages({pages}, {align:#x}): {error:?}"))
@@ -222,14 +222,14 @@ pub fn out_of_memory() -> usize {
     let mut huge: Vec<u8> = Vec::new();
     let error: Result<(), TryReserveError> = huge.try_reserve_exact(2 * RAM_SIZE);
     check!(error.is_err(), "a {} MiB Vec was granted", (2 * RAM_SIZE) >> 20);
-    let total = KERNEL_MEMORY.total_pages();
-    let pages = KERNEL_MEMORY.alloc_pages(total + 1, PAGE_SIZE);
+    let total = KERNEL_MEMORY.heap().total_pages();
+    let pages = KERNEL_MEMORY.heap().alloc_pages(total + 1, PAGE_SIZE);
     check!(pages == Err(AllocError::NoMemory), "alloc_pages(all + 1): {pages:?}");
-    let one = KERNEL_MEMORY.alloc_pages(1, PAGE_SIZE);
+    let one = KERNEL_MEMORY.heap().alloc_pages(1, PAGE_SIZE);
     check!(one.is_ok(), "alloc_pages(1) after a failed one: {one:?}");
     if let Ok(page) = one {
         // SAFETY: allocated just above, unused.
-        unsafe { KERNEL_MEMORY.dealloc_pages(page, 1) };
+        unsafe { KERNEL_MEMORY.heap().dealloc_pages(page, 1) };
     }
 
     // Exhaustion: take the whole RAM in 1 MiB blocks, free it, take it again.
