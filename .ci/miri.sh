@@ -64,6 +64,8 @@ if [ "${1:-}" = --lane ]; then
       miri_test "" -p allocator-buddy --lib --test differential --test conformance
       miri_test "" -p allocator-bitmap --lib --test conformance
       miri_test -Zmiri-ignore-leaks -p allocator-rc --lib --tests
+      # The per-CPU layer with threads (small sizes under Miri).
+      miri_test "" -p allocator-global --test percpu
       ;;
     b)
       miri_test "" -p allocator-traits --lib

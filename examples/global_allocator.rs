@@ -22,14 +22,23 @@ static ALLOCATOR: GlobalAllocator<SlabByteAllocator, SystemSource> =
     GlobalAllocator::new(SlabByteAllocator::new(), SystemSource::new());
 
 fn report(stage: &str) {
-    let Statistics { total_bytes, used_bytes, available_bytes, grow_count, grown_bytes, failed_allocs } =
-        ALLOCATOR.statistics();
+    let Statistics {
+        total_bytes,
+        used_bytes,
+        available_bytes,
+        grow_count,
+        grown_bytes,
+        returned_bytes,
+        failed_allocs,
+        ..
+    } = ALLOCATOR.statistics();
     println!(
-        "{stage:<28} total {:>8} KiB  used {:>8} KiB  available {:>8} KiB  grew {grow_count:>2}x ({:>6} KiB)  failed {failed_allocs}",
+        "{stage:<28} total {:>8} KiB  used {:>8} KiB  available {:>8} KiB  grew {grow_count:>2}x ({:>6} KiB), gave back {:>6} KiB  failed {failed_allocs}",
         total_bytes >> 10,
         used_bytes >> 10,
         available_bytes >> 10,
         grown_bytes >> 10,
+        returned_bytes >> 10,
     );
 }
 
@@ -98,7 +107,12 @@ fn main() {
     drop(counts);
     drop((text, index, results));
     report("after dropping everything");
+    // Free chunks beyond the policy's `keep_free` (16 MiB) went back on
+    // their own; `trim` gives back every wholly free chunk.
+    ALLOCATOR.trim();
+    report("after trim");
     let end = ALLOCATOR.statistics();
+    assert!(end.returned_bytes > 0, "the 32 MiB chunk went back to the system");
     assert!(end.used_bytes + end.available_bytes <= end.total_bytes);
     assert_eq!(end.failed_allocs, 0);
 }

@@ -22,8 +22,10 @@ pub const MAX_CHUNKS: usize = 28;
 /// hold at least 144 MiB and the 12 after them reach past 500 GiB.
 const UNCAPPED_AFTER: usize = 16;
 
-/// What a [`Growing`] heap did with its source.
+/// What a [`Growing`] heap did with its source (`#[non_exhaustive]`, as
+/// [`Statistics`](crate::Statistics)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct GrowthStatistics {
     /// How many chunks were taken from the source.
     pub grow_count: usize,

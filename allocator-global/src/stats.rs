@@ -4,7 +4,11 @@
 ///
 /// All fields come from the same moment (between two operations), so
 /// `used_bytes + available_bytes <= total_bytes` holds in every snapshot.
+///
+/// `#[non_exhaustive]`: later layers add figures; read the fields (or match
+/// with `..`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Statistics {
     /// The bytes the byte allocator manages (`ByteAllocator::total_bytes`).
     pub total_bytes: usize,
