@@ -13,8 +13,8 @@
 //! | `page-alloc-256m` … `page-alloc-1t` | compatibility aliases: the inline capacity of `BitmapPageAllocator` only | `allocator-bitmap` |
 //! | `allocator-api2` | `AllocatorRc` as `allocator_api2::alloc::Allocator` (stable) | `allocator-rc` |
 //! | `allocator_api` | `AllocatorRc` (and `GlobalAllocator`) as `core::alloc::Allocator` (nightly) | `allocator-rc`, `allocator-global` |
-//! | `global` | `GlobalAllocator`: a locked, growable `GlobalAlloc` over any backend | `allocator-global` |
-//! | `std` | `SystemSource`: a `GlobalAllocator` growing from the system (hosts) | `allocator-global` |
+//! | `global` | `Growing` (growth and memory return), `GlobalAllocator` (locked `GlobalAlloc`), `PerCpu` (per-CPU caches) over any backend | `allocator-global` |
+//! | `std` | `SystemSource`, `MmapSource` (unix), `ThreadSlots`: hosts | `allocator-global` |
 //! | `full` | every backend and the stable bridge | |
 //!
 //! ```
@@ -61,7 +61,11 @@ pub use allocator_rc::AllocatorRc;
 /// The locked, growable global allocator and its page sources, policy and statistics.
 #[cfg(feature = "global")]
 pub use allocator_global as global;
-#[cfg(all(feature = "global", feature = "std"))]
-pub use allocator_global::SystemSource;
+#[cfg(all(feature = "global", feature = "std", unix))]
+pub use allocator_global::MmapSource;
 #[cfg(feature = "global")]
-pub use allocator_global::{GlobalAllocator, NoSource, PageAllocatorSource, PageSource};
+pub use allocator_global::{
+    CpuId, GlobalAllocator, Growing, GrowthPolicy, NoSource, PageAllocatorSource, PageSource, PerCpu,
+};
+#[cfg(all(feature = "global", feature = "std"))]
+pub use allocator_global::{SystemSource, ThreadSlots};

@@ -204,8 +204,10 @@ impl Drop for SlotGuard<'_> {
 /// Bounded: at most [`MAGAZINE`] blocks per class per CPU.
 /// [`drain`](Self::drain) gives every cached block back (a CPU going
 /// offline, memory pressure), and an allocation that fails drains the
-/// caches and retries before it reports `NoMemory`. Statistics stay exact:
-/// cached blocks count as available, not used.
+/// caches and retries before it reports `NoMemory`. Statistics: cached
+/// blocks count as available, not used, at their class size (exact where the
+/// engine charges a block its class size, as the slab does for classes that
+/// are its own; after [`drain`](Self::drain), exact for every engine).
 ///
 /// # Invariants
 ///
