@@ -212,7 +212,7 @@ impl Drop for SlotGuard<'_> {
 /// # Invariants
 ///
 /// - A block is in at most one magazine, and a cached block is a live block
-///   of the shared heap allocated with its class's [`class_layout`]; the
+///   of the shared heap allocated with its class's layout (class size, [`CLASS_ALIGN`]); the
 ///   heap's `used_bytes` counts it, and `cached_bytes` of its slot counts
 ///   its class size.
 /// - A slot's magazines are touched only by the context holding its `busy`
