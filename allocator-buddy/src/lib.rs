@@ -849,7 +849,7 @@ unsafe impl<const ORDER: usize> ByteAllocator for BuddyByteAllocator<ORDER> {
         // SAFETY: `new_pos` is a fresh block of at least `new_size` bytes
         // that overlaps no live block, in particular not `pos` (`old.size()`
         // bytes, smaller than `new_size` here).
-        unsafe { ptr::copy_nonoverlapping(pos.as_ptr(), new_pos.as_ptr(), old.size()) };
+        unsafe { allocator_traits::move_block(pos, old.size(), new_pos, new_size) };
         self.used -= 1 << order;
         // SAFETY: `pos` is a live block of `order` in `region`, now unused.
         unsafe { self.free_block(&region, addr, order) };

@@ -409,7 +409,7 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> GlobalAllocator<B, 
             let block = self.alloc_block(new_layout)?;
             // SAFETY: `block` is fresh, `ptr` holds `layout.size()` bytes
             // (caller's contract); they do not overlap.
-            unsafe { ptr::copy_nonoverlapping(ptr.as_ptr(), block.as_ptr(), layout.size().min(new_size)) };
+            unsafe { allocator_traits::move_block(ptr, layout.size(), block, new_size) };
             return Ok(block);
         };
         // SAFETY: `ptr` is a live block of the heap with `layout` (caller's
@@ -641,11 +641,7 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> GlobalAllocator<B, 
                 // they do not overlap. `ptr` is freed with its layout after
                 // its contents moved.
                 unsafe {
-                    ptr::copy_nonoverlapping(
-                        ptr.as_ptr(),
-                        block.as_ptr(),
-                        old_layout.size().min(new_layout.size()),
-                    );
+                    allocator_traits::move_block(ptr, old_layout.size(), block, new_layout.size());
                     self.dealloc_block(ptr, old_layout);
                 }
             })

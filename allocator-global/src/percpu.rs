@@ -469,7 +469,7 @@ unsafe impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex, C: CpuId, co
                     // SAFETY: distinct live blocks of at least the copied
                     // length; `block` is freed once, with its layout.
                     unsafe {
-                        ptr::copy_nonoverlapping(ptr, new.as_ptr(), layout.size().min(new_size));
+                        allocator_traits::move_block(block, layout.size(), new, new_size);
                         self.dealloc_block(block, layout);
                     }
                     new.as_ptr()

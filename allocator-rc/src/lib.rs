@@ -146,14 +146,8 @@ impl<A: ByteAllocator> AllocatorRc<A> {
         }
         let fresh = self.allocate(new)?;
         // SAFETY: `fresh` is a new block of `new.size()` bytes distinct from
-        // `ptr`, which holds `old.size()` bytes; the copy stays in both.
-        unsafe {
-            core::ptr::copy_nonoverlapping(
-                ptr.as_ptr(),
-                fresh.cast::<u8>().as_ptr(),
-                old.size().min(new.size()),
-            );
-        }
+        // `ptr`, which holds `old.size()` bytes.
+        unsafe { allocator_traits::move_block(ptr, old.size(), fresh.cast::<u8>(), new.size()) };
         // SAFETY: `ptr` is a live block of this allocator with `old`.
         unsafe { self.deallocate(ptr, old) };
         Ok(fresh)

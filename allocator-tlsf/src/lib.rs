@@ -712,7 +712,7 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
             if let Ok(moved) = self.alloc(new) {
                 // SAFETY: `moved` is a fresh block of `new_size` bytes,
                 // disjoint from `pos`, which holds at least `new_size` bytes.
-                unsafe { core::ptr::copy_nonoverlapping(pos.as_ptr(), moved.as_ptr(), new_size) };
+                unsafe { allocator_traits::move_block(pos, old.size(), moved, new_size) };
                 // SAFETY: `pos` is a live block of ours with `old` (caller's
                 // contract), its contents now at `moved`.
                 unsafe { self.dealloc(pos, old) };

@@ -67,6 +67,21 @@ impl core::error::Error for AllocError {}
 /// A [`Result`] whose error is an [`AllocError`].
 pub type AllocResult<T = ()> = Result<T, AllocError>;
 
+/// Copies what a block that moves keeps, `min(old_size, new_size)` bytes,
+/// from `from` to `to`: the one copy of every "allocate, copy, free" (the
+/// provided [`ByteAllocator::realloc`], the bridges' `grow`/`shrink` when the
+/// alignment changes, the per-CPU layer between size classes).
+///
+/// # Safety
+///
+/// `from` is valid for reads of `old_size` bytes, `to` for writes of
+/// `new_size` bytes, and the two blocks do not overlap.
+#[inline]
+pub unsafe fn move_block(from: NonNull<u8>, old_size: usize, to: NonNull<u8>, new_size: usize) {
+    // SAFETY: the caller's contract; the copy stays inside both blocks.
+    unsafe { core::ptr::copy_nonoverlapping(from.as_ptr(), to.as_ptr(), old_size.min(new_size)) }
+}
+
 /// What every allocator has: memory (or IDs) handed to it by its owner.
 pub trait BaseAllocator {
     /// Initialises the allocator with its first region `[start, start + size)`.
@@ -177,14 +192,11 @@ pub unsafe trait ByteAllocator: BaseAllocator {
     unsafe fn realloc(&mut self, pos: NonNull<u8>, old: Layout, new_size: usize) -> AllocResult<NonNull<u8>> {
         let new = Layout::from_size_align(new_size, old.align()).map_err(|_| AllocError::NoMemory)?;
         let new_pos = self.alloc(new)?;
-        // SAFETY: `new_pos` is a fresh block of `new_size` bytes that overlaps
-        // no live block, in particular not `pos`, which holds `old.size()`
-        // bytes (caller's contract); the copy stays inside both.
-        unsafe {
-            core::ptr::copy_nonoverlapping(pos.as_ptr(), new_pos.as_ptr(), old.size().min(new_size));
-        }
-        // SAFETY: `pos` was allocated by `self` with `old` (caller's contract)
-        // and its contents now live at `new_pos`.
+        // SAFETY: `new_pos` is a fresh block of `new_size` bytes, `pos` a live
+        // block of `old.size()` bytes of this allocator (caller's contract),
+        // freed here with its layout.
+        unsafe { move_block(pos, old.size(), new_pos, new_size) };
+        // SAFETY: as above.
         unsafe { self.dealloc(pos, old) };
         Ok(new_pos)
     }
