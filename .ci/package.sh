@@ -34,10 +34,14 @@ for crate in "${CRATES[@]}"; do
     grep -qxF "$f" <<<"$listed" || { echo "package.sh: cargo package --list -p $crate lacks $f" >&2; fail=1; }
     grep -qxF "$f" <<<"$packed" || { echo "package.sh: $file lacks $f" >&2; fail=1; }
   done
-  # The license files are symlinks to the root copies: the archive must hold the text.
-  tar -xzOf "$file" "$crate-$version/LICENSE-MIT" | grep -q 'Permission is hereby granted' \
+  # The license files are symlinks to the root copies: the archive must hold
+  # the text. (Read whole first: `tar | grep -q` under pipefail fails when grep
+  # stops reading early and tar gets SIGPIPE.)
+  mit=$(tar -xzOf "$file" "$crate-$version/LICENSE-MIT")
+  apache=$(tar -xzOf "$file" "$crate-$version/LICENSE-APACHE")
+  grep -q 'Permission is hereby granted' <<<"$mit" \
     || { echo "package.sh: $file: LICENSE-MIT is not the MIT text" >&2; fail=1; }
-  tar -xzOf "$file" "$crate-$version/LICENSE-APACHE" | grep -q 'Apache License' \
+  grep -q 'Apache License' <<<"$apache" \
     || { echo "package.sh: $file: LICENSE-APACHE is not the Apache text" >&2; fail=1; }
   echo "package.sh: $crate $version: $(wc -l <<<"$packed") files, README and licenses present"
 done

@@ -116,7 +116,7 @@ pub use irq::ArchInterrupts;
 pub use irq::{Aarch64Daif, InterruptControl, IrqSafeSpin, Riscv64Sie, X86_64InterruptFlag};
 #[cfg(feature = "std")]
 pub use percpu::ThreadSlots;
-pub use percpu::{CLASS_ALIGN, CpuId, MAGAZINE, MAX_CACHED_SIZE, PerCpu, SingleCpu};
+pub use percpu::{CLASS_ALIGN, CpuId, DEPOT_BATCHES, MAGAZINE, MAX_CACHED_SIZE, PerCpu, SingleCpu};
 #[cfg(all(feature = "std", unix))]
 pub use source::MmapSource;
 #[cfg(feature = "std")]

@@ -64,27 +64,46 @@ impl CpuId for ThreadSlots {
 
 /// The largest size the caches serve; larger (or more aligned than
 /// [`CLASS_ALIGN`]) layouts go to the shared heap directly.
-pub const MAX_CACHED_SIZE: usize = 1024;
+pub const MAX_CACHED_SIZE: usize = 4096;
 
 /// Every cached block is aligned to this (class sizes are multiples of it).
 pub const CLASS_ALIGN: usize = 16;
 
 /// The size classes: a quarter of a power of two apart above 128 bytes.
-const CLASS_SIZES: [usize; 20] =
-    [16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024];
+const CLASS_SIZES: [usize; 28] = [
+    16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024, 1280,
+    1536, 1792, 2048, 2560, 3072, 3584, 4096,
+];
 
 /// The number of size classes.
 pub const NUM_CLASSES: usize = CLASS_SIZES.len();
 
-/// Blocks a magazine holds (per class, per CPU): at most
-/// `NUM_CLASSES * MAGAZINE * 1 KiB` bytes cached per CPU, in practice far
-/// less (small classes hold small blocks).
+/// Blocks a magazine holds (per class, per CPU).
 pub const MAGAZINE: usize = 32;
 
-/// Blocks moved between a magazine and the shared heap at once (one lock
-/// each way): half a magazine, so a CPU alternating alloc and free at the
-/// boundary does not ping-pong.
+/// Blocks moved between a magazine and the depot or the shared heap at once:
+/// half a magazine, so a CPU alternating alloc and free at the boundary does
+/// not ping-pong.
 const BATCH: usize = MAGAZINE / 2;
+
+/// Full batches each class's depot holds for all CPUs.
+pub const DEPOT_BATCHES: usize = 8;
+
+/// The class of every size up to [`MAX_CACHED_SIZE`], in steps of
+/// [`CLASS_ALIGN`]: `CLASS_OF[(size + 15) / 16]`. One load, no search.
+const CLASS_OF: [u8; MAX_CACHED_SIZE / CLASS_ALIGN + 1] = {
+    let mut table = [0u8; MAX_CACHED_SIZE / CLASS_ALIGN + 1];
+    let mut step = 0;
+    let mut class = 0;
+    while step < table.len() {
+        while CLASS_SIZES[class] < step * CLASS_ALIGN {
+            class += 1;
+        }
+        table[step] = class as u8;
+        step += 1;
+    }
+    table
+};
 
 /// The class of a layout the caches serve, or `None`.
 #[inline]
@@ -93,8 +112,7 @@ fn class_of(layout: Layout) -> Option<usize> {
     if size > MAX_CACHED_SIZE || layout.align() > CLASS_ALIGN {
         return None;
     }
-    // At most 20 entries, sorted: a branch-light scan of the first ones.
-    Some(CLASS_SIZES.iter().position(|&class| class >= size).unwrap_or(NUM_CLASSES - 1))
+    Some(CLASS_OF[size.div_ceil(CLASS_ALIGN)] as usize)
 }
 
 /// The layout every block of `class` is allocated with from the shared heap,
@@ -181,15 +199,59 @@ impl Drop for SlotGuard<'_> {
     }
 }
 
+/// Full batches of one class, shared by the CPUs (Bonwick's depot): a CPU
+/// whose magazine overflows leaves a batch here, a CPU whose magazine runs
+/// dry takes one, and the shared heap's lock is left alone.
+#[repr(align(128))]
+struct DepotClass {
+    /// Held while a context moves a batch; only ever taken with a `try` (a
+    /// busy depot is bypassed for the shared heap).
+    busy: AtomicBool,
+    /// The batches held, read by the statistics without the flag.
+    len: AtomicUsize,
+    batches: UnsafeCell<[[*mut u8; BATCH]; DEPOT_BATCHES]>,
+}
+
+impl DepotClass {
+    // Only an initialiser for `[DepotClass::EMPTY; NUM_CLASSES]`.
+    #[allow(clippy::declare_interior_mutable_const)]
+    const EMPTY: Self = Self {
+        busy: AtomicBool::new(false),
+        len: AtomicUsize::new(0),
+        batches: UnsafeCell::new([[ptr::null_mut(); BATCH]; DEPOT_BATCHES]),
+    };
+
+    /// Runs `f` on the batches and their count if no other context moves a
+    /// batch now.
+    #[inline]
+    fn try_with<T>(
+        &self,
+        f: impl FnOnce(&mut [[*mut u8; BATCH]; DEPOT_BATCHES], &mut usize) -> T,
+    ) -> Option<T> {
+        if self.busy.swap(true, Ordering::Acquire) {
+            return None;
+        }
+        let mut len = self.len.load(Ordering::Relaxed);
+        // SAFETY: `busy` is held: no other context reaches the batches until
+        // the release store below.
+        let result = f(unsafe { &mut *self.batches.get() }, &mut len);
+        self.len.store(len, Ordering::Relaxed);
+        self.busy.store(false, Ordering::Release);
+        Some(result)
+    }
+}
+
 /// Per-CPU caches in front of a shared, locked, growing heap: the memory
 /// subsystem of a multi-core kernel, or a host's `#[global_allocator]`.
 ///
 /// Layouts up to [`MAX_CACHED_SIZE`] bytes aligned to at most
 /// [`CLASS_ALIGN`] are served from the current CPU's magazine of their size
 /// class (Bonwick's magazines, Linux SLUB's sheaves): a pop or a push under
-/// the CPU's own slot flag, no shared lock, no shared cache line. An empty
-/// magazine is refilled, a full one half flushed, with [`MAGAZINE`]` / 2`
-/// blocks under one lock of the shared heap. Every cached block is a block
+/// the CPU's own slot flag, no shared lock, no shared cache line. A full
+/// magazine leaves its older half, as one batch, in the class's depot
+/// (Bonwick's depot layer, shared by the CPUs, at most [`DEPOT_BATCHES`]
+/// batches); an empty one takes a batch from the depot, or else
+/// [`MAGAZINE`]` / 2` blocks from the shared heap under one lock. Every cached block is a block
 /// of the shared heap with its class's layout, so a block freed on another
 /// CPU simply joins that CPU's magazine (no remote-free list). Larger
 /// layouts go to the heap directly.
@@ -201,7 +263,8 @@ impl Drop for SlotGuard<'_> {
 /// wait; the shared heap's lock `R` is what interrupt handlers rely on
 /// ([`IrqSafeSpin`](crate::IrqSafeSpin)).
 ///
-/// Bounded: at most [`MAGAZINE`] blocks per class per CPU.
+/// Bounded: at most [`MAGAZINE`] blocks per class per CPU, and
+/// [`DEPOT_BATCHES`]` * MAGAZINE / 2` per class in the depot.
 /// [`drain`](Self::drain) gives every cached block back (a CPU going
 /// offline, memory pressure), and an allocation that fails drains the
 /// caches and retries before it reports `NoMemory`. Statistics: cached
@@ -211,15 +274,17 @@ impl Drop for SlotGuard<'_> {
 ///
 /// # Invariants
 ///
-/// - A block is in at most one magazine, and a cached block is a live block
+/// - A block is in at most one magazine or depot batch, and a cached block
+///   (in a magazine or the depot) is a live block
 ///   of the shared heap allocated with its class's layout (class size, [`CLASS_ALIGN`]); the
-///   heap's `used_bytes` counts it, and `cached_bytes` of its slot counts
-///   its class size.
+///   heap's `used_bytes` counts it, and `cached_bytes` of its slot (or the
+///   depot's batch count) counts its class size.
 /// - A slot's magazines are touched only by the context holding its `busy`
 ///   flag.
 pub struct PerCpu<B, S = NoSource, R = DefaultRawMutex, C = SingleCpu, const CPUS: usize = 1> {
     heap: GlobalAllocator<B, S, R>,
     slots: [Slot; CPUS],
+    depot: [DepotClass; NUM_CLASSES],
     _cpu: PhantomData<fn() -> C>,
 }
 
@@ -235,7 +300,7 @@ impl<B, S, R: lock_api::RawMutex, C, const CPUS: usize> PerCpu<B, S, R, C, CPUS>
     /// Caches in front of `heap`. `const`, so it can be a `static` and a
     /// `#[global_allocator]`.
     pub const fn new(heap: GlobalAllocator<B, S, R>) -> Self {
-        Self { heap, slots: [Slot::EMPTY; CPUS], _cpu: PhantomData }
+        Self { heap, slots: [Slot::EMPTY; CPUS], depot: [DepotClass::EMPTY; NUM_CLASSES], _cpu: PhantomData }
     }
 
     /// The shared heap (for `init`, `add_memory`, page frames, `trim`).
@@ -284,6 +349,24 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex, C: CpuId, const CPU
     #[cold]
     #[inline(never)]
     fn refill(&self, guard: &mut SlotGuard<'_>, class: usize) -> AllocResult<NonNull<u8>> {
+        // A full batch another CPU left in the depot, if there is one.
+        let magazine = guard.magazine(class);
+        let from_depot = self.depot[class].try_with(|batches, len| {
+            if *len == 0 {
+                return false;
+            }
+            *len -= 1;
+            magazine.blocks[..BATCH].copy_from_slice(&batches[*len]);
+            true
+        });
+        if from_depot == Some(true) {
+            magazine.len = BATCH - 1;
+            let block = magazine.blocks[BATCH - 1];
+            // The batch was counted as cached in the depot; one block leaves.
+            guard.add_cached((BATCH - 1) * CLASS_SIZES[class]);
+            // SAFETY: depot batches hold live, non-null blocks of `class`.
+            return Ok(unsafe { NonNull::new_unchecked(block) });
+        }
         let layout = class_layout(class);
         let mut batch = [NonNull::dangling(); BATCH];
         let got = match self.heap.alloc_batch(layout, &mut batch) {
@@ -334,17 +417,7 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex, C: CpuId, const CPU
         if let Some(mut guard) = self.slot().try_take() {
             let magazine = guard.magazine(class);
             if magazine.len == MAGAZINE {
-                // SAFETY: `*mut u8` and `NonNull<u8>` have one layout; the
-                // oldest half of a full magazine holds live, non-null blocks
-                // of `class`, each cached once, which leave it here.
-                let oldest = unsafe {
-                    core::slice::from_raw_parts(magazine.blocks.as_ptr().cast::<NonNull<u8>>(), BATCH)
-                };
-                // SAFETY: as above.
-                unsafe { self.heap.dealloc_batch(oldest, class_layout(class)) };
-                magazine.blocks.copy_within(BATCH.., 0);
-                magazine.len -= BATCH;
-                guard.sub_cached(BATCH * CLASS_SIZES[class]);
+                self.overflow(&mut guard, class);
             }
             let magazine = guard.magazine(class);
             magazine.blocks[magazine.len] = ptr.as_ptr();
@@ -357,13 +430,70 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex, C: CpuId, const CPU
         unsafe { self.heap.dealloc_block(ptr, class_layout(class)) };
     }
 
-    /// Gives every cached block of every CPU back to the shared heap (slots
-    /// in use right now are skipped) and returns the bytes given back.
+    /// A full magazine: its oldest half goes to the depot, or to the shared
+    /// heap when the depot is full or busy.
+    #[cold]
+    #[inline(never)]
+    fn overflow(&self, guard: &mut SlotGuard<'_>, class: usize) {
+        let magazine = guard.magazine(class);
+        let to_depot = self.depot[class].try_with(|batches, len| {
+            if *len == DEPOT_BATCHES {
+                return false;
+            }
+            batches[*len].copy_from_slice(&magazine.blocks[..BATCH]);
+            *len += 1;
+            true
+        });
+        if to_depot != Some(true) {
+            // SAFETY: `*mut u8` and `NonNull<u8>` have one layout; the oldest
+            // half of a full magazine holds live, non-null blocks of `class`,
+            // each cached once, which leave it here.
+            let oldest =
+                unsafe { core::slice::from_raw_parts(magazine.blocks.as_ptr().cast::<NonNull<u8>>(), BATCH) };
+            // SAFETY: as above.
+            unsafe { self.heap.dealloc_batch(oldest, class_layout(class)) };
+        }
+        magazine.blocks.copy_within(BATCH.., 0);
+        magazine.len -= BATCH;
+        guard.sub_cached(BATCH * CLASS_SIZES[class]);
+    }
+
+    /// Gives every cached block of every CPU, and every batch of the depot,
+    /// back to the shared heap (slots and depot classes in use right now are
+    /// skipped) and returns the bytes given back.
     ///
     /// A CPU going offline, memory pressure, or a `trim` of the heap first
     /// (cached blocks keep the heap's chunks from being wholly free).
     pub fn drain(&self) -> usize {
-        self.slots.iter().filter_map(Slot::try_take).map(|mut guard| self.flush(&mut guard)).sum()
+        let in_slots: usize =
+            self.slots.iter().filter_map(Slot::try_take).map(|mut guard| self.flush(&mut guard)).sum();
+        in_slots + self.drain_depot()
+    }
+
+    /// Gives every batch of the depot back to the shared heap; returns the
+    /// bytes.
+    fn drain_depot(&self) -> usize {
+        let mut bytes = 0;
+        for (class, depot) in self.depot.iter().enumerate() {
+            bytes += depot
+                .try_with(|batches, len| {
+                    for batch in &batches[..*len] {
+                        // SAFETY: `*mut u8` and `NonNull<u8>` have one layout;
+                        // depot batches hold live, non-null blocks of `class`,
+                        // each held once, which leave the depot here.
+                        let blocks = unsafe {
+                            core::slice::from_raw_parts(batch.as_ptr().cast::<NonNull<u8>>(), BATCH)
+                        };
+                        // SAFETY: as above.
+                        unsafe { self.heap.dealloc_batch(blocks, class_layout(class)) };
+                    }
+                    let freed = *len * BATCH * CLASS_SIZES[class];
+                    *len = 0;
+                    freed
+                })
+                .unwrap_or(0);
+        }
+        bytes
     }
 
     /// [`drain`](Self::drain), then [`trim`](GlobalAllocator::trim) of the
@@ -375,12 +505,14 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex, C: CpuId, const CPU
 
     /// Drains every slot but the one `held` (which its caller uses).
     fn drain_others(&self, held: &SlotGuard<'_>) -> usize {
-        self.slots
+        let in_slots: usize = self
+            .slots
             .iter()
             .filter(|slot| !ptr::eq(*slot, held.slot))
             .filter_map(Slot::try_take)
             .map(|mut guard| self.flush(&mut guard))
-            .sum()
+            .sum();
+        in_slots + self.drain_depot()
     }
 
     /// Gives every block of a held slot back; returns the bytes.
@@ -411,16 +543,22 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex, C: CpuId, const CPU
     /// taken).
     pub fn statistics(&self) -> Statistics {
         let mut stats = self.heap.statistics();
-        let cached: usize = self.slots.iter().map(|slot| slot.cached_bytes.load(Ordering::Relaxed)).sum();
-        let cached = cached.min(stats.used_bytes);
+        let cached = self.cached_bytes().min(stats.used_bytes);
         stats.used_bytes -= cached;
         stats.available_bytes += cached;
         stats
     }
 
-    /// The bytes cached in every CPU's magazines now.
+    /// The bytes cached in every CPU's magazines and in the depot now.
     pub fn cached_bytes(&self) -> usize {
-        self.slots.iter().map(|slot| slot.cached_bytes.load(Ordering::Relaxed)).sum()
+        let in_slots: usize = self.slots.iter().map(|slot| slot.cached_bytes.load(Ordering::Relaxed)).sum();
+        let in_depot: usize = self
+            .depot
+            .iter()
+            .zip(CLASS_SIZES)
+            .map(|(depot, size)| depot.len.load(Ordering::Relaxed) * BATCH * size)
+            .sum();
+        in_slots + in_depot
     }
 }
 
