@@ -180,7 +180,7 @@ fn print_list(backends: &[Backend]) {
     for suite in Suite::ALL {
         let name =
             clap::ValueEnum::to_possible_value(&suite).map(|v| v.get_name().to_owned()).unwrap_or_default();
-        println!("  {name:<16} {}", suite.about());
+        println!("  {name:<18} {}", suite.about());
     }
 }
 

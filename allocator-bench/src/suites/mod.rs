@@ -64,7 +64,7 @@ pub enum Suite {
     PhaseShift,
     /// Per-operation latency percentiles for alloc and free.
     Latency,
-    /// One locked heap shared by 1, 2 and 4 threads: ops/s.
+    /// One heap shared by 1, 2 and 4 threads: ops/s.
     Threads,
     /// Page frames on a 64 GiB frame space: single frames and 2 MiB runs, ns/op.
     Frames,
@@ -106,7 +106,7 @@ impl Suite {
             }
             Suite::Latency => "per-operation alloc and free latency: p50 / p99 / p99.9 / max (ns)",
             Suite::Threads => {
-                "one locked heap through GlobalAlloc, 1 / 2 / 4 threads: million ops per second (wall clock)"
+                "one shared heap (locked, or per-CPU caches over it) through GlobalAlloc, 1 / 2 / 4 threads: million ops per second (wall clock)"
             }
             Suite::Frames => {
                 "64 GiB of page frames: single frames and 2 MiB runs, ours vs the previous engine vs bitmap-allocator: ns/op"

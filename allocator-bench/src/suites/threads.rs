@@ -1,6 +1,7 @@
 //! Suite 6: threads. One allocator shared by T threads (1, 2 and 4; 1 and
-//! 2 with `--quick`), each through `GlobalAlloc` behind its lock, as a
-//! kernel's global allocator runs (see [`crate::locked`]).
+//! 2 with `--quick`), each through `GlobalAlloc` behind its lock (ours also
+//! behind per-CPU caches over that locked heap), as a kernel's global
+//! allocator runs (see [`crate::locked`]).
 //!
 //! Every thread first fills its own set of live blocks to N (untimed), waits
 //! at a barrier with the others, then runs a fixed number of operations with
@@ -179,7 +180,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> SuiteReport {
         name: "threads",
         title: format!(
             "Threads (each thread: {} ops of random actions' mix, N..2N live blocks of its own, \
-             max {MAX_SIZE} B, realloc up to {} B; one heap behind its lock, through GlobalAlloc)",
+             max {MAX_SIZE} B, realloc up to {} B; one shared heap, through GlobalAlloc)",
             fmt_figure(ops as f64),
             MAX_SIZE * REALLOC_MULTI,
         ),
