@@ -2,10 +2,12 @@
 //! thread behind a lock, through `GlobalAlloc`, as a kernel's global
 //! allocator runs.
 //!
-//! They carry the names of their single-threaded counterparts in
-//! [`contestants::all`](crate::contestants::all), so `--backend` and
-//! `--skip` select them the same way and the charts colour them by the same
-//! family.
+//! Each names its single-threaded counterpart in
+//! [`contestants::all`](crate::contestants::all) (`counterpart`), so
+//! `--backend` and `--skip` select it with that one and the charts colour it
+//! by the same family: `tlsf` selects `tlsf` and `tlsf-percpu`, `slab`
+//! selects `slab` and `slab-percpu`, and `system` selects glibc's malloc and
+//! mimalloc (the two allocators not bound to the pool).
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},
@@ -14,7 +16,7 @@ use std::{
     ptr::{self, NonNull},
 };
 
-use allocator_global::{DefaultRawMutex, GlobalAllocator, NoSource};
+use allocator_global::{DefaultRawMutex, GlobalAllocator, NoSource, PerCpu, ThreadSlots};
 
 use crate::pool::Pool;
 
@@ -29,6 +31,32 @@ pub trait SharedHeap: GlobalAlloc + Sync {
 impl<B: allocator_traits::ByteAllocator + Send> SharedHeap for GlobalAllocator<B, NoSource, DefaultRawMutex> {
     fn used_bytes(&self) -> Option<usize> {
         Some(GlobalAllocator::used_bytes(self))
+    }
+}
+
+/// Ours with per-CPU caches: magazines of small blocks per thread slot (8
+/// slots, one per thread here) in front of a `GlobalAllocator` over a fixed
+/// arena.
+pub type OursPerCpu<B> = PerCpu<B, NoSource, DefaultRawMutex, ThreadSlots, PERCPU_SLOTS>;
+
+/// The slots of [`OursPerCpu`]: more than the suites' 4 threads, so each
+/// thread of a run has a slot of its own.
+pub const PERCPU_SLOTS: usize = 8;
+
+/// The blocks cached in the slots count as used by the shared heap, so the
+/// count drains them first: after everything is freed it is zero again.
+impl<B: allocator_traits::ByteAllocator + Send> SharedHeap for OursPerCpu<B> {
+    fn used_bytes(&self) -> Option<usize> {
+        self.drain();
+        Some(self.statistics().used_bytes)
+    }
+}
+
+/// mimalloc (the C library, built by the `mimalloc` crate): thread-local
+/// heaps, frees from other threads go to the owning page's lock-free list.
+impl SharedHeap for mimalloc::MiMalloc {
+    fn used_bytes(&self) -> Option<usize> {
+        None
     }
 }
 
@@ -96,8 +124,10 @@ type MakeFn = unsafe fn(NonNull<u8>, usize) -> Result<Box<dyn SharedHeap>, Strin
 
 /// A contestant of the threads suite.
 pub struct LockedBackend {
-    /// The name of its single-threaded counterpart.
+    /// The name printed in the tables.
     pub name: &'static str,
+    /// The name of its single-threaded counterpart, which selects it.
+    pub counterpart: &'static str,
     /// What it is, lock included.
     pub about: &'static str,
     make: MakeFn,
@@ -143,6 +173,32 @@ unsafe fn make_ours<B: allocator_traits::ByteAllocator + Default + Send + 'stati
     Ok(heap)
 }
 
+/// Our `B` in a `GlobalAllocator` initialised over the region, behind
+/// per-CPU caches.
+///
+/// # Safety
+///
+/// As for [`MakeFn`].
+unsafe fn make_percpu<B: allocator_traits::ByteAllocator + Default + Send + 'static>(
+    base: NonNull<u8>,
+    size: usize,
+) -> Result<Box<dyn SharedHeap>, String> {
+    let heap = Box::new(OursPerCpu::new(GlobalAllocator::new(B::default(), NoSource)));
+    // SAFETY: the region is ours alone (caller's contract); its address is
+    // exposed so the allocator can rebuild a pointer from it.
+    unsafe { heap.heap().init(base.as_ptr().expose_provenance(), size) }.map_err(|e| format!("init: {e}"))?;
+    Ok(heap)
+}
+
+/// mimalloc; the pool is left alone.
+///
+/// # Safety
+///
+/// None needed; the signature is [`MakeFn`]'s.
+unsafe fn make_mimalloc(_: NonNull<u8>, _: usize) -> Result<Box<dyn SharedHeap>, String> {
+    Ok(Box::new(mimalloc::MiMalloc))
+}
+
 /// talc's locked allocator, having claimed the region.
 ///
 /// # Safety
@@ -185,43 +241,71 @@ pub fn all() -> Vec<LockedBackend> {
     vec![
         LockedBackend {
             name: "tlsf",
+            counterpart: "tlsf",
             about: "GlobalAllocator<TlsfByteAllocator> (spin lock, fixed arena)",
             make: make_ours::<allocator_tlsf::TlsfByteAllocator>,
         },
         LockedBackend {
+            name: "tlsf-percpu",
+            counterpart: "tlsf",
+            about: "PerCpu<TlsfByteAllocator, NoSource, spin, ThreadSlots, 8>: per-thread magazines (<= 1 KiB, \
+                    align <= 16) over the tlsf row's heap",
+            make: make_percpu::<allocator_tlsf::TlsfByteAllocator>,
+        },
+        LockedBackend {
             name: "buddy",
+            counterpart: "buddy",
             about: "GlobalAllocator<BuddyByteAllocator> (spin lock, fixed arena)",
             make: make_ours::<allocator_buddy::BuddyByteAllocator>,
         },
         LockedBackend {
             name: "slab",
+            counterpart: "slab",
             about: "GlobalAllocator<SlabByteAllocator> over our TLSF (spin lock, fixed arena)",
             make: make_ours::<allocator_slab::SlabByteAllocator>,
         },
         LockedBackend {
+            name: "slab-percpu",
+            counterpart: "slab",
+            about: "PerCpu<SlabByteAllocator, NoSource, spin, ThreadSlots, 8>: per-thread magazines over the slab \
+                    row's heap",
+            make: make_percpu::<allocator_slab::SlabByteAllocator>,
+        },
+        LockedBackend {
             name: "slab-buddy",
+            counterpart: "slab-buddy",
             about: "GlobalAllocator<SlabByteAllocator<BuddyByteAllocator>> (spin lock, fixed arena)",
             make: make_ours::<allocator_slab::SlabByteAllocator<allocator_buddy::BuddyByteAllocator>>,
         },
         LockedBackend {
             name: "ax-tlsf",
+            counterpart: "ax-tlsf",
             about: "ax_allocator::TlsfByteAllocator behind the same spin lock",
             make: make_ax::<ax_allocator::TlsfByteAllocator>,
         },
         LockedBackend {
             name: "ax-slab",
+            counterpart: "ax-slab",
             about: "ax_allocator::SlabByteAllocator behind the same spin lock",
             make: make_ax::<ax_allocator::SlabByteAllocator>,
         },
         LockedBackend {
             name: "talc",
+            counterpart: "talc",
             about: "talc 5.1 TalcLock (lock_api, the same spin lock) over one claimed span",
             make: make_talc,
         },
         LockedBackend {
             name: "system",
+            counterpart: "system",
             about: "std::alloc::System (glibc malloc, per-thread arenas); not pool-bound",
             make: make_system,
+        },
+        LockedBackend {
+            name: "mimalloc",
+            counterpart: "system",
+            about: "mimalloc 3.3 (the mimalloc crate 0.1.52, default features off): per-thread heaps; not pool-bound",
+            make: make_mimalloc,
         },
     ]
 }
@@ -235,7 +319,11 @@ mod tests {
         let mut pool = Pool::new(1 << 20).unwrap();
         let names: Vec<&str> = crate::contestants::all().iter().map(|b| b.name).collect();
         for backend in all() {
-            assert!(names.contains(&backend.name), "{} has no single-threaded counterpart", backend.name);
+            assert!(
+                names.contains(&backend.counterpart),
+                "{} has no single-threaded counterpart",
+                backend.name
+            );
             let heap = backend.instantiate(&mut pool).unwrap();
             let heap: &dyn SharedHeap = &*heap;
             std::thread::scope(|s| {

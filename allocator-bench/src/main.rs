@@ -67,6 +67,19 @@
 //!    explicit trim, against its peak. Ours as `Growing` heaps over a
 //!    counting `MmapSource` (default policy and `keep_free` 0), talc over a
 //!    counting `System`, and glibc's malloc by `mallinfo2`.
+//! 9. **larson**: Larson-style server churn on the threads suite's
+//!    contestants at 1, 2 and 4 threads: each thread replaces random blocks
+//!    of a window of 8..1000 B blocks, and hands its window to the next
+//!    thread every so often (frees by other threads); ops/s, wall clock.
+//! 10. **producer-consumer**: xmalloc-style: half the threads allocate and
+//!     send blocks through bounded channels to the other half, which free
+//!     them (one thread alternates); ops/s, wall clock.
+//!
+//! The multi-thread suites (threads, larson, producer-consumer) also run
+//! ours behind per-CPU caches (`tlsf-percpu`, `slab-percpu`:
+//! `allocator_global::PerCpu` with a slot per thread) and mimalloc; each is
+//! selected with its single-threaded counterpart (`--backend tlsf` runs
+//! `tlsf` and `tlsf-percpu`, `--backend system` glibc and mimalloc).
 //!
 //! Each suite module documents its exact procedure.
 //!
@@ -126,7 +139,7 @@ static ROUTER: router::Router = router::Router;
 
 /// Every allocator of this workspace against its peers: ArceOS workloads,
 /// random actions, heap efficiency, phase shift, latency, threads, frames,
-/// memory return.
+/// memory return, larson, producer-consumer.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Cli {
@@ -167,7 +180,7 @@ fn print_list(backends: &[Backend]) {
     for suite in Suite::ALL {
         let name =
             clap::ValueEnum::to_possible_value(&suite).map(|v| v.get_name().to_owned()).unwrap_or_default();
-        println!("  {name:<16} {}", suite.about());
+        println!("  {name:<18} {}", suite.about());
     }
 }
 
@@ -230,6 +243,8 @@ fn main() -> ExitCode {
             Suite::Threads => suites::threads::run(&mut ctx),
             Suite::Frames => suites::frames::run(&mut ctx),
             Suite::MemoryReturn => suites::memory_return::run(&mut ctx),
+            Suite::Larson => suites::larson::run(&mut ctx),
+            Suite::ProducerConsumer => suites::producer_consumer::run(&mut ctx),
         };
         progress.suspend(|| {
             for table in &report.tables {

@@ -173,7 +173,12 @@ fn draw_bar_chart(chart: &Chart, path: &Path) -> Result<(), Box<dyn std::error::
     let min = bars.iter().map(|(_, v)| *v).fold(f64::INFINITY, f64::min).min(max);
     let log = chart.log_ok && max / min > 100.0;
     let families = contestants::all();
-    let family = |name: &str| families.iter().find(|b| b.name == name).map(|b| b.family);
+    // The multi-thread suites' contestants take their counterpart's colour.
+    let locked = crate::locked::all();
+    let family = |name: &str| {
+        let name = locked.iter().find(|l| l.name == name).map_or(name, |l| l.counterpart);
+        families.iter().find(|b| b.name == name).map(|b| b.family)
+    };
     // Row `i` (in table order) is drawn in segment `rows - 1 - i`: first on top.
     let names: Vec<&str> = bars.iter().rev().map(|(n, _)| n.as_str()).collect();
     let label = |v: &SegmentValue<usize>| match v {

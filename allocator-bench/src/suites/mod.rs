@@ -1,12 +1,15 @@
-//! The eight suites. Each takes the contestants and the pool, and returns a
+//! The ten suites. Each takes the contestants and the pool, and returns a
 //! [`SuiteReport`](crate::report::SuiteReport).
 
 pub mod arceos;
 pub mod efficiency;
 pub mod frames;
+pub mod larson;
 pub mod latency;
 pub mod memory_return;
+pub mod multi;
 pub mod phase_shift;
+pub mod producer_consumer;
 pub mod random_actions;
 pub mod threads;
 
@@ -61,17 +64,21 @@ pub enum Suite {
     PhaseShift,
     /// Per-operation latency percentiles for alloc and free.
     Latency,
-    /// One locked heap shared by 1, 2 and 4 threads: ops/s.
+    /// One heap shared by 1, 2 and 4 threads: ops/s.
     Threads,
     /// Page frames on a 64 GiB frame space: single frames and 2 MiB runs, ns/op.
     Frames,
     /// After a burst: memory held from the system after the frees and after a trim.
     MemoryReturn,
+    /// Larson-style server churn with windows handed between threads, 1 / 2 / 4 threads: ops/s.
+    Larson,
+    /// Blocks allocated by producers and freed by consumers, 1 / 2 / 4 threads: ops/s.
+    ProducerConsumer,
 }
 
 impl Suite {
     /// Every suite, in run order.
-    pub const ALL: [Suite; 8] = [
+    pub const ALL: [Suite; 10] = [
         Suite::Arceos,
         Suite::RandomActions,
         Suite::Efficiency,
@@ -80,6 +87,8 @@ impl Suite {
         Suite::Threads,
         Suite::Frames,
         Suite::MemoryReturn,
+        Suite::Larson,
+        Suite::ProducerConsumer,
     ];
 
     /// One line on what it measures.
@@ -97,13 +106,19 @@ impl Suite {
             }
             Suite::Latency => "per-operation alloc and free latency: p50 / p99 / p99.9 / max (ns)",
             Suite::Threads => {
-                "one locked heap through GlobalAlloc, 1 / 2 / 4 threads: million ops per second (wall clock)"
+                "one shared heap (locked, or per-CPU caches over it) through GlobalAlloc, 1 / 2 / 4 threads: million ops per second (wall clock)"
             }
             Suite::Frames => {
                 "64 GiB of page frames: single frames and 2 MiB runs, ours vs the previous engine vs bitmap-allocator: ns/op"
             }
             Suite::MemoryReturn => {
                 "a 64 MiB burst (16 MiB with --quick) freed: MiB still held from the system after the frees and after a trim"
+            }
+            Suite::Larson => {
+                "larson server churn, windows handed to the next thread, 1 / 2 / 4 threads: million ops per second (wall clock)"
+            }
+            Suite::ProducerConsumer => {
+                "producers allocate, consumers on other threads free, 1 / 2 / 4 threads: million ops per second (wall clock)"
             }
         }
     }
@@ -117,8 +132,8 @@ impl Suite {
         if self == Suite::MemoryReturn {
             return (memory_return::chosen(backends).len() * reps) as u64;
         }
-        if self == Suite::Threads {
-            return (threads::chosen(backends).len() * threads::thread_counts(quick).len() * reps) as u64;
+        if matches!(self, Suite::Threads | Suite::Larson | Suite::ProducerConsumer) {
+            return multi::steps(backends, reps, quick);
         }
         let n = backends.len();
         let per_backend = match self {
@@ -129,7 +144,9 @@ impl Suite {
             | Suite::Latency
             | Suite::Threads
             | Suite::Frames
-            | Suite::MemoryReturn => 1,
+            | Suite::MemoryReturn
+            | Suite::Larson
+            | Suite::ProducerConsumer => 1,
         };
         (per_backend * n) as u64
     }

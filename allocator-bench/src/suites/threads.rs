@@ -1,6 +1,7 @@
 //! Suite 6: threads. One allocator shared by T threads (1, 2 and 4; 1 and
-//! 2 with `--quick`), each through `GlobalAlloc` behind its lock, as a
-//! kernel's global allocator runs (see [`crate::locked`]).
+//! 2 with `--quick`), each through `GlobalAlloc` behind its lock (ours also
+//! behind per-CPU caches over that locked heap), as a kernel's global
+//! allocator runs (see [`crate::locked`]).
 //!
 //! Every thread first fills its own set of live blocks to N (untimed), waits
 //! at a barrier with the others, then runs a fixed number of operations with
@@ -26,25 +27,17 @@
 //! spin-lock holder preempted by the scheduler leaves the other threads
 //! spinning out their time slices, the case spin locks handle worst.
 
-use std::{
-    alloc::Layout,
-    ptr::NonNull,
-    sync::Barrier,
-    time::{Duration, Instant},
-};
+use std::{alloc::Layout, ptr::NonNull, sync::Barrier, time::Instant};
 
-use super::Ctx;
+use super::{
+    Ctx,
+    multi::{self, RunResult, Span},
+};
 use crate::{
-    locked::{self, LockedBackend, SharedHeap},
-    report::{Chart, SuiteReport, TextTable, csv_field, fmt_figure, fmt_ratio},
+    locked::SharedHeap,
+    report::{SuiteReport, fmt_figure},
     rng::{Rng, TalcDraws},
-    stats::{Better, median, ratios_to_best},
 };
-
-/// The thread counts of the full run.
-pub const THREADS: [usize; 3] = [1, 2, 4];
-/// The thread counts of `--quick`.
-pub const THREADS_QUICK: [usize; 2] = [1, 2];
 
 /// The largest N (each thread keeps between N and 2N blocks live).
 pub const MAX_LIVE_TARGET: usize = 1000;
@@ -55,11 +48,6 @@ const REALLOC_MULTI: usize = 3;
 /// The most a block can take in the worst case: 3,000 bytes rounded up to a
 /// power of two by a buddy, at an alignment of up to 2 KiB.
 const WORST_BLOCK: usize = 4096;
-
-/// The thread counts a run measures.
-pub fn thread_counts(quick: bool) -> &'static [usize] {
-    if quick { &THREADS_QUICK } else { &THREADS }
-}
 
 /// Operations each thread runs per measurement.
 pub fn ops_per_thread(quick: bool) -> u64 {
@@ -73,21 +61,6 @@ pub fn ops_per_thread(quick: bool) -> u64 {
 pub fn live_blocks_per_thread(pool_size: usize, threads: usize) -> usize {
     let share = pool_size / threads.max(1);
     (share / (2 * 2 * WORST_BLOCK)).clamp(1, MAX_LIVE_TARGET)
-}
-
-/// The one-minute load average from `/proc/loadavg` text (its first field).
-pub fn parse_load_average(text: &str) -> Option<f64> {
-    text.split_whitespace().next()?.parse().ok().filter(|l: &f64| l.is_finite() && *l >= 0.0)
-}
-
-/// The one-minute load average, where the system tells it (Linux).
-fn load_average() -> Option<f64> {
-    parse_load_average(&std::fs::read_to_string("/proc/loadavg").ok()?)
-}
-
-/// The contestants of this suite among those chosen on the command line.
-pub fn chosen(ctx_backends: &[&crate::contestants::Backend]) -> Vec<LockedBackend> {
-    locked::all().into_iter().filter(|l| ctx_backends.iter().any(|b| b.name == l.name)).collect()
 }
 
 /// What one thread did.
@@ -172,21 +145,6 @@ fn worker(
     ThreadRun { ops: done, start, end, failed, corrupt }
 }
 
-/// How one measurement ended.
-#[derive(Debug, Clone, Copy)]
-pub struct RunResult {
-    /// Operations of all threads.
-    pub ops: u64,
-    /// From the first thread's start to the last thread's end.
-    pub elapsed: Duration,
-    /// Allocations that returned null.
-    pub failed: u64,
-    /// Blocks whose tag was overwritten.
-    pub corrupt: u64,
-    /// Used bytes after everything was freed (where the heap counts them).
-    pub leaked: Option<usize>,
-}
-
 /// One measurement: `threads` threads on `heap`, each keeping `target`
 /// blocks live and running `ops` operations.
 pub fn run_once(heap: &dyn SharedHeap, threads: usize, target: usize, ops: u64, seed: u64) -> RunResult {
@@ -201,11 +159,9 @@ pub fn run_once(heap: &dyn SharedHeap, threads: usize, target: usize, ops: u64, 
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
     });
-    let start = runs.iter().map(|r| r.start).min();
-    let end = runs.iter().map(|r| r.end).max();
     RunResult {
         ops: runs.iter().map(|r| r.ops).sum(),
-        elapsed: start.zip(end).map_or(Duration::ZERO, |(s, e)| e.duration_since(s)),
+        elapsed: multi::wall_span(runs.iter().map(|r| Span { start: r.start, end: r.end })),
         failed: runs.iter().map(|r| r.failed).sum(),
         corrupt: runs.iter().map(|r| r.corrupt).sum(),
         leaked: heap.used_bytes().filter(|&used| used != 0),
@@ -214,143 +170,36 @@ pub fn run_once(heap: &dyn SharedHeap, threads: usize, target: usize, ops: u64, 
 
 /// Runs the suite.
 pub fn run(ctx: &mut Ctx<'_>) -> SuiteReport {
-    let backends = chosen(ctx.backends);
-    let counts = thread_counts(ctx.quick);
     let ops = ops_per_thread(ctx.quick);
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let n = backends.len();
-    let load_before = load_average();
-    // rates[backend][count] in Mops/s
-    let mut rates = vec![vec![Vec::new(); counts.len()]; n];
-    let mut failures = Vec::new();
-    let mut notes = Vec::new();
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut shuffler = Rng::new(0x7472_6561);
-    for rep in 0..ctx.reps {
-        for (c, &threads) in counts.iter().enumerate() {
-            let target = live_blocks_per_thread(ctx.pool.size(), threads);
-            shuffler.shuffle(&mut order);
-            for &b in &order {
-                let backend = &backends[b];
-                ctx.step(format!("threads: {threads} x {} rep {}", backend.name, rep + 1));
-                match backend.instantiate(ctx.pool) {
-                    Ok(heap) => {
-                        let r = run_once(&*heap, threads, target, ops, 0x7468_0000 + rep as u64 * 16);
-                        rates[b][c].push(r.ops as f64 / r.elapsed.as_secs_f64().max(1e-9) / 1e6);
-                        let what = format!("{} with {threads} threads, rep {}", backend.name, rep + 1);
-                        if r.failed > 0 {
-                            failures.push(format!("{what}: {} allocations failed", r.failed));
-                        }
-                        if r.corrupt > 0 {
-                            failures.push(format!("{what}: {} blocks lost their tag byte", r.corrupt));
-                        }
-                        if let Some(leaked) = r.leaked {
-                            failures
-                                .push(format!("{what}: {leaked} bytes still used after freeing everything"));
-                        }
-                    }
-                    Err(e) if rep == 0 && c == 0 => notes.push(format!("{}: {e}", backend.name)),
-                    Err(_) => {}
-                }
-                ctx.done();
-            }
-        }
-    }
-    let figures: Vec<Vec<Option<f64>>> =
-        rates.iter().map(|row| row.iter().map(|r| median(r)).collect()).collect();
-
-    let oversubscribed = |threads: usize| threads > cpus;
-    let mut table = TextTable {
+    let pool_size = ctx.pool.size();
+    let live = |threads: usize| live_blocks_per_thread(pool_size, threads);
+    let once = |heap: &dyn SharedHeap, threads: usize, seed: u64| {
+        run_once(heap, threads, live_blocks_per_thread(pool_size, threads), ops, seed)
+    };
+    let spec = multi::Spec {
+        name: "threads",
         title: format!(
             "Threads (each thread: {} ops of random actions' mix, N..2N live blocks of its own, \
-             max {MAX_SIZE} B, realloc up to {} B; one heap behind its lock, through GlobalAlloc): \
-             million ops per second, all threads together and per thread, wall clock, median of {}; \
-             ratio to the best",
+             max {MAX_SIZE} B, realloc up to {} B; one shared heap, through GlobalAlloc)",
             fmt_figure(ops as f64),
             MAX_SIZE * REALLOC_MULTI,
-            ctx.reps
         ),
-        headers: vec!["contestant".into()],
-        notes,
-        ..TextTable::default()
+        chart_what: "one shared heap",
+        ops_per_thread: ops,
+        live: &live,
+        live_what: "live blocks per thread",
+        once: &once,
+        seed: 0x7468_0000,
     };
-    let mut csv = String::from(
-        "contestant,threads,cpus,ops_per_thread,live_blocks_per_thread,mops_per_s,mops_per_s_per_thread,\
-         ratio_to_best\n",
-    );
-    let mut ratios = Vec::new();
-    let mut charts = Vec::new();
-    for (c, &threads) in counts.iter().enumerate() {
-        let mark = if oversubscribed(threads) { "*" } else { "" };
-        table.headers.push(format!("{threads}T{mark} Mops/s"));
-        table.headers.push("/thread".into());
-        table.headers.push("x best".into());
-        let column: Vec<Option<f64>> = figures.iter().map(|row| row[c]).collect();
-        ratios.push(ratios_to_best(&column, &vec![true; n], Better::Higher));
-        charts.push(Chart {
-            file: format!("threads_{threads}"),
-            title: format!(
-                "{threads} thread{} on {cpus} CPUs, one locked heap (Mops/s in all, higher is better)",
-                if threads == 1 { "" } else { "s" }
-            ),
-            unit: "million operations per second, all threads".into(),
-            bars: backends
-                .iter()
-                .zip(&column)
-                .filter_map(|(b, f)| Some((b.name.to_owned(), (*f)?)))
-                .collect(),
-            log_ok: true,
-        });
-    }
-    for (i, (backend, row)) in backends.iter().zip(&figures).enumerate() {
-        let mut line = vec![backend.name.to_owned()];
-        for (c, figure) in row.iter().enumerate() {
-            let threads = counts[c];
-            match figure {
-                Some(mops) => {
-                    let per_thread = mops / threads as f64;
-                    line.push(fmt_figure(*mops));
-                    line.push(fmt_figure(per_thread));
-                    line.push(fmt_ratio(ratios[c][i]));
-                    csv.push_str(&format!(
-                        "{},{threads},{cpus},{ops},{},{mops:.4},{per_thread:.4},{}\n",
-                        csv_field(backend.name),
-                        live_blocks_per_thread(ctx.pool.size(), threads),
-                        ratios[c][i].map_or(String::new(), |r| format!("{r:.4}"))
-                    ));
-                }
-                None => line.extend(["-".into(), "-".into(), "-".into()]),
-            }
-        }
-        table.rows.push(line);
-    }
-    for backend in &backends {
-        table.notes.push(format!("{}: {}", backend.name, backend.about));
-    }
-    let targets: Vec<String> =
-        counts.iter().map(|&t| format!("{t}T: N = {}", live_blocks_per_thread(ctx.pool.size(), t))).collect();
-    table.notes.push(format!("live blocks per thread: {}", targets.join(", ")));
-    if counts.iter().any(|&t| oversubscribed(t)) {
-        table.notes.push(format!(
-            "* more threads than the {cpus} CPUs: oversubscribed on purpose; a preempted lock holder leaves \
-             the others spinning out their time slices (what spin locks hate)"
-        ));
-    }
-    if let Some(before) = load_before {
-        table.notes.push(format!(
-            "load average {before:.2} before, {} after, on {cpus} CPUs: wall-clock figures include what other \
-             processes take",
-            load_average().map_or("-".into(), |l| format!("{l:.2}"))
-        ));
-    }
-    table.notes.extend(failures.iter().map(|f| format!("FAILED: {f}")));
-    SuiteReport { tables: vec![table], csv: vec![("threads.csv".into(), csv)], charts, failures }
+    multi::run(ctx, &spec)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
-    use crate::pool::Pool;
+    use crate::{locked, pool::Pool};
 
     #[test]
     fn live_blocks_shrink_with_the_pool_share_and_stay_positive() {
@@ -369,16 +218,6 @@ mod tests {
                 assert!(threads * 2 * n * WORST_BLOCK * 2 <= mib << 20, "{mib} MiB, {threads} threads");
             }
         }
-    }
-
-    #[test]
-    fn load_average_is_the_first_field() {
-        assert_eq!(parse_load_average("4.31 4.64 5.05 3/412 27001\n"), Some(4.31));
-        assert_eq!(parse_load_average("0.00 0.01 0.05 1/80 1"), Some(0.0));
-        assert_eq!(parse_load_average(""), None);
-        assert_eq!(parse_load_average("busy 1 2"), None);
-        assert_eq!(parse_load_average("-1 0 0"), None);
-        assert_eq!(parse_load_average("NaN 0 0"), None);
     }
 
     #[test]
