@@ -248,8 +248,8 @@ pub fn all() -> Vec<LockedBackend> {
         LockedBackend {
             name: "tlsf-percpu",
             counterpart: "tlsf",
-            about: "PerCpu<TlsfByteAllocator, NoSource, spin, ThreadSlots, 8>: per-thread magazines (<= 1 KiB, \
-                    align <= 16) over the tlsf row's heap",
+            about: "PerCpu<TlsfByteAllocator, NoSource, spin, ThreadSlots, 8>: per-thread magazines (<= 4 KiB, \
+                    align <= 16) and a depot of batches over the tlsf row's heap",
             make: make_percpu::<allocator_tlsf::TlsfByteAllocator>,
         },
         LockedBackend {
