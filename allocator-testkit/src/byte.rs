@@ -895,6 +895,33 @@ pub fn realloc<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
     heap.free_all();
 }
 
+/// `count` regions of `cfg.region_size` bytes carved with random gaps from
+/// one pool the heap keeps, in descending address order (`descending`) or
+/// shuffled; returns the pool's start and the regions.
+fn carve_regions<A: ByteAllocator>(
+    heap: &mut Heap<A>,
+    cfg: &ByteConfig,
+    rng: &mut Rng,
+    count: usize,
+    descending: bool,
+) -> (usize, Vec<Region>) {
+    let gaps: Vec<usize> = (0..count).map(|_| cfg.region_align * rng.range(1, 4)).collect();
+    let pool = heap.keep(Pool::new(count * cfg.region_size + gaps.iter().sum::<usize>(), cfg.region_align));
+    let pool_start = pool.start();
+    let mut slots = Vec::new();
+    let mut start = pool_start;
+    for gap in gaps {
+        slots.push(Region { start, end: start + cfg.region_size });
+        start += cfg.region_size + gap;
+    }
+    if descending {
+        slots.reverse();
+    } else {
+        rng.shuffle(&mut slots);
+    }
+    (pool_start, slots)
+}
+
 /// Several regions (`max_regions`), carved with gaps from one pool, added in
 /// random address order (and once in descending order): `total_bytes` grows
 /// with each, and a heap filled to the brim has blocks in every region.
@@ -903,20 +930,7 @@ pub fn regions<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
     for (round, seed) in cfg.seed_list().enumerate() {
         let mut rng = Rng::new(seed);
         let mut heap = Heap::uninit(make, format!("regions seed {seed:#x}"));
-        let gaps: Vec<usize> = (0..count).map(|_| cfg.region_align * rng.range(1, 4)).collect();
-        let pool =
-            heap.keep(Pool::new(count * cfg.region_size + gaps.iter().sum::<usize>(), cfg.region_align));
-        let mut slots = Vec::new();
-        let mut start = pool.start();
-        for gap in gaps {
-            slots.push(Region { start, end: start + cfg.region_size });
-            start += cfg.region_size + gap;
-        }
-        if round == 0 {
-            slots.reverse();
-        } else {
-            rng.shuffle(&mut slots);
-        }
+        let (_, slots) = carve_regions(&mut heap, cfg, &mut rng, count, round == 0);
         let mut total = 0;
         for (i, &region) in slots.iter().enumerate() {
             heap.add(region, i == 0).unwrap_or_else(|e| panic!("adding region {i} {region:?} failed: {e:?}"));
@@ -1018,21 +1032,7 @@ pub fn remove_regions<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) 
         let context = format!("remove_regions seed {seed:#x}");
         let mut heap = Heap::uninit(make, context.clone());
         heap.exact_stats = cfg.exact_stats;
-        let gaps: Vec<usize> = (0..count).map(|_| cfg.region_align * rng.range(1, 4)).collect();
-        let pool =
-            heap.keep(Pool::new(count * cfg.region_size + gaps.iter().sum::<usize>(), cfg.region_align));
-        let pool_start = pool.start();
-        let mut slots = Vec::new();
-        let mut start = pool_start;
-        for gap in gaps {
-            slots.push(Region { start, end: start + cfg.region_size });
-            start += cfg.region_size + gap;
-        }
-        if round == 0 {
-            slots.reverse();
-        } else {
-            rng.shuffle(&mut slots);
-        }
+        let (pool_start, slots) = carve_regions(&mut heap, cfg, &mut rng, count, round == 0);
         let mut rises = Vec::new();
         let mut fresh = 0;
         for (i, &region) in slots.iter().enumerate() {

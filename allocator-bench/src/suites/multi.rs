@@ -19,6 +19,14 @@ use crate::{
     stats::{Better, median, ratios_to_best},
 };
 
+/// The smallest block of the larson and producer-consumer suites (room for
+/// the stamp).
+pub const MIN_SIZE: usize = 8;
+/// Their largest block.
+pub const MAX_SIZE: usize = 1000;
+/// The alignment of every block (malloc's minimum).
+pub const ALIGN: usize = 8;
+
 /// The thread counts of the full run.
 pub const THREADS: [usize; 3] = [1, 2, 4];
 /// The thread counts of `--quick`.

@@ -26,7 +26,7 @@ use std::{
 
 use super::{
     Ctx,
-    multi::{self, RunResult, Span, check_stamp, stamp, write_stamp},
+    multi::{self, ALIGN, MAX_SIZE, MIN_SIZE, RunResult, Span, check_stamp, stamp, write_stamp},
 };
 use crate::{
     locked::SharedHeap,
@@ -34,12 +34,6 @@ use crate::{
     rng::Rng,
 };
 
-/// The smallest block (room for the stamp).
-const MIN_SIZE: usize = 8;
-/// The largest block.
-const MAX_SIZE: usize = 1000;
-/// The alignment of every block (malloc's minimum).
-const ALIGN: usize = 8;
 /// Blocks per message.
 pub const BATCH: usize = 64;
 /// Messages a channel holds before its producer waits.
