@@ -21,15 +21,13 @@
 //! holds (checked, untimed) and our heaps' used bytes must be back at zero.
 
 use std::{
-    alloc::Layout,
-    ptr::NonNull,
     sync::{Barrier, mpsc},
     time::Instant,
 };
 
 use super::{
     Ctx,
-    multi::{self, ALIGN, MAX_SIZE, MIN_SIZE, RunResult, Span, check_stamp, stamp, write_stamp},
+    multi::{self, Block, MAX_SIZE, MIN_SIZE, RunResult, Span, ThreadRun, alloc_block, free_block, stamp},
 };
 use crate::{
     locked::SharedHeap,
@@ -54,14 +52,6 @@ pub fn window(pool_size: usize, threads: usize) -> usize {
     (pool_size / threads.max(1) / (4 * 1024)).clamp(1, MAX_WINDOW)
 }
 
-/// A live block of a window.
-#[derive(Debug, Clone, Copy)]
-struct Block {
-    p: NonNull<u8>,
-    size: usize,
-    stamp: u64,
-}
-
 /// A window on its way to the next thread.
 struct Window(Vec<Option<Block>>);
 
@@ -69,36 +59,6 @@ struct Window(Vec<Option<Block>>);
 // any thread may free them); the window moves with the channel and the
 // sender keeps no copy of it, so each block has one owner at a time.
 unsafe impl Send for Window {}
-
-/// What one thread did.
-#[derive(Debug, Clone, Copy)]
-struct ThreadRun {
-    ops: u64,
-    span: Span,
-    failed: u64,
-    corrupt: u64,
-}
-
-/// Allocates a stamped block of `size` bytes, or `None`.
-fn alloc_block(heap: &dyn SharedHeap, size: usize, stamp: u64) -> Option<Block> {
-    let layout = Layout::from_size_align(size, ALIGN).ok()?;
-    // SAFETY: `layout` has a non-zero size (at least `MIN_SIZE`).
-    let p = NonNull::new(unsafe { heap.alloc(layout) })?;
-    // SAFETY: a fresh block of `size >= 8` bytes.
-    unsafe { write_stamp(p.as_ptr(), size, stamp) };
-    Some(Block { p, size, stamp })
-}
-
-/// Checks a block's stamp and frees it; whether the stamp was intact.
-fn free_block(heap: &dyn SharedHeap, block: Block) -> bool {
-    // SAFETY: `block` is live (each block is in one window slot, freed once,
-    // here) with `size >= 8` bytes and the layout it was allocated with.
-    unsafe {
-        let intact = check_stamp(block.p.as_ptr(), block.size, block.stamp);
-        heap.dealloc(block.p.as_ptr(), Layout::from_size_align_unchecked(block.size, ALIGN));
-        intact
-    }
-}
 
 /// One thread: fill a window, wait at `barrier`, run `rounds` rounds
 /// handing the window on every [`HANDOFF_EVERY`] rounds, then free what it

@@ -27,6 +27,54 @@ pub const MAX_SIZE: usize = 1000;
 /// The alignment of every block (malloc's minimum).
 pub const ALIGN: usize = 8;
 
+/// A stamped block of the larson and producer-consumer suites.
+#[derive(Debug, Clone, Copy)]
+pub struct Block {
+    /// Its start.
+    pub p: std::ptr::NonNull<u8>,
+    /// Its size (at least [`MIN_SIZE`]).
+    pub size: usize,
+    /// What [`write_stamp`] wrote into it.
+    pub stamp: u64,
+}
+
+/// What one thread of those suites did.
+#[derive(Debug, Clone, Copy)]
+pub struct ThreadRun {
+    /// Operations (allocations and frees).
+    pub ops: u64,
+    /// When its timed part ran.
+    pub span: Span,
+    /// Allocations that failed.
+    pub failed: u64,
+    /// Blocks whose stamp was wrong when freed.
+    pub corrupt: u64,
+}
+
+/// Allocates a stamped block of `size` bytes (at least [`MIN_SIZE`]) from
+/// `heap`, or `None`.
+pub fn alloc_block(heap: &dyn crate::locked::SharedHeap, size: usize, stamp: u64) -> Option<Block> {
+    let layout = std::alloc::Layout::from_size_align(size, ALIGN).ok()?;
+    // SAFETY: `layout` has a non-zero size (at least `MIN_SIZE`).
+    let p = std::ptr::NonNull::new(unsafe { heap.alloc(layout) })?;
+    // SAFETY: a fresh block of `size >= 8` bytes.
+    unsafe { write_stamp(p.as_ptr(), size, stamp) };
+    Some(Block { p, size, stamp })
+}
+
+/// Checks a block's stamp and frees it; whether the stamp was intact. The
+/// block must be live and freed only here (each suite hands every block to
+/// exactly one owner).
+pub fn free_block(heap: &dyn crate::locked::SharedHeap, block: Block) -> bool {
+    // SAFETY: `block` came from `alloc_block` on `heap` (live, `size >= 8`
+    // bytes, that layout), and its one owner frees it once, here.
+    unsafe {
+        let intact = check_stamp(block.p.as_ptr(), block.size, block.stamp);
+        heap.dealloc(block.p.as_ptr(), std::alloc::Layout::from_size_align_unchecked(block.size, ALIGN));
+        intact
+    }
+}
+
 /// The thread counts of the full run.
 pub const THREADS: [usize; 3] = [1, 2, 4];
 /// The thread counts of `--quick`.

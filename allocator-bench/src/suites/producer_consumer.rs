@@ -18,15 +18,13 @@
 //! Our heaps' used bytes must be back at zero after each run.
 
 use std::{
-    alloc::Layout,
-    ptr::NonNull,
     sync::{Barrier, mpsc},
     time::Instant,
 };
 
 use super::{
     Ctx,
-    multi::{self, ALIGN, MAX_SIZE, MIN_SIZE, RunResult, Span, check_stamp, stamp, write_stamp},
+    multi::{self, Block, MAX_SIZE, MIN_SIZE, RunResult, Span, ThreadRun, alloc_block, free_block, stamp},
 };
 use crate::{
     locked::SharedHeap,
@@ -45,14 +43,6 @@ pub fn blocks_per_pair(quick: bool) -> u64 {
     if quick { 50_000 } else { 500_000 }
 }
 
-/// A stamped block.
-#[derive(Debug, Clone, Copy)]
-struct Block {
-    p: NonNull<u8>,
-    size: usize,
-    stamp: u64,
-}
-
 /// Blocks on their way to the consumer.
 struct Batch {
     len: usize,
@@ -66,15 +56,6 @@ unsafe impl Send for Batch {}
 
 impl Batch {
     const EMPTY: Self = Self { len: 0, blocks: [None; BATCH] };
-}
-
-/// What one thread did.
-#[derive(Debug, Clone, Copy)]
-struct ThreadRun {
-    ops: u64,
-    span: Span,
-    failed: u64,
-    corrupt: u64,
 }
 
 /// Fills `batch` with up to `want` stamped blocks; returns the failures.
@@ -92,14 +73,9 @@ fn produce(
         let size = rng.range(MIN_SIZE, MAX_SIZE + 1);
         *count += 1;
         let stamp = stamp(seed, *count);
-        // SAFETY: a non-zero size with a power-of-two alignment.
-        let layout = unsafe { Layout::from_size_align_unchecked(size, ALIGN) };
-        // SAFETY: `layout` has a non-zero size.
-        match NonNull::new(unsafe { heap.alloc(layout) }) {
-            Some(p) => {
-                // SAFETY: a fresh block of `size >= 8` bytes.
-                unsafe { write_stamp(p.as_ptr(), size, stamp) };
-                batch.blocks[batch.len] = Some(Block { p, size, stamp });
+        match alloc_block(heap, size, stamp) {
+            Some(block) => {
+                batch.blocks[batch.len] = Some(block);
                 batch.len += 1;
             }
             None => failed += 1,
@@ -114,12 +90,8 @@ fn consume(heap: &dyn SharedHeap, batch: &mut Batch) -> u64 {
     let mut corrupt = 0;
     for slot in &mut batch.blocks[..batch.len] {
         if let Some(block) = slot.take() {
-            // SAFETY: each block of a batch is live, of `size >= 8` bytes,
-            // freed once (it leaves the batch here) with its layout.
-            unsafe {
-                corrupt += u64::from(!check_stamp(block.p.as_ptr(), block.size, block.stamp));
-                heap.dealloc(block.p.as_ptr(), Layout::from_size_align_unchecked(block.size, ALIGN));
-            }
+            // Each block of a batch is live and leaves the batch here.
+            corrupt += u64::from(!free_block(heap, block));
         }
     }
     batch.len = 0;
