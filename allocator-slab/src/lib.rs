@@ -172,15 +172,20 @@
 #![no_std]
 #![deny(missing_docs)]
 
+pub(crate) mod classes;
 pub(crate) mod heap;
 
 use core::{alloc::Layout, ptr::NonNull};
 
 pub use allocator_tlsf::TlsfByteAllocator;
 use allocator_traits::{AllocResult, BaseAllocator, ByteAllocator};
+pub use classes::{
+    COLOUR_STEP, FINE_WORST_WASTE_PERCENT, FineClasses, MAX_BLOCKS_PER_SLAB, MAX_CLASS_SIZE, MAX_CLASSES,
+    MAX_SLAB_SIZE, MIN_CLASS_SIZE, MIN_SLAB_SIZE, PowerOfTwoClasses, SizeClasses,
+};
 pub use heap::{
-    CACHED_EMPTY_SLABS, HEAP_ALIGN, Heap, MAX_CLASS_SIZE, MIN_CLASS_SIZE, MIN_HEAP_SIZE, MIN_REGION_SIZE,
-    NUM_CLASSES, SLAB_TAIL, class_size, size_class, slab_capacity, slab_size,
+    CACHED_EMPTY_SLABS, ClassStats, HEAP_ALIGN, Heap, HeapClassStats, MIN_HEAP_SIZE, MIN_REGION_SIZE,
+    SLAB_TAIL,
 };
 
 /// A byte allocator over a [`Heap`]: slab size classes in front of the
@@ -193,8 +198,8 @@ pub use heap::{
 /// `add_memory` goes to the backing allocator, trimmed by its rules (not by
 /// the stricter rules of [`Heap::new`]); a region smaller than
 /// [`MIN_REGION_SIZE`] (8,320 bytes: room for a slab of the smallest class wherever the region starts) is [`AllocError::InvalidParam`](allocator_traits::AllocError::InvalidParam).
-pub struct SlabByteAllocator<B: ByteAllocator = TlsfByteAllocator> {
-    heap: Heap<B>,
+pub struct SlabByteAllocator<B: ByteAllocator = TlsfByteAllocator, C: SizeClasses = FineClasses> {
+    heap: Heap<B, C>,
 }
 
 impl SlabByteAllocator {
@@ -205,30 +210,45 @@ impl SlabByteAllocator {
     }
 }
 
-impl<B: ByteAllocator + Default> Default for SlabByteAllocator<B> {
+impl<B: ByteAllocator + Default, C: SizeClasses> Default for SlabByteAllocator<B, C> {
     fn default() -> Self {
-        Self::with_backing(B::default())
+        Self::with_classes(B::default())
     }
 }
 
-impl<B: ByteAllocator + core::fmt::Debug> core::fmt::Debug for SlabByteAllocator<B> {
+impl<B: ByteAllocator + core::fmt::Debug, C: SizeClasses> core::fmt::Debug for SlabByteAllocator<B, C> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("SlabByteAllocator").field("heap", &self.heap).finish()
     }
 }
 
 impl<B: ByteAllocator> SlabByteAllocator<B> {
-    /// An allocator in front of `backing`, which may already manage memory
-    /// (then it is served at once) or not (then
-    /// [`init`](BaseAllocator::init) hands it the first region), as
-    /// [`Heap::with_backing`].
+    /// An allocator of the default size classes, [`FineClasses`], in front
+    /// of `backing`, which may already manage memory (then it is served at
+    /// once) or not (then [`init`](BaseAllocator::init) hands it the first
+    /// region), as [`Heap::with_backing`]. Other tables:
+    /// [`with_classes`](SlabByteAllocator::with_classes).
     pub const fn with_backing(backing: B) -> Self {
-        Self { heap: Heap::with_backing(backing) }
+        Self::with_classes(backing)
+    }
+}
+
+impl<B: ByteAllocator, C: SizeClasses> SlabByteAllocator<B, C> {
+    /// An allocator of the size classes `C` in front of `backing`, as
+    /// [`with_backing`](SlabByteAllocator::with_backing):
+    /// `SlabByteAllocator::<_, PowerOfTwoClasses>::with_classes(TlsfByteAllocator::new())`.
+    pub const fn with_classes(backing: B) -> Self {
+        Self { heap: Heap::with_classes(backing) }
     }
 
     /// The heap behind the allocator.
-    pub fn heap(&self) -> &Heap<B> {
+    pub fn heap(&self) -> &Heap<B, C> {
         &self.heap
+    }
+
+    /// The statistics of each size class; see [`Heap::class_stats`].
+    pub fn class_stats(&self) -> HeapClassStats {
+        self.heap.class_stats()
     }
 
     /// Bounds on the usable size of a block allocated for `layout`; see
@@ -244,7 +264,7 @@ impl<B: ByteAllocator> SlabByteAllocator<B> {
     }
 }
 
-impl<B: ByteAllocator> BaseAllocator for SlabByteAllocator<B> {
+impl<B: ByteAllocator, C: SizeClasses> BaseAllocator for SlabByteAllocator<B, C> {
     /// Hands the backing allocator its first region (trimmed by its rules),
     /// through the backing allocator's own `init`.
     ///
@@ -283,7 +303,7 @@ impl<B: ByteAllocator> BaseAllocator for SlabByteAllocator<B> {
 // SAFETY: blocks are class blocks of slabs taken from `B` (whose `unsafe impl`
 // promises valid, disjoint memory) or blocks of `B` itself; a class block is
 // handed out only while it is off its slab's free list.
-unsafe impl<B: ByteAllocator> ByteAllocator for SlabByteAllocator<B> {
+unsafe impl<B: ByteAllocator, C: SizeClasses> ByteAllocator for SlabByteAllocator<B, C> {
     /// Allocates a block for `layout`: O(1) from a size class when its size
     /// and alignment are at most [`MAX_CLASS_SIZE`] (a zero-size layout gets
     /// a real 8-byte block), from the backing allocator otherwise.
@@ -347,7 +367,7 @@ unsafe impl<B: ByteAllocator> ByteAllocator for SlabByteAllocator<B> {
     /// # Complexity
     ///
     /// The backing allocator's `remove_memory` (at most twice) plus
-    /// O(cached empty slabs), at most [`NUM_CLASSES`] x
+    /// O(cached empty slabs), at most [`MAX_CLASSES`] x
     /// [`CACHED_EMPTY_SLABS`].
     fn remove_memory(&mut self, start: usize, size: usize) -> AllocResult {
         self.heap.remove_memory(start, size)
