@@ -275,6 +275,9 @@ pub struct Heap<B: ByteAllocator = TlsfByteAllocator, C: SizeClasses = FineClass
     slab_charge: usize,
     /// The most [`used_bytes`](Heap::used_bytes) seen after an allocation.
     peak_used: usize,
+    /// The large blocks as the backing allocator counts them, measured on
+    /// the slow paths (every change of the backing allocator's count).
+    large_used: usize,
     backing: B,
     /// With `debug-checks`, the regions of the backing allocator, when the
     /// heap has seen them all.
@@ -455,6 +458,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             small_capacity: 0,
             slab_charge: 0,
             peak_used: 0,
+            large_used: 0,
             backing,
             #[cfg(feature = "debug-checks")]
             known: debug::KnownRegions::UNKNOWN,
@@ -579,13 +583,22 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         Ok(block)
     }
 
-    /// Raises the peak of [`used_bytes`](Self::used_bytes) to its value now.
+    /// Raises the peak of [`used_bytes`](Self::used_bytes) to its value now
+    /// (the large blocks as last measured: [`note_large`](Self::note_large)
+    /// runs after every change of the backing allocator's count).
     #[inline(always)]
     fn note_used(&mut self) {
-        let used = self.used_bytes();
+        let used = self.large_used + self.small_used;
         if used > self.peak_used {
             self.peak_used = used;
         }
+    }
+
+    /// Measures the large blocks again, after the backing allocator's count
+    /// changed, and raises the peak.
+    fn note_large(&mut self) {
+        self.large_used = self.backing.used_bytes().saturating_sub(self.slab_charge);
+        self.note_used();
     }
 
     /// Frees the block at `ptr`: O(1) for a class block (its slab is found by
@@ -685,7 +698,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
                 },
                 result => result,
             }?;
-            self.note_used();
+            self.note_large();
             return Ok(block);
         }
         let new_ptr = self.alloc(new)?;
@@ -1029,6 +1042,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         // `slab_layout(Self::info(class))` and no block of it is in use.
         unsafe { self.backing.dealloc(slab_base(slab, Self::info(class)), slab_layout(Self::info(class))) };
         self.slab_charge = self.slab_charge.saturating_sub(before.saturating_sub(self.backing.used_bytes()));
+        self.note_large();
         self.small_capacity -= Self::info(class).capacity * Self::info(class).size;
         self.classes[class].slabs -= 1;
     }
@@ -1078,6 +1092,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             return Err(AllocError::NoMemory);
         }
         self.slab_charge += self.backing.used_bytes().saturating_sub(before);
+        self.note_large();
         self.small_capacity += Self::info(class).capacity * Self::info(class).size;
         let size_class = &mut self.classes[class];
         size_class.slabs += 1;
@@ -1114,7 +1129,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             Err(_) if self.release_cached_slabs() > 0 => self.backing.alloc(layout),
             result => result,
         }?;
-        self.note_used();
+        self.note_large();
         Ok(block)
     }
 
@@ -1126,7 +1141,8 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     #[inline(never)]
     unsafe fn dealloc_large(&mut self, ptr: NonNull<u8>, layout: Layout) {
         // SAFETY: large layouts were served by the backing allocator.
-        unsafe { self.backing.dealloc(ptr, layout) }
+        unsafe { self.backing.dealloc(ptr, layout) };
+        self.note_large();
     }
 
     /// The number of slabs of `class` held (partial, full and cached).
