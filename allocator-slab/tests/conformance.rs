@@ -5,8 +5,17 @@
 //! (`cargo +nightly miri test -p allocator-slab --test conformance`).
 
 use allocator_buddy::BuddyByteAllocator;
-use allocator_slab::{MIN_REGION_SIZE, SlabByteAllocator};
+use allocator_slab::{MIN_REGION_SIZE, PowerOfTwoClasses, SizeClasses, SlabByteAllocator, TlsfByteAllocator};
 use allocator_testkit::ByteConfig;
+
+/// A table defined by a user of the crate: odd sizes, blocks aligned to 8
+/// only (a layout aligned to 16 or more goes to the backing allocator).
+#[cfg_attr(miri, allow(dead_code))]
+struct Custom;
+
+impl SizeClasses for Custom {
+    const SIZES: &'static [usize] = &[24, 40, 72, 200, 520, 1000, 1800, 3000];
+}
 
 // The defaults: 1 MiB regions, alignments up to 4 KiB, sizes up to 16 KiB
 // (so both class blocks and large blocks).
@@ -21,6 +30,44 @@ allocator_testkit::byte_allocator_tests!(
     mod over_tlsf,
     SlabByteAllocator::new(),
     ByteConfig::new().with_min_region_size(MIN_REGION_SIZE)
+);
+// The other tables: the power-of-two one and a custom one, over both
+// backings.
+#[cfg(not(miri))]
+allocator_testkit::byte_allocator_tests!(
+    mod power_of_two_over_tlsf,
+    SlabByteAllocator::<_, PowerOfTwoClasses>::with_classes(TlsfByteAllocator::new()),
+    ByteConfig::new().with_min_region_size(MIN_REGION_SIZE)
+);
+#[cfg(not(miri))]
+allocator_testkit::byte_allocator_tests!(
+    mod power_of_two_over_buddy,
+    SlabByteAllocator::<_, PowerOfTwoClasses>::with_classes(BuddyByteAllocator::new()),
+    ByteConfig::new().with_min_region_size(MIN_REGION_SIZE)
+);
+#[cfg(not(miri))]
+allocator_testkit::byte_allocator_tests!(
+    mod custom_over_tlsf,
+    SlabByteAllocator::<_, Custom>::with_classes(TlsfByteAllocator::new()),
+    ByteConfig::new().with_min_region_size(MIN_REGION_SIZE)
+);
+#[cfg(not(miri))]
+allocator_testkit::byte_allocator_tests!(
+    mod custom_over_buddy,
+    SlabByteAllocator::<_, Custom>::with_classes(BuddyByteAllocator::new()),
+    ByteConfig::new().with_min_region_size(MIN_REGION_SIZE)
+);
+#[cfg(not(miri))]
+allocator_testkit::byte_allocator_tests!(
+    mod small_regions_power_of_two_over_tlsf,
+    SlabByteAllocator::<_, PowerOfTwoClasses>::with_classes(TlsfByteAllocator::new()),
+    ByteConfig::new().with_min_region_size(MIN_REGION_SIZE).with_region_size(256 * 1024).with_max_size(8 * 1024)
+);
+#[cfg(not(miri))]
+allocator_testkit::byte_allocator_tests!(
+    mod small_regions_custom_over_buddy,
+    SlabByteAllocator::<_, Custom>::with_classes(BuddyByteAllocator::new()),
+    ByteConfig::new().with_min_region_size(MIN_REGION_SIZE).with_region_size(256 * 1024).with_max_size(8 * 1024)
 );
 // Small regions: 256 KiB. Holding a block of every class at once takes a
 // slab of each, 112 KiB of slabs, and TLSF needs about twice a slab's size
