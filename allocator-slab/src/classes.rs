@@ -325,7 +325,7 @@ impl ClassTable {
         if size > MAX_CLASS_SIZE || align > MAX_CLASS_SIZE {
             return MAX_CLASSES;
         }
-        let class = self.by_size[(size + 7) / 8] as usize;
+        let class = self.by_size[size.div_ceil(8)] as usize;
         if align <= MIN_CLASS_SIZE {
             // Every block is aligned to 8 (class sizes are multiples of 8).
             class

@@ -246,7 +246,7 @@ fn class_geometry() {
             assert!(last_colour + capacity * size <= chunk - header, "{size}");
             assert!((capacity + 1) * size > chunk - header, "{size}");
             assert!(last_colour + step > chunk - header - capacity * size, "{size}: as many colours as fit");
-            assert!(capacity >= 7 && capacity <= crate::MAX_BLOCKS_PER_SLAB, "{size}: {capacity} blocks");
+            assert!((7..=crate::MAX_BLOCKS_PER_SLAB).contains(&capacity), "{size}: {capacity} blocks");
         }
         assert_eq!(C::slab_size(C::count()), None);
     }
