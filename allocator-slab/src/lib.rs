@@ -180,8 +180,9 @@ use core::{alloc::Layout, ptr::NonNull};
 pub use allocator_tlsf::TlsfByteAllocator;
 use allocator_traits::{AllocResult, BaseAllocator, ByteAllocator};
 pub use classes::{
-    COLOUR_STEP, FINE_WORST_WASTE_PERCENT, FineClasses, MAX_BLOCKS_PER_SLAB, MAX_CLASS_SIZE, MAX_CLASSES,
-    MAX_SLAB_SIZE, MIN_CLASS_SIZE, MIN_SLAB_SIZE, PowerOfTwoClasses, SizeClasses,
+    COLOUR_STEP, FINE_WORST_WASTE_PERCENT, FineClasses, FineClassesTo4096, MAX_BLOCKS_PER_SLAB,
+    MAX_CLASS_SIZE, MAX_CLASSES, MAX_SLAB_SIZE, MIN_CLASS_SIZE, MIN_SLAB_SIZE, PowerOfTwoClasses,
+    SizeClasses,
 };
 pub use heap::{
     CACHED_EMPTY_SLABS, ClassStats, HEAP_ALIGN, Heap, HeapClassStats, MIN_HEAP_SIZE, MIN_REGION_SIZE,

@@ -252,6 +252,7 @@ fn class_geometry() {
     }
     check::<P2>();
     check::<FineClasses>();
+    check::<crate::FineClassesTo4096>();
     // Four words of header, plus a colour, a tag and a live-block bitmap with
     // `debug-checks`.
     let header = if cfg!(feature = "debug-checks") { 40 + 64 } else { 32 };
@@ -261,7 +262,8 @@ fn class_geometry() {
     assert_eq!((slab_size(5), slab_capacity(5)), (8192, 31), "the 256-byte class: 1/32 lost");
     assert_eq!((slab_size(9), slab_capacity(9)), (32768, 7));
     // The same slab sizes with and without `debug-checks`.
-    let fine: Vec<_> = (0..FineClasses::count()).map(|c| FineClasses::slab_size(c).unwrap() >> 10).collect();
+    type To4096 = crate::FineClassesTo4096;
+    let fine: Vec<_> = (0..To4096::count()).map(|c| To4096::slab_size(c).unwrap() >> 10).collect();
     assert_eq!(
         fine,
         [4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 8, 8, 8, 4, 16, 16, 16, 8, 32, 32, 32, 16, 32, 32, 32, 32, 32]

@@ -5,7 +5,9 @@
 //! (`cargo +nightly miri test -p allocator-slab --test conformance`).
 
 use allocator_buddy::BuddyByteAllocator;
-use allocator_slab::{MIN_REGION_SIZE, PowerOfTwoClasses, SizeClasses, SlabByteAllocator, TlsfByteAllocator};
+use allocator_slab::{
+    FineClassesTo4096, MIN_REGION_SIZE, PowerOfTwoClasses, SizeClasses, SlabByteAllocator, TlsfByteAllocator,
+};
 use allocator_testkit::ByteConfig;
 
 /// A table defined by a user of the crate: odd sizes, blocks aligned to 8
@@ -31,8 +33,26 @@ allocator_testkit::byte_allocator_tests!(
     SlabByteAllocator::new(),
     ByteConfig::new().with_min_region_size(MIN_REGION_SIZE)
 );
-// The other tables: the power-of-two one and a custom one, over both
-// backings.
+// The other tables: the fine one to 4096 bytes, the power-of-two one and a
+// custom one, over both backings.
+#[cfg(not(miri))]
+allocator_testkit::byte_allocator_tests!(
+    mod fine_to_4096_over_tlsf,
+    SlabByteAllocator::<_, FineClassesTo4096>::with_classes(TlsfByteAllocator::new()),
+    ByteConfig::new().with_min_region_size(MIN_REGION_SIZE)
+);
+#[cfg(not(miri))]
+allocator_testkit::byte_allocator_tests!(
+    mod fine_to_4096_over_buddy,
+    SlabByteAllocator::<_, FineClassesTo4096>::with_classes(BuddyByteAllocator::new()),
+    ByteConfig::new().with_min_region_size(MIN_REGION_SIZE)
+);
+#[cfg(not(miri))]
+allocator_testkit::byte_allocator_tests!(
+    mod small_regions_fine_to_4096_over_tlsf,
+    SlabByteAllocator::<_, FineClassesTo4096>::with_classes(TlsfByteAllocator::new()),
+    ByteConfig::new().with_min_region_size(MIN_REGION_SIZE).with_region_size(256 * 1024).with_max_size(8 * 1024)
+);
 #[cfg(not(miri))]
 allocator_testkit::byte_allocator_tests!(
     mod power_of_two_over_tlsf,

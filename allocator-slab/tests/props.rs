@@ -9,7 +9,8 @@ use core::alloc::Layout;
 
 use allocator_buddy::BuddyByteAllocator;
 use allocator_slab::{
-    FineClasses, Heap, MIN_REGION_SIZE, PowerOfTwoClasses, SizeClasses, SlabByteAllocator, TlsfByteAllocator,
+    FineClasses, FineClassesTo4096, Heap, MIN_REGION_SIZE, PowerOfTwoClasses, SizeClasses, SlabByteAllocator,
+    TlsfByteAllocator,
 };
 use allocator_testkit::props::{byte_ops, run_byte_ops};
 use allocator_testkit::{ByteConfig, Pool};
@@ -80,6 +81,7 @@ proptest! {
     fn class_selection_is_the_smallest_fitting_class(size in 0usize..=5000, align_log2 in 0u32..=13) {
         let align = 1 << align_log2;
         check_selection::<FineClasses>(size, align);
+        check_selection::<FineClassesTo4096>(size, align);
         check_selection::<PowerOfTwoClasses>(size, align);
         check_selection::<Custom>(size, align);
     }
