@@ -259,7 +259,7 @@ impl fmt::Display for HeapClassStats {
 }
 
 /// The hybrid heap: blocks of the size classes of `C` (by default
-/// [`FineClasses`], 8 to 4096 bytes) served in O(1) from slabs, and larger
+/// [`FineClasses`], 8 to 2048 bytes) served in O(1) from slabs, and larger
 /// (or more aligned) layouts served by the backing allocator `B`, which also
 /// provides the slabs.
 ///
@@ -558,10 +558,10 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
 
     /// Allocates a block for `layout`.
     ///
-    /// A layout whose size and alignment are both at most
-    /// [`MAX_CLASS_SIZE`] gets a block of the smallest class at least as
-    /// large as both, in O(1) (a zero-size layout gets a real 8-byte block).
-    /// Other layouts go to the backing allocator. Before reporting an error
+    /// A layout some class of `C` serves gets a block of the smallest class
+    /// at least as large as its size whose blocks are aligned as asked, in
+    /// O(1) (a zero-size layout gets a real block of the smallest class
+    /// aligned enough). Other layouts go to the backing allocator. Before reporting an error
     /// the heap returns its cached empty slabs to the backing allocator and
     /// tries again. A class allocation that fails is
     /// [`AllocError::NoMemory`]; a large one fails with the backing
@@ -874,7 +874,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     /// The largest size a layout of alignment `align` may have and still be
     /// served given enough memory: the backing allocator's
     /// [`max_layout_size`](ByteAllocator::max_layout_size), or the largest
-    /// size class that serves `align` (`align <= MAX_CLASS_SIZE`) and whose
+    /// size class whose blocks are aligned to `align` and whose
     /// slab the backing allocator can hold, whichever is larger. A request
     /// above it never succeeds. (Below it, a class whose slab the backing
     /// allocator cannot hold, with a tiny buddy say, fails too.)
