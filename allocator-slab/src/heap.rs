@@ -93,6 +93,10 @@ pub(crate) const HEADER_SIZE: usize = size_of::<SlabHeader>();
 #[cfg(all(not(feature = "debug-checks"), target_pointer_width = "64"))]
 const _: () = assert!(HEADER_SIZE == 4 * size_of::<usize>());
 
+// A size class fills one cache line on 64-bit targets.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(size_of::<SizeClass>() == 64);
+
 // The header sits at `header_offset`, which must be aligned for it, and
 // every class must fit a free-list link.
 const _: () = {
@@ -143,8 +147,9 @@ unsafe fn header<'a>(header: NonNull<SlabHeader>) -> &'a mut SlabHeader {
 }
 
 /// One size class: its partial slabs, its cached empty slabs and its
-/// counters.
+/// counters, in one cache line of its own (eight words on 64-bit targets).
 #[derive(Clone, Copy)]
+#[repr(align(64))]
 struct SizeClass {
     /// Doubly linked list of slabs with a free block and a used block (and,
     /// for a moment, a fresh slab about to serve its first block). Full slabs
@@ -152,15 +157,15 @@ struct SizeClass {
     partial: Option<NonNull<SlabHeader>>,
     /// Singly linked list of empty slabs kept for reuse.
     empty: Option<NonNull<SlabHeader>>,
-    /// The length of `empty`.
-    empty_count: usize,
+    /// The length of `empty` (at most [`CACHED_EMPTY_SLABS`]).
+    empty_count: u32,
     /// Slabs of this class taken from the backing allocator (any state).
     slabs: usize,
     /// Slabs with every block handed out.
     full: usize,
     /// The colour the next new slab gets (an index below the class's
     /// colour count).
-    next_colour: usize,
+    next_colour: u32,
     /// Blocks handed out since the heap was made.
     allocs: u64,
     /// Blocks freed since the heap was made.
@@ -766,8 +771,8 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
                 live: size_class.live(),
                 peak_live: size_class.peak_live,
                 full_slabs: size_class.full,
-                partial_slabs: size_class.slabs - size_class.full - size_class.empty_count,
-                cached_slabs: size_class.empty_count,
+                partial_slabs: size_class.slabs - size_class.full - size_class.empty_count as usize,
+                cached_slabs: size_class.empty_count as usize,
                 allocs: size_class.allocs,
                 frees: size_class.frees,
             };
@@ -1009,7 +1014,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         let size_class = &mut self.classes[class];
         // SAFETY: the caller's contract.
         unsafe { Self::unlink_partial(size_class, slab) };
-        if size_class.empty_count < CACHED_EMPTY_SLABS {
+        if (size_class.empty_count as usize) < CACHED_EMPTY_SLABS {
             // SAFETY: the caller's contract; the slab is in no list now.
             let hdr = unsafe { header(slab) };
             // Start over as a fresh slab: its blocks will be carved in order.
@@ -1097,8 +1102,9 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         let size_class = &mut self.classes[class];
         size_class.slabs += 1;
         let info = Self::info(class);
-        let colour = size_class.next_colour * info.colour_step;
-        size_class.next_colour = (size_class.next_colour + 1) % info.colours;
+        let colour = size_class.next_colour as usize * info.colour_step;
+        // Below `info.colours`, at most a slab's size over 64.
+        size_class.next_colour = ((size_class.next_colour as usize + 1) % info.colours) as u32;
         // SAFETY: the header's place, the last HEADER_SIZE bytes of the
         // chunk, is inside the fresh chunk and aligned for it.
         let slab = unsafe { base.add(Self::info(class).header_offset) }.cast::<SlabHeader>();
@@ -1167,6 +1173,6 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     /// The number of cached empty slabs of `class`.
     #[cfg(test)]
     pub(crate) fn cached_count(&self, class: usize) -> usize {
-        self.classes[class].empty_count
+        self.classes[class].empty_count as usize
     }
 }
