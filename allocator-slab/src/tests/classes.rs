@@ -51,7 +51,10 @@ fn every_table_picks_the_smallest_fitting_class() {
 /// aligned, which the selection test checks is the smallest).
 fn waste_within_the_bound<C: SizeClasses>() -> (usize, usize, usize) {
     let mut worst = (0, 0, 1);
-    for size in 1..=MAX_CLASS_SIZE {
+    // Under Miri, one size past each multiple of 16 (the worst cases are one
+    // byte past a class) and the multiples of 64.
+    let sizes = (1..=MAX_CLASS_SIZE).filter(|size| !cfg!(miri) || size % 16 == 1 || size % 64 == 0);
+    for size in sizes {
         for align in [1, 2, 4, 8] {
             let Some(class) = C::size_class(layout(size, align)) else {
                 assert!(
