@@ -37,7 +37,9 @@ pub const COLOUR_STEP: usize = 64;
 /// parameter: `Heap<B, C>` and `SlabByteAllocator<B, C>`.
 ///
 /// Only [`SIZES`](Self::SIZES) is given; the rest is derived (and checked)
-/// at compile time when a heap of the table is used. The rules, each a
+/// at compile time when a heap of the table is used. (The provided methods
+/// report what the heap derived; the heap itself never calls them, so
+/// overriding one changes only what it reports.) The rules, each a
 /// compile error when broken:
 ///
 /// - 1 to [`MAX_CLASSES`] sizes, strictly increasing;

@@ -719,9 +719,11 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     /// requested size, and the class size for a class layout (the requested
     /// size for a large one, as the backing allocator's rounding is its own).
     pub fn usable_size(&self, layout: Layout) -> (usize, usize) {
-        match C::size_class(layout) {
-            Some(class) => (layout.size(), Self::info(class).size),
-            None => (layout.size(), layout.size()),
+        let class = Self::class_of(layout);
+        if class < Self::count() {
+            (layout.size(), Self::info(class).size)
+        } else {
+            (layout.size(), layout.size())
         }
     }
 
