@@ -77,16 +77,15 @@
 //!
 //! A slab of a class is a power of two in size, from 4 KiB to 32 KiB
 //! ([`SizeClasses::slab_size`]), aligned to that size: the smallest that
-//! holds at least 8 blocks and loses at most 1/32 of itself to the header,
-//! the tail and the remainder (else the one of at least 8 blocks that loses
-//! the least; the 4096-byte class of the longer tables has 7 blocks in
-//! 32 KiB). The heap takes a slab from the backing allocator as one chunk of
-//! `slab_size - SLAB_TAIL` bytes with that alignment. For [`FineClasses`]:
+//! holds at least 8 blocks besides its header and tail (the 4096-byte class
+//! of the longer tables has 7 blocks in 32 KiB). The heap takes a slab from
+//! the backing allocator as one chunk of `slab_size - SLAB_TAIL` bytes with
+//! that alignment. For [`FineClasses`]:
 //!
-//! | class (bytes)     | 8 ... 224 | 256 ... 384 | 448 | 512 ... 768 | 896   | 1024 ... 1536 | 1792  | 2048  |
-//! |-------------------|-----------|-------------|-----|-------------|-------|---------------|-------|-------|
-//! | slab size (KiB)   | 4         | 8           | 4   | 16          | 8     | 32            | 16    | 32    |
-//! | blocks per slab   | 504 ... 18| 31 ... 21   | 9   | 31 ... 21   | 9     | 31 ... 21     | 9     | 15    |
+//! | class (bytes)     | 8 ... 448  | 512 ... 896 | 1024 ... 1792 | 2048   |
+//! |-------------------|------------|-------------|---------------|--------|
+//! | slab size         | 4 KiB      | 8 KiB       | 16 KiB        | 32 KiB |
+//! | blocks per slab   | 504 ... 9  | 15 ... 9    | 15 ... 9      | 15     |
 //!
 //! Block `i` of a slab lies at `slab + colour + i * s`, a multiple of the
 //! block alignment, so every block is aligned as promised. A 32-byte header

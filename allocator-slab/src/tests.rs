@@ -259,14 +259,14 @@ fn class_geometry() {
     assert_eq!(crate::heap::HEADER_SIZE, header);
     assert_eq!(slab_capacity(0), (4096 - 32 - header) / 8);
     assert_eq!((slab_size(4), slab_capacity(4)), (4096, (4096 - 32 - header) / 128));
-    assert_eq!((slab_size(5), slab_capacity(5)), (8192, 31), "the 256-byte class: 1/32 lost");
+    assert_eq!((slab_size(5), slab_size(6), slab_size(7), slab_size(8)), (4096, 8192, 16384, 32768));
     assert_eq!((slab_size(9), slab_capacity(9)), (32768, 7));
     // The same slab sizes with and without `debug-checks`.
     type To4096 = crate::FineClassesTo4096;
     let fine: Vec<_> = (0..To4096::count()).map(|c| To4096::slab_size(c).unwrap() >> 10).collect();
     assert_eq!(
         fine,
-        [4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 8, 8, 8, 4, 16, 16, 16, 8, 32, 32, 32, 16, 32, 32, 32, 32, 32]
+        [4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 8, 8, 8, 8, 16, 16, 16, 16, 32, 32, 32, 32, 32]
     );
 }
 
