@@ -4,13 +4,15 @@
 #[cfg(feature = "debug-checks")]
 mod debug;
 
-use core::{alloc::Layout, ptr::NonNull};
+use core::{alloc::Layout, fmt, marker::PhantomData, ptr::NonNull};
 
 use allocator_tlsf::TlsfByteAllocator;
 use allocator_traits::{
     AllocError, AllocResult, ByteAllocator,
     region::{addr_to_ptr, align_down, align_up, is_aligned, region_end, with_region_provenance},
 };
+
+use crate::classes::{ClassInfo, FineClasses, MAX_CLASSES, MIN_SLAB_SIZE, SizeClasses, Table};
 
 /// The smallest heap [`Heap::new`] accepts; its size must also be a multiple
 /// of this (the rule of the original crate).
@@ -19,43 +21,11 @@ pub const MIN_HEAP_SIZE: usize = 0x8000;
 /// The alignment [`Heap::new`] requires of the heap's start.
 pub const HEAP_ALIGN: usize = 4096;
 
-/// The number of size classes: 8, 16, 32, ..., 4096 bytes.
-pub const NUM_CLASSES: usize = 10;
-
-/// The smallest size class, in bytes.
-pub const MIN_CLASS_SIZE: usize = 8;
-
-/// The largest size class, in bytes: layouts whose size or alignment exceeds
-/// it go to the backing allocator.
-pub const MAX_CLASS_SIZE: usize = MIN_CLASS_SIZE << (NUM_CLASSES - 1);
-
 /// How many empty slabs each class keeps for reuse instead of returning them
 /// to the backing allocator at once: one absorbs the alloc/free ping-pong at
 /// a slab boundary. They are all returned before the heap reports
 /// [`AllocError::NoMemory`].
 pub const CACHED_EMPTY_SLABS: usize = 1;
-
-/// The size of a block of class `class` (`8 << class`).
-#[inline]
-pub const fn class_size(class: usize) -> usize {
-    MIN_CLASS_SIZE << class
-}
-
-/// The size of a slab of class `class`: 16 blocks, at least 4 KiB and at most
-/// 32 KiB. A slab is aligned to its size, so a block's slab header is found by
-/// masking the block's address.
-#[inline]
-pub const fn slab_size(class: usize) -> usize {
-    let shift = class + MIN_CLASS_SIZE.trailing_zeros() as usize + 4;
-    let shift = if shift < 12 {
-        12
-    } else if shift > 15 {
-        15
-    } else {
-        shift
-    };
-    1 << shift
-}
 
 /// The bytes at the end of each slab's aligned span that the heap does not
 /// ask for: a slab is a `slab_size - SLAB_TAIL` byte chunk aligned to
@@ -69,73 +39,17 @@ pub const fn slab_size(class: usize) -> usize {
 /// request back up to `slab_size`, so this costs it nothing.
 pub const SLAB_TAIL: usize = 32;
 
-/// The offset of a slab's header from the slab's start: the header ends
-/// where the slab's chunk ends.
-#[inline(always)]
-const fn header_offset(class: usize) -> usize {
-    slab_size(class) - SLAB_TAIL - HEADER_SIZE
-}
+/// What every slab loses to its header and tail.
+pub(crate) const SLAB_OVERHEAD: usize = SLAB_TAIL + HEADER_SIZE;
 
-/// The number of blocks a slab of class `class` holds: what is left of the
-/// slab's chunk before its header (at the chunk's end), in whole blocks.
+/// The layout of a slab chunk of a class: the slab size less [`SLAB_TAIL`],
+/// aligned to the slab size.
 #[inline]
-pub const fn slab_capacity(class: usize) -> usize {
-    header_offset(class) / class_size(class)
-}
-
-/// The shape of a class's slabs, precomputed for the fast paths.
-#[derive(Clone, Copy)]
-struct Geometry {
-    /// `slab_size - 1`.
-    mask: usize,
-    /// [`header_offset`].
-    header_offset: usize,
-    /// [`slab_capacity`].
-    capacity: usize,
-}
-
-const GEOMETRY: [Geometry; NUM_CLASSES] = {
-    let mut table = [Geometry { mask: 0, header_offset: 0, capacity: 0 }; NUM_CLASSES];
-    let mut class = 0;
-    while class < NUM_CLASSES {
-        table[class] = Geometry {
-            mask: slab_size(class) - 1,
-            header_offset: header_offset(class),
-            capacity: slab_capacity(class),
-        };
-        class += 1;
-    }
-    table
-};
-
-/// The size class serving `layout`, or `None` if the backing allocator serves
-/// it: the smallest class at least as large as both the size and the
-/// alignment (blocks of a class are aligned to the class size).
-#[inline]
-pub const fn size_class(layout: Layout) -> Option<usize> {
-    let class = class_index(layout);
-    if class < NUM_CLASSES { Some(class) } else { None }
-}
-
-/// The class index for `layout`, `NUM_CLASSES` or more for large layouts.
-#[inline(always)]
-const fn class_index(layout: Layout) -> usize {
-    let size = layout.size();
-    let align = layout.align();
-    let need = if size > align { size } else { align };
-    // `need >= 1` (alignment is at least 1). `| 7` folds sizes up to 8 into
-    // class 0; `bits(need - 1)` is the exponent of the next power of two.
-    let bits = usize::BITS - ((need - 1) | (MIN_CLASS_SIZE - 1)).leading_zeros();
-    (bits - MIN_CLASS_SIZE.trailing_zeros()) as usize
-}
-
-/// The layout of a slab chunk of class `class`: the slab size less
-/// [`SLAB_TAIL`], aligned to the slab size.
-#[inline]
-const fn slab_layout(class: usize) -> Layout {
-    match Layout::from_size_align(slab_size(class) - SLAB_TAIL, slab_size(class)) {
+const fn slab_layout(info: &ClassInfo) -> Layout {
+    match Layout::from_size_align(info.mask + 1 - SLAB_TAIL, info.mask + 1) {
         Ok(layout) => layout,
-        Err(_) => panic!("slab sizes are powers of two"),
+        // Never: slab sizes are powers of two from 4 KiB to 32 KiB.
+        Err(_) => Layout::new::<SlabHeader>(),
     }
 }
 
@@ -160,9 +74,10 @@ struct SlabHeader {
     /// Blocks `0..fresh` have been carved; `fresh..capacity` never were.
     /// Carving on demand makes a new slab O(1) instead of O(blocks).
     fresh: u16,
+    /// The offset of block 0 from the slab's start: the slab's colour.
+    colour: u16,
     /// With `debug-checks`, the slab's class tagged (`debug::slab_tag`), so a
-    /// free can tell a slab of its class from anything else; it takes the
-    /// padding after the counts.
+    /// free can tell a slab of its class from anything else.
     #[cfg(feature = "debug-checks")]
     tag: u32,
     /// With `debug-checks`, one bit per block, set while the block is handed
@@ -174,30 +89,31 @@ struct SlabHeader {
 
 pub(crate) const HEADER_SIZE: usize = size_of::<SlabHeader>();
 
-// Without `debug-checks` a header is four words.
-#[cfg(not(feature = "debug-checks"))]
+// Without `debug-checks` a header is four words on 64-bit targets.
+#[cfg(all(not(feature = "debug-checks"), target_pointer_width = "64"))]
 const _: () = assert!(HEADER_SIZE == 4 * size_of::<usize>());
 
+// A size class fills one cache line on 64-bit targets.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(size_of::<SizeClass>() == 64);
+
 // The header sits at `header_offset`, which must be aligned for it, and
-// every class must fit a free-list link and at least a few blocks.
+// every class must fit a free-list link.
 const _: () = {
-    assert!(HEADER_SIZE % align_of::<SlabHeader>() == 0 && SLAB_TAIL % align_of::<SlabHeader>() == 0);
-    assert!(size_of::<FreeBlock>() <= MIN_CLASS_SIZE && align_of::<FreeBlock>() <= MIN_CLASS_SIZE);
-    let mut class = 0;
-    while class < NUM_CLASSES {
-        assert!(slab_capacity(class) >= 4);
-        assert!(slab_capacity(class) <= u16::MAX as usize);
-        class += 1;
-    }
+    assert!(SLAB_OVERHEAD % align_of::<SlabHeader>() == 0 && SLAB_TAIL % align_of::<SlabHeader>() == 0);
+    assert!(
+        size_of::<FreeBlock>() <= crate::classes::MIN_CLASS_SIZE
+            && align_of::<FreeBlock>() <= crate::classes::MIN_CLASS_SIZE
+    );
 };
 
-/// The header of the slab holding `block` of class `class`: O(1), by masking.
+/// The header of the slab holding `block` of a class: O(1), by masking.
 #[inline(always)]
-fn header_of(block: NonNull<u8>, class: usize) -> NonNull<SlabHeader> {
+fn header_of(block: NonNull<u8>, info: &ClassInfo) -> NonNull<SlabHeader> {
     // The slab is aligned to its size; its header lies `header_offset` bytes
     // in: `(addr | (slab - 1)) - (slab - 1 - header_offset)`, which cannot
     // overflow.
-    let Geometry { mask, header_offset, .. } = GEOMETRY[class];
+    let (mask, header_offset) = (info.mask, info.header_offset);
     let hdr = block.as_ptr().map_addr(|addr| (addr | mask) - (mask - header_offset));
     // SAFETY: `(addr | mask) >= mask`, so the result is at least
     // `header_offset > 0`.
@@ -208,12 +124,12 @@ fn header_of(block: NonNull<u8>, class: usize) -> NonNull<SlabHeader> {
 ///
 /// # Safety
 ///
-/// `header` is the header of a live slab of class `class`.
+/// `header` is the header of a live slab of the class `info` describes.
 #[inline(always)]
-unsafe fn slab_base(header: NonNull<SlabHeader>, class: usize) -> NonNull<u8> {
+unsafe fn slab_base(header: NonNull<SlabHeader>, info: &ClassInfo) -> NonNull<u8> {
     // SAFETY: the header lies `header_offset` bytes into its slab (caller's
     // contract), so the result is the slab's start, in the same allocation.
-    unsafe { header.cast::<u8>().sub(GEOMETRY[class].header_offset) }
+    unsafe { header.cast::<u8>().sub(info.header_offset) }
 }
 
 /// A mutable reference to a slab header.
@@ -230,8 +146,10 @@ unsafe fn header<'a>(header: NonNull<SlabHeader>) -> &'a mut SlabHeader {
     unsafe { &mut *header.as_ptr() }
 }
 
-/// One size class: its partial slabs and its cached empty slabs.
+/// One size class: its partial slabs, its cached empty slabs and its
+/// counters, in one cache line of its own (eight words on 64-bit targets).
 #[derive(Clone, Copy)]
+#[repr(align(64))]
 struct SizeClass {
     /// Doubly linked list of slabs with a free block and a used block (and,
     /// for a moment, a fresh slab about to serve its first block). Full slabs
@@ -239,23 +157,120 @@ struct SizeClass {
     partial: Option<NonNull<SlabHeader>>,
     /// Singly linked list of empty slabs kept for reuse.
     empty: Option<NonNull<SlabHeader>>,
-    /// The length of `empty`.
-    empty_count: usize,
+    /// The length of `empty` (at most [`CACHED_EMPTY_SLABS`]).
+    empty_count: u32,
     /// Slabs of this class taken from the backing allocator (any state).
     slabs: usize,
+    /// Slabs with every block handed out.
+    full: usize,
+    /// The colour the next new slab gets (an index below the class's
+    /// colour count).
+    next_colour: u32,
+    /// Blocks handed out since the heap was made.
+    allocs: u64,
+    /// Blocks freed since the heap was made.
+    frees: u64,
+    /// The most blocks live at once.
+    peak_live: usize,
 }
 
 impl SizeClass {
-    const EMPTY: Self = Self { partial: None, empty: None, empty_count: 0, slabs: 0 };
+    const EMPTY: Self = Self {
+        partial: None,
+        empty: None,
+        empty_count: 0,
+        slabs: 0,
+        full: 0,
+        next_colour: 0,
+        allocs: 0,
+        frees: 0,
+        peak_live: 0,
+    };
+
+    /// The blocks handed out now.
+    #[inline(always)]
+    fn live(&self) -> usize {
+        self.allocs.wrapping_sub(self.frees) as usize
+    }
 }
 
-/// The hybrid heap: blocks of the size classes 8, 16, ..., 4096 bytes served
-/// in O(1) from slabs, and larger (or more aligned) layouts served by the
-/// backing allocator `B`, which also provides the slabs.
+/// The statistics of one size class, from [`Heap::class_stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ClassStats {
+    /// The block size, in bytes.
+    pub size: usize,
+    /// The slab size, in bytes.
+    pub slab_size: usize,
+    /// Blocks handed out now.
+    pub live: usize,
+    /// The most blocks handed out at once.
+    pub peak_live: usize,
+    /// Slabs held with every block handed out.
+    pub full_slabs: usize,
+    /// Slabs held with a block handed out and a block free.
+    pub partial_slabs: usize,
+    /// Empty slabs cached for reuse.
+    pub cached_slabs: usize,
+    /// Blocks handed out since the heap was made.
+    pub allocs: u64,
+    /// Blocks freed since the heap was made.
+    pub frees: u64,
+}
+
+impl fmt::Display for ClassStats {
+    /// One line: `  48 B: live 12 (peak 40), slabs 1 full / 2 partial / 1 cached (4 KiB), 70 allocs, 58 frees`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:>4} B: live {} (peak {}), slabs {} full / {} partial / {} cached ({} KiB), {} allocs, {} frees",
+            self.size,
+            self.live,
+            self.peak_live,
+            self.full_slabs,
+            self.partial_slabs,
+            self.cached_slabs,
+            self.slab_size / 1024,
+            self.allocs,
+            self.frees
+        )
+    }
+}
+
+/// The statistics of every size class of a heap, from
+/// [`Heap::class_stats`]: index it by class, iterate it, or print it (one
+/// line per class).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeapClassStats {
+    classes: [ClassStats; MAX_CLASSES],
+    count: usize,
+}
+
+impl HeapClassStats {
+    /// The statistics of each class, smallest first.
+    pub fn classes(&self) -> &[ClassStats] {
+        &self.classes[..self.count]
+    }
+}
+
+impl fmt::Display for HeapClassStats {
+    /// One line per class (a line break after each).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for class in self.classes() {
+            writeln!(f, "{class}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The hybrid heap: blocks of the size classes of `C` (by default
+/// [`FineClasses`], 8 to 2048 bytes) served in O(1) from slabs, and larger
+/// (or more aligned) layouts served by the backing allocator `B`, which also
+/// provides the slabs.
 ///
 /// See the [crate] documentation for the layout of slabs and the statistics.
-pub struct Heap<B: ByteAllocator = TlsfByteAllocator> {
-    classes: [SizeClass; NUM_CLASSES],
+pub struct Heap<B: ByteAllocator = TlsfByteAllocator, C: SizeClasses = FineClasses> {
+    classes: [SizeClass; MAX_CLASSES],
     /// Sum of the class sizes of the blocks handed out.
     small_used: usize,
     /// Sum of `capacity * class size` over all slabs held.
@@ -263,28 +278,44 @@ pub struct Heap<B: ByteAllocator = TlsfByteAllocator> {
     /// What the backing allocator counts in its `used_bytes` for the slabs
     /// held (measured when each slab is taken and returned).
     slab_charge: usize,
+    /// The most [`used_bytes`](Heap::used_bytes) seen after an allocation.
+    peak_used: usize,
+    /// The large blocks as the backing allocator counts them, measured on
+    /// the slow paths (every change of the backing allocator's count).
+    large_used: usize,
     backing: B,
     /// With `debug-checks`, the regions of the backing allocator, when the
     /// heap has seen them all.
     #[cfg(feature = "debug-checks")]
     known: debug::KnownRegions,
+    classes_type: PhantomData<fn() -> C>,
 }
 
 // SAFETY: the raw pointers of a heap point into memory that the heap owns
 // exclusively (slabs it took from its backing allocator); moving the heap to
 // another thread moves that ownership with it, as for a `Box`.
-unsafe impl<B: ByteAllocator + Send> Send for Heap<B> {}
+unsafe impl<B: ByteAllocator + Send, C: SizeClasses> Send for Heap<B, C> {}
 
-impl<B: ByteAllocator + core::fmt::Debug> core::fmt::Debug for Heap<B> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let slabs: [usize; NUM_CLASSES] = core::array::from_fn(|class| self.classes[class].slabs);
+impl<B: ByteAllocator + fmt::Debug, C: SizeClasses> fmt::Debug for Heap<B, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let slabs = &self.classes[..Self::count()];
         f.debug_struct("Heap")
-            .field("slabs_per_class", &slabs)
+            .field("class_sizes", &C::SIZES)
+            .field("slabs_per_class", &SlabCounts(slabs))
             .field("total_bytes", &self.total_bytes())
             .field("used_bytes", &self.used_bytes())
             .field("available_bytes", &self.available_bytes())
             .field("backing", &self.backing)
             .finish()
+    }
+}
+
+/// The slab counts of the classes, printed as a list.
+struct SlabCounts<'a>(&'a [SizeClass]);
+
+impl fmt::Debug for SlabCounts<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|class| class.slabs)).finish()
     }
 }
 
@@ -294,7 +325,7 @@ impl<B: ByteAllocator + core::fmt::Debug> core::fmt::Debug for Heap<B> {
 /// size, so an unaligned region needs up to twice the slab, and the backing
 /// allocator's headers or bitmap). A region this large serves the smallest class over
 /// TLSF and buddy at any start; a smaller one might serve nothing.
-pub const MIN_REGION_SIZE: usize = 2 * slab_size(0) + 4 * SLAB_TAIL;
+pub const MIN_REGION_SIZE: usize = 2 * MIN_SLAB_SIZE + 4 * SLAB_TAIL;
 
 /// [`AllocError::InvalidParam`] for a region smaller than [`MIN_REGION_SIZE`].
 const fn check_region_size(size: usize) -> AllocResult {
@@ -376,17 +407,67 @@ impl Heap<TlsfByteAllocator> {
 }
 
 impl<B: ByteAllocator> Heap<B> {
-    /// A heap in front of `backing`, which may already manage memory; more
-    /// is added with [`add_memory`](Self::add_memory).
+    /// A heap of the default size classes, [`FineClasses`], in front of
+    /// `backing`, which may already manage memory; more is added with
+    /// [`add_memory`](Self::add_memory). Other tables:
+    /// [`with_classes`](Heap::with_classes).
     pub const fn with_backing(backing: B) -> Self {
+        Self::with_classes(backing)
+    }
+
+    /// A heap of the default size classes over `[start, start + size)`,
+    /// trimmed as by [`try_new`](Heap::try_new), managed by `backing` (which
+    /// is handed the trimmed region through [`BaseAllocator::init`]). Other
+    /// tables: [`try_new_with_classes`](Heap::try_new_with_classes).
+    ///
+    /// Errors as for [`try_new`](Heap::try_new).
+    ///
+    /// # Safety
+    ///
+    /// As for [`new`](Heap::new).
+    ///
+    /// [`BaseAllocator::init`]: allocator_traits::BaseAllocator::init
+    pub unsafe fn try_new_in(start: usize, size: usize, backing: B) -> AllocResult<Self> {
+        // SAFETY: the caller's contract.
+        unsafe { Self::try_new_with_classes(start, size, backing) }
+    }
+}
+
+impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
+    /// The geometry of `class` (below `Self::count()`).
+    #[inline(always)]
+    fn info(class: usize) -> &'static ClassInfo {
+        &Table::<C>::TABLE.info[class]
+    }
+
+    /// The number of classes of `C`.
+    #[inline(always)]
+    fn count() -> usize {
+        Table::<C>::TABLE.count
+    }
+
+    /// The class of `layout`, `Self::count()` or more for a large layout.
+    #[inline(always)]
+    fn class_of(layout: Layout) -> usize {
+        Table::<C>::TABLE.class_index(layout)
+    }
+
+    /// A heap of the size classes `C` in front of `backing`, which may
+    /// already manage memory; more is added with
+    /// [`add_memory`](Self::add_memory). (The default table's heap is
+    /// [`with_backing`](Heap::with_backing), which needs no type annotation.)
+    pub const fn with_classes(backing: B) -> Self {
         Self {
-            classes: [SizeClass::EMPTY; NUM_CLASSES],
+            classes: [SizeClass::EMPTY; MAX_CLASSES],
             small_used: 0,
             small_capacity: 0,
             slab_charge: 0,
+            peak_used: 0,
+            large_used: 0,
             backing,
             #[cfg(feature = "debug-checks")]
             known: debug::KnownRegions::UNKNOWN,
+            classes_type: PhantomData,
         }
     }
 
@@ -401,12 +482,12 @@ impl<B: ByteAllocator> Heap<B> {
     /// As for [`new`](Heap::new).
     ///
     /// [`BaseAllocator::init`]: allocator_traits::BaseAllocator::init
-    pub unsafe fn try_new_in(start: usize, size: usize, mut backing: B) -> AllocResult<Self> {
+    pub unsafe fn try_new_with_classes(start: usize, size: usize, mut backing: B) -> AllocResult<Self> {
         let (start, size) = trimmed_heap_region(start, size)?;
         // SAFETY: the trimmed region lies inside the caller's region.
         unsafe { backing.init(start, size) }?;
         #[cfg_attr(not(feature = "debug-checks"), expect(unused_mut))]
-        let mut heap = Self::with_backing(backing);
+        let mut heap = Self::with_classes(backing);
         #[cfg(feature = "debug-checks")]
         heap.known.record(start, size, true);
         Ok(heap)
@@ -482,18 +563,18 @@ impl<B: ByteAllocator> Heap<B> {
 
     /// Allocates a block for `layout`.
     ///
-    /// A layout whose size and alignment are both at most
-    /// [`MAX_CLASS_SIZE`] gets a block of the smallest class at least as
-    /// large as both, in O(1) (a zero-size layout gets a real 8-byte block).
-    /// Other layouts go to the backing allocator. Before reporting an error
+    /// A layout some class of `C` serves gets a block of the smallest class
+    /// at least as large as its size whose blocks are aligned as asked, in
+    /// O(1) (a zero-size layout gets a real block of the smallest class
+    /// aligned enough). Other layouts go to the backing allocator. Before reporting an error
     /// the heap returns its cached empty slabs to the backing allocator and
     /// tries again. A class allocation that fails is
     /// [`AllocError::NoMemory`]; a large one fails with the backing
     /// allocator's error.
     #[inline]
     pub fn alloc(&mut self, layout: Layout) -> AllocResult<NonNull<u8>> {
-        let class = class_index(layout);
-        if class >= NUM_CLASSES {
+        let class = Self::class_of(layout);
+        if class >= Self::count() {
             return self.alloc_large(layout);
         }
         let Some(slab) = self.classes[class].partial else {
@@ -502,8 +583,27 @@ impl<B: ByteAllocator> Heap<B> {
         // SAFETY: `slab` heads the class's partial list, so it is a live slab
         // of `class` with a free block.
         let block = unsafe { Self::take_block(&mut self.classes[class], slab, class) };
-        self.small_used += class_size(class);
+        self.small_used += Self::info(class).size;
+        self.note_used();
         Ok(block)
+    }
+
+    /// Raises the peak of [`used_bytes`](Self::used_bytes) to its value now
+    /// (the large blocks as last measured: [`note_large`](Self::note_large)
+    /// runs after every change of the backing allocator's count).
+    #[inline(always)]
+    fn note_used(&mut self) {
+        let used = self.large_used + self.small_used;
+        if used > self.peak_used {
+            self.peak_used = used;
+        }
+    }
+
+    /// Measures the large blocks again, after the backing allocator's count
+    /// changed, and raises the peak.
+    fn note_large(&mut self) {
+        self.large_used = self.backing.used_bytes().saturating_sub(self.slab_charge);
+        self.note_used();
     }
 
     /// Frees the block at `ptr`: O(1) for a class block (its slab is found by
@@ -516,8 +616,8 @@ impl<B: ByteAllocator> Heap<B> {
     /// the new size) and has not been freed since.
     #[inline]
     pub unsafe fn dealloc(&mut self, ptr: NonNull<u8>, layout: Layout) {
-        let class = class_index(layout);
-        if class >= NUM_CLASSES {
+        let class = Self::class_of(layout);
+        if class >= Self::count() {
             // SAFETY: the caller's contract; large layouts came from the
             // backing allocator.
             return unsafe { self.dealloc_large(ptr, layout) };
@@ -527,7 +627,7 @@ impl<B: ByteAllocator> Heap<B> {
         let ptr = with_region_provenance(ptr);
         #[cfg(feature = "debug-checks")]
         self.check_live(ptr, layout, class, debug::Op::Free);
-        let slab = header_of(ptr, class);
+        let slab = header_of(ptr, Self::info(class));
         // SAFETY: `ptr` is a live block of `class` (caller's contract), so it
         // lies in a live slab of `class`, whose header `header_of` found.
         let hdr = unsafe { header(slab) };
@@ -538,17 +638,19 @@ impl<B: ByteAllocator> Heap<B> {
         };
         #[cfg(feature = "debug-checks")]
         {
-            debug::set_live(hdr, ptr, slab, class, false);
+            debug::set_live(hdr, ptr, slab, Self::info(class), false);
             // SAFETY: the block of `class` was just freed.
-            unsafe { debug::write_free_block(ptr, hdr.free, class) };
+            unsafe { debug::write_free_block(ptr, hdr.free, Self::info(class)) };
         }
         hdr.free = Some(ptr.cast());
-        let was_full = hdr.used as usize == GEOMETRY[class].capacity;
+        let was_full = hdr.used as usize == Self::info(class).capacity;
         hdr.used -= 1;
         let now_empty = hdr.used == 0;
-        self.small_used -= class_size(class);
+        self.small_used -= Self::info(class).size;
         let size_class = &mut self.classes[class];
+        size_class.frees += 1;
         if was_full {
+            size_class.full -= 1;
             // SAFETY: a full slab is in no list; `slab` is live.
             unsafe { Self::push_partial(size_class, slab) };
         }
@@ -579,28 +681,30 @@ impl<B: ByteAllocator> Heap<B> {
         new_size: usize,
     ) -> AllocResult<NonNull<u8>> {
         let new = Layout::from_size_align(new_size, old.align()).map_err(|_| AllocError::NoMemory)?;
-        let old_class = class_index(old);
-        let new_class = class_index(new);
+        let old_class = Self::class_of(old);
+        let new_class = Self::class_of(new);
         #[cfg(feature = "debug-checks")]
-        if old_class < NUM_CLASSES {
+        if old_class < Self::count() {
             self.check_live(with_region_provenance(ptr), old, old_class, debug::Op::Realloc);
         }
-        if old_class < NUM_CLASSES && old_class == new_class {
+        if old_class < Self::count() && old_class == new_class {
             // The block handed back carries the region's provenance, as every
             // block the heap hands out.
             return Ok(with_region_provenance(ptr));
         }
-        if old_class >= NUM_CLASSES && new_class >= NUM_CLASSES {
+        if old_class >= Self::count() && new_class >= Self::count() {
             // SAFETY: `ptr` is a live block of the backing allocator for `old`
             // (caller's contract); on error it stays untouched, so trying
             // again is sound.
-            return match unsafe { self.backing.realloc(ptr, old, new_size) } {
+            let block = match unsafe { self.backing.realloc(ptr, old, new_size) } {
                 // SAFETY: as above.
                 Err(_) if self.release_cached_slabs() > 0 => unsafe {
                     self.backing.realloc(ptr, old, new_size)
                 },
                 result => result,
-            };
+            }?;
+            self.note_large();
+            return Ok(block);
         }
         let new_ptr = self.alloc(new)?;
         // SAFETY: `new_ptr` is a fresh block of `new_size` bytes, disjoint
@@ -615,9 +719,11 @@ impl<B: ByteAllocator> Heap<B> {
     /// requested size, and the class size for a class layout (the requested
     /// size for a large one, as the backing allocator's rounding is its own).
     pub fn usable_size(&self, layout: Layout) -> (usize, usize) {
-        match size_class(layout) {
-            Some(class) => (layout.size(), class_size(class)),
-            None => (layout.size(), layout.size()),
+        let class = Self::class_of(layout);
+        if class < Self::count() {
+            (layout.size(), Self::info(class).size)
+        } else {
+            (layout.size(), layout.size())
         }
     }
 
@@ -644,12 +750,44 @@ impl<B: ByteAllocator> Heap<B> {
         available.min(self.total_bytes().saturating_sub(self.used_bytes()))
     }
 
+    /// The most [`used_bytes`](Self::used_bytes) seen after an allocation
+    /// (or a reallocation) since the heap was made.
+    pub fn peak_used_bytes(&self) -> usize {
+        self.peak_used
+    }
+
+    /// The statistics of each size class: blocks live now and at the peak,
+    /// slabs held full, partial and cached empty, blocks allocated and freed.
+    /// O([`MAX_CLASSES`](crate::MAX_CLASSES)); the counters are kept on the
+    /// fast paths at the cost of a few additions.
+    pub fn class_stats(&self) -> HeapClassStats {
+        let mut stats =
+            HeapClassStats { classes: [ClassStats::default(); MAX_CLASSES], count: Self::count() };
+        for (class, (out, size_class)) in
+            stats.classes.iter_mut().zip(&self.classes).take(Self::count()).enumerate()
+        {
+            let info = Self::info(class);
+            *out = ClassStats {
+                size: info.size,
+                slab_size: info.mask + 1,
+                live: size_class.live(),
+                peak_live: size_class.peak_live,
+                full_slabs: size_class.full,
+                partial_slabs: size_class.slabs - size_class.full - size_class.empty_count as usize,
+                cached_slabs: size_class.empty_count as usize,
+                allocs: size_class.allocs,
+                frees: size_class.frees,
+            };
+        }
+        stats
+    }
+
     /// Returns every cached empty slab to the backing allocator, and the
     /// number of bytes (slab sizes) returned. The heap does this by itself
     /// before it reports that it is out of memory.
     pub fn release_cached_slabs(&mut self) -> usize {
         let mut released = 0;
-        for class in 0..NUM_CLASSES {
+        for class in 0..Self::count() {
             while let Some(slab) = self.classes[class].empty {
                 // SAFETY: `slab` is a cached empty slab of `class`.
                 let hdr = unsafe { header(slab) };
@@ -657,7 +795,7 @@ impl<B: ByteAllocator> Heap<B> {
                 self.classes[class].empty_count -= 1;
                 // SAFETY: the slab is empty and now in no list.
                 unsafe { self.release_slab(slab, class) };
-                released += slab_size(class);
+                released += Self::info(class).mask + 1;
             }
         }
         released
@@ -665,11 +803,11 @@ impl<B: ByteAllocator> Heap<B> {
 
     /// Returns the cached empty slabs whose memory starts in `[start, end)`
     /// to the backing allocator, and the number of bytes (slab sizes)
-    /// returned. O(cached slabs): at most [`NUM_CLASSES`] x
+    /// returned. O(cached slabs): at most [`MAX_CLASSES`](crate::MAX_CLASSES) x
     /// [`CACHED_EMPTY_SLABS`].
     fn release_cached_slabs_in(&mut self, start: usize, end: usize) -> usize {
         let mut released = 0;
-        for class in 0..NUM_CLASSES {
+        for class in 0..Self::count() {
             // Rebuild the class's cache from the slabs that stay.
             let mut cursor = self.classes[class].empty.take();
             self.classes[class].empty_count = 0;
@@ -677,11 +815,11 @@ impl<B: ByteAllocator> Heap<B> {
                 // SAFETY: `slab` is a cached empty slab of `class`.
                 cursor = unsafe { header(slab) }.next;
                 // SAFETY: as above, a live slab of `class`.
-                let base = unsafe { slab_base(slab, class) }.as_ptr().addr();
+                let base = unsafe { slab_base(slab, Self::info(class)) }.as_ptr().addr();
                 if (start..end).contains(&base) {
                     // SAFETY: the slab is empty and now in no list.
                     unsafe { self.release_slab(slab, class) };
-                    released += slab_size(class);
+                    released += Self::info(class).mask + 1;
                 } else {
                     let size_class = &mut self.classes[class];
                     // SAFETY: as above; the slab is in no list now.
@@ -724,7 +862,7 @@ impl<B: ByteAllocator> Heap<B> {
     ///
     /// The backing allocator's `remove_memory` (twice when the first attempt
     /// fails with `MemoryOverlap` while empty slabs are cached in the
-    /// region), plus O(cached slabs), at most [`NUM_CLASSES`] x
+    /// region), plus O(cached slabs), at most [`MAX_CLASSES`](crate::MAX_CLASSES) x
     /// [`CACHED_EMPTY_SLABS`].
     pub fn remove_memory(&mut self, start: usize, size: usize) -> AllocResult {
         match self.backing.remove_memory(start, size) {
@@ -743,20 +881,23 @@ impl<B: ByteAllocator> Heap<B> {
     /// The largest size a layout of alignment `align` may have and still be
     /// served given enough memory: the backing allocator's
     /// [`max_layout_size`](ByteAllocator::max_layout_size), or the largest
-    /// size class that serves `align` (`align <= MAX_CLASS_SIZE`) and whose
+    /// size class whose blocks are aligned to `align` and whose
     /// slab the backing allocator can hold, whichever is larger. A request
     /// above it never succeeds. (Below it, a class whose slab the backing
     /// allocator cannot hold, with a tiny buddy say, fails too.)
     ///
-    /// O([`NUM_CLASSES`]) calls of the backing allocator's.
+    /// O([`MAX_CLASSES`](crate::MAX_CLASSES)) calls of the backing allocator's.
     pub fn max_layout_size(&self, align: usize) -> usize {
         let large = self.backing.max_layout_size(align);
-        for class in (0..NUM_CLASSES).rev() {
-            let size = class_size(class);
+        for class in (0..Self::count()).rev() {
+            let size = Self::info(class).size;
             if size < align {
                 break;
             }
-            let slab = slab_layout(class);
+            if Self::info(class).block_align < align {
+                continue;
+            }
+            let slab = slab_layout(Self::info(class));
             if self.backing.max_layout_size(slab.align()) >= slab.size() {
                 return large.max(size);
             }
@@ -787,7 +928,7 @@ impl<B: ByteAllocator> Heap<B> {
                 {
                     // SAFETY: `block` heads the free list of `slab`, a live
                     // slab of `class`.
-                    hdr.free = unsafe { debug::take_free_block(block, slab, class) };
+                    hdr.free = unsafe { debug::take_free_block(block, slab, Self::info(class)) };
                 }
                 block.cast()
             }
@@ -796,16 +937,24 @@ impl<B: ByteAllocator> Heap<B> {
                 // left: `fresh < capacity`.
                 let index = hdr.fresh as usize;
                 hdr.fresh += 1;
-                // SAFETY: block `index < capacity` lies in the slab, before
-                // its header.
-                unsafe { slab_base(slab, class).add(index * class_size(class)) }
+                let info = Self::info(class);
+                // SAFETY: block `index < capacity` lies in the slab, after
+                // its colour and before its header (`colour + capacity *
+                // size <= header_offset`).
+                unsafe { slab_base(slab, info).add(hdr.colour as usize + index * info.size) }
             }
         };
         #[cfg(feature = "debug-checks")]
-        debug::set_live(hdr, block, slab, class, true);
+        debug::set_live(hdr, block, slab, Self::info(class), true);
         hdr.used += 1;
-        if hdr.used as usize == GEOMETRY[class].capacity {
+        size_class.allocs += 1;
+        let live = size_class.live();
+        if live > size_class.peak_live {
+            size_class.peak_live = live;
+        }
+        if hdr.used as usize == Self::info(class).capacity {
             // Full: drop it from the head of the partial list.
+            size_class.full += 1;
             size_class.partial = hdr.next;
             if let Some(next) = hdr.next {
                 // SAFETY: `next` is a live slab in the same list.
@@ -867,7 +1016,7 @@ impl<B: ByteAllocator> Heap<B> {
         let size_class = &mut self.classes[class];
         // SAFETY: the caller's contract.
         unsafe { Self::unlink_partial(size_class, slab) };
-        if size_class.empty_count < CACHED_EMPTY_SLABS {
+        if (size_class.empty_count as usize) < CACHED_EMPTY_SLABS {
             // SAFETY: the caller's contract; the slab is in no list now.
             let hdr = unsafe { header(slab) };
             // Start over as a fresh slab: its blocks will be carved in order.
@@ -897,10 +1046,11 @@ impl<B: ByteAllocator> Heap<B> {
         }
         let before = self.backing.used_bytes();
         // SAFETY: the slab was allocated by the backing allocator with
-        // `slab_layout(class)` and no block of it is in use.
-        unsafe { self.backing.dealloc(slab_base(slab, class), slab_layout(class)) };
+        // `slab_layout(Self::info(class))` and no block of it is in use.
+        unsafe { self.backing.dealloc(slab_base(slab, Self::info(class)), slab_layout(Self::info(class))) };
         self.slab_charge = self.slab_charge.saturating_sub(before.saturating_sub(self.backing.used_bytes()));
-        self.small_capacity -= slab_capacity(class) * class_size(class);
+        self.note_large();
+        self.small_capacity -= Self::info(class).capacity * Self::info(class).size;
         self.classes[class].slabs -= 1;
     }
 
@@ -923,14 +1073,15 @@ impl<B: ByteAllocator> Heap<B> {
         unsafe { Self::push_partial(size_class, slab) };
         // SAFETY: `slab` heads the partial list and is empty.
         let block = unsafe { Self::take_block(size_class, slab, class) };
-        self.small_used += class_size(class);
+        self.small_used += Self::info(class).size;
+        self.note_used();
         Ok(block)
     }
 
     /// Takes a new slab of `class` from the backing allocator (after
     /// returning the cached empty slabs, if the first try fails).
     fn new_slab(&mut self, class: usize) -> AllocResult<NonNull<SlabHeader>> {
-        let layout = slab_layout(class);
+        let layout = slab_layout(Self::info(class));
         let mut before = self.backing.used_bytes();
         let base = match self.backing.alloc(layout) {
             Ok(base) => base,
@@ -948,11 +1099,17 @@ impl<B: ByteAllocator> Heap<B> {
             return Err(AllocError::NoMemory);
         }
         self.slab_charge += self.backing.used_bytes().saturating_sub(before);
-        self.small_capacity += slab_capacity(class) * class_size(class);
-        self.classes[class].slabs += 1;
+        self.note_large();
+        self.small_capacity += Self::info(class).capacity * Self::info(class).size;
+        let size_class = &mut self.classes[class];
+        size_class.slabs += 1;
+        let info = Self::info(class);
+        let colour = size_class.next_colour as usize * info.colour_step;
+        // Below `info.colours`, at most a slab's size over 64.
+        size_class.next_colour = ((size_class.next_colour as usize + 1) % info.colours) as u32;
         // SAFETY: the header's place, the last HEADER_SIZE bytes of the
         // chunk, is inside the fresh chunk and aligned for it.
-        let slab = unsafe { base.add(header_offset(class)) }.cast::<SlabHeader>();
+        let slab = unsafe { base.add(Self::info(class).header_offset) }.cast::<SlabHeader>();
         // SAFETY: as above; the slab is ours.
         unsafe {
             slab.write(SlabHeader {
@@ -961,6 +1118,8 @@ impl<B: ByteAllocator> Heap<B> {
                 prev: None,
                 used: 0,
                 fresh: 0,
+                // Below `header_offset <= 32 KiB`.
+                colour: colour as u16,
                 #[cfg(feature = "debug-checks")]
                 tag: debug::slab_tag(class),
                 #[cfg(feature = "debug-checks")]
@@ -974,10 +1133,12 @@ impl<B: ByteAllocator> Heap<B> {
     /// returning the cached empty slabs.
     #[inline(never)]
     fn alloc_large(&mut self, layout: Layout) -> AllocResult<NonNull<u8>> {
-        match self.backing.alloc(layout) {
+        let block = match self.backing.alloc(layout) {
             Err(_) if self.release_cached_slabs() > 0 => self.backing.alloc(layout),
             result => result,
-        }
+        }?;
+        self.note_large();
+        Ok(block)
     }
 
     /// Frees a large block.
@@ -988,7 +1149,8 @@ impl<B: ByteAllocator> Heap<B> {
     #[inline(never)]
     unsafe fn dealloc_large(&mut self, ptr: NonNull<u8>, layout: Layout) {
         // SAFETY: large layouts were served by the backing allocator.
-        unsafe { self.backing.dealloc(ptr, layout) }
+        unsafe { self.backing.dealloc(ptr, layout) };
+        self.note_large();
     }
 
     /// The number of slabs of `class` held (partial, full and cached).
@@ -1013,6 +1175,6 @@ impl<B: ByteAllocator> Heap<B> {
     /// The number of cached empty slabs of `class`.
     #[cfg(test)]
     pub(crate) fn cached_count(&self, class: usize) -> usize {
-        self.classes[class].empty_count
+        self.classes[class].empty_count as usize
     }
 }

@@ -1,12 +1,35 @@
 //! A hybrid slab heap: O(1) size classes in front of any byte allocator.
 //!
-//! [`Heap`] serves every layout whose size and alignment are at most 4096
-//! bytes from one of ten size classes (8, 16, 32, ..., 4096 bytes) in O(1):
-//! a block is popped from, or pushed to, an intrusive free list. Larger or
-//! more aligned layouts go to the backing allocator `B`, which also provides
-//! the slabs the classes carve their blocks from. [`SlabByteAllocator`]
-//! implements [`BaseAllocator`] and [`ByteAllocator`] over a [`Heap`], with
-//! `const` constructors so it can sit in a `static`.
+//! [`Heap`] serves small layouts from size classes in O(1): a block is
+//! popped from, or pushed to, an intrusive free list. Larger or more aligned
+//! layouts go to the backing allocator `B`, which also provides the slabs
+//! the classes carve their blocks from. [`SlabByteAllocator`] implements
+//! [`BaseAllocator`] and [`ByteAllocator`] over a [`Heap`], with `const`
+//! constructors so it can sit in a `static`.
+//!
+//! # Size classes
+//!
+//! The class table is a type parameter, chosen at compile time:
+//! `Heap<B, C: SizeClasses = FineClasses>` and `SlabByteAllocator<B, C>`.
+//!
+//! - [`FineClasses`] (the default): 25 classes about a quarter of a power
+//!   of two apart, 8, 16, 32, 48, 64, 80, ..., 1536, 1792, 2048 bytes. A
+//!   layout of `n > 64` bytes (alignment up to 8) wastes less than 20 % of
+//!   its block, `n <= 64` at most 15 bytes; see [`FineClasses`].
+//! - [`FineClassesTo4096`]: the same continued to 4096 bytes (29 classes).
+//! - [`PowerOfTwoClasses`]: 8, 16, 32, ..., 4096 (the table of earlier
+//!   versions).
+//! - Any table of up to [`MAX_CLASSES`] sizes, multiples of 8 from 8 to
+//!   4096, implementing [`SizeClasses`] (a broken rule is a compile error).
+//!
+//! A block of class `s` is aligned to the largest power of two dividing `s`
+//! (16 for 48, 64 for 320, 2048 for 2048). A layout goes to the smallest
+//! class whose size is at least the layout's size and whose blocks are
+//! aligned at least as asked; with no such class, to the backing allocator.
+//! The class is found in O(1) by tables built at compile time: a byte per
+//! 8 bytes of size up to 4096 (513 bytes) and, for alignments above 8, a
+//! step to the first class so aligned (`size 72, align 32` takes the
+//! 96-byte class).
 //!
 //! This is the heap of the `slab_allocator` crate that ArceOS's
 //! `SlabByteAllocator` wraps, with the same shape (`Heap::new`,
@@ -15,12 +38,14 @@
 //!
 //! - **Classes from 8 bytes** (the original starts at 64, so a 16-byte object
 //!   wastes 75 %).
+//! - **Finer classes**: 25 classes to 2048 bytes, less than 20 % waste per
+//!   block above 64 bytes (the original's powers of two waste up to 50 %).
 //! - **Alignment**: a layout goes to the smallest class at least as large as
-//!   both its size and its alignment, and blocks of a class are aligned to the
-//!   class size, so every block is aligned as asked. (The original sends
-//!   size 100, align 8192 to its 4096-byte class: a misaligned block.)
-//!   Layouts above 4096 bytes in size or alignment go to the backing
-//!   allocator.
+//!   its size whose blocks are aligned at least as asked (see
+//!   [Size classes](#size-classes)), so every block is aligned as asked.
+//!   (The original sends size 100, align 8192 to its 4096-byte class: a
+//!   misaligned block.) Layouts larger or more aligned than every class go
+//!   to the backing allocator.
 //! - **Statistics counted once**: [`total_bytes`](Heap::total_bytes) is the
 //!   backing allocator's managed memory, not that plus the slabs carved from
 //!   it (see [Statistics](#statistics)).
@@ -50,32 +75,39 @@
 //!
 //! # Slabs
 //!
-//! A slab of class `s` spans 16 blocks' worth of bytes, at least 4 KiB and
-//! at most 32 KiB ([`slab_size`]), aligned to that size, and the heap takes
-//! it from the backing allocator as one chunk of `slab_size - SLAB_TAIL`
-//! bytes with that alignment:
+//! A slab of a class is a power of two in size, from 4 KiB to 32 KiB
+//! ([`SizeClasses::slab_size`]), aligned to that size: the smallest that
+//! holds at least 8 blocks besides its header and tail (the 4096-byte class
+//! of the longer tables has 7 blocks in 32 KiB). The heap takes a slab from
+//! the backing allocator as one chunk of `slab_size - SLAB_TAIL` bytes with
+//! that alignment. For [`FineClasses`]:
 //!
-//! | class (bytes)     | 8 ... 256  | 512   | 1024   | 2048   | 4096   |
-//! |-------------------|------------|-------|--------|--------|--------|
-//! | slab size         | 4 KiB      | 8 KiB | 16 KiB | 32 KiB | 32 KiB |
-//! | blocks per slab   | 504 ... 15 | 15    | 15     | 15     | 7      |
+//! | class (bytes)     | 8 ... 448  | 512 ... 896 | 1024 ... 1792 | 2048   |
+//! |-------------------|------------|-------------|---------------|--------|
+//! | slab size         | 4 KiB      | 8 KiB       | 16 KiB        | 32 KiB |
+//! | blocks per slab   | 504 ... 9  | 15 ... 9    | 15 ... 9      | 15     |
 //!
-//! The blocks start at the slab's first byte, so block `i` of class `s` lies
-//! at `slab + i * s`, aligned to `s`. A 32-byte header (20 bytes on 32-bit
-//! targets) at the end of the chunk holds the slab's free list, its block
-//! counts and its links in the class's list of partial slabs. The last
+//! Block `i` of a slab lies at `slab + colour + i * s`, a multiple of the
+//! block alignment, so every block is aligned as promised. A 32-byte header
+//! at the end of the chunk holds the slab's free list, its block counts, its
+//! colour and its links in the class's list of partial slabs. The last
 //! [`SLAB_TAIL`] (32) bytes of the span are not taken: a boundary-tag
 //! allocator such as TLSF puts the header of the block after the slab there,
 //! so slabs taken one after another pack without gaps (taking whole aligned
-//! spans from TLSF would waste almost a slab per slab). The header and tail
-//! cost one block per slab for classes from 64 bytes up (6 % of a 16-block
-//! slab, 12.5 % for the 4096-byte class), a few blocks below. Blocks of a
-//! new slab are carved on demand, so taking a slab is O(1) too.
+//! spans from TLSF would waste almost a slab per slab). Blocks of a new slab
+//! are carved on demand, so taking a slab is O(1) too.
+//!
+//! **Colouring** (Bonwick): the bytes a slab cannot use for a whole block
+//! (its slack) shift where its blocks start, in steps of 64 bytes (a cache
+//! line, or the block alignment if larger), so that successive slabs of a
+//! class put their blocks on different cache lines: the first slab of a
+//! class starts at 0, the next at 64, and so on as far as the slack allows
+//! ([`SizeClasses::colours`]), then over again. It costs no memory.
 //!
 //! The 32 KiB cap keeps slabs within reach of small heaps; a heap whose
 //! backing allocator cannot find a free, 32 KiB-aligned 32 KiB chunk cannot
-//! serve the 2048- and 4096-byte classes (the original needs 128 and 256 KiB
-//! chunks for them).
+//! serve the classes whose slabs are that large (the original needs 128 and
+//! 256 KiB chunks for its 2048- and 4096-byte classes).
 //!
 //! Each class keeps a doubly linked list of partial slabs (a free and a used
 //! block); allocation takes from the head, a free into a full slab links it
@@ -99,11 +131,10 @@
 //! - a pointer whose slab header (found by masking) carries no tag of its
 //!   class: a pointer never allocated, a wrong layout, or a block of a slab
 //!   already returned to the backing allocator;
-//! - a double free: no block of the slab is live, the block was never
-//!   carved, or its first word decodes to a free-list link (a free block's
-//!   link is stored mixed with a key and its own address, and every block
-//!   handed out has that word overwritten, so live data does not read as a
-//!   link unless it copies one).
+//! - a double free: the block's bit in its slab's live-block bitmap is
+//!   clear (one bit per block, [`MAX_BLOCKS_PER_SLAB`] bits, enough for the
+//!   fullest slab any table may have; the bitmap is read, never the block,
+//!   whose bytes may be uninitialised).
 //!
 //! And freed blocks are poisoned: on free every byte after the link is
 //! filled with `0xa5`; when the block is taken from the free list again, the
@@ -113,9 +144,10 @@
 //!
 //! Cost: the checks are O(1), a few reads of the block and its slab header
 //! (and a scan of the known regions); poisoning is O(block size), one fill
-//! on free and one comparison on reuse, up to 4 KiB each. The header keeps
-//! its size: the tag takes the padding after its counts. Without the feature
-//! none of it is compiled.
+//! on free and one comparison on reuse, up to 4 KiB each. The header grows
+//! by the tag and the bitmap (to 104 bytes on 64-bit targets), so a slab may
+//! hold a block less; the slab sizes do not change. Without the feature none
+//! of it is compiled.
 //!
 //! What it cannot catch: a stale pointer whose block was handed out again
 //! (it is live again); a write after free into a block that is never reused
@@ -134,6 +166,14 @@
 //! - [`available_bytes`](Heap::available_bytes): the backing allocator's
 //!   `available_bytes` plus the free blocks of the slabs held. Slab headers
 //!   count in neither, so `used_bytes + available_bytes <= total_bytes`.
+//! - [`peak_used_bytes`](Heap::peak_used_bytes): the most `used_bytes` seen
+//!   after an allocation.
+//! - [`class_stats`](Heap::class_stats): per class, the blocks live now and
+//!   at the peak, the slabs held full, partial and cached empty, and the
+//!   blocks allocated and freed; it prints one line per class
+//!   (`  48 B: live 12 (peak 40), slabs 0 full / 1 partial / 0 cached (4 KiB), 52 allocs, 40 frees`).
+//!   The counters live in the per-class structure the fast paths already
+//!   touch: an allocation adds one and raises the peak, a free adds one.
 //!
 //! # Example
 //!
@@ -172,15 +212,21 @@
 #![no_std]
 #![deny(missing_docs)]
 
+pub(crate) mod classes;
 pub(crate) mod heap;
 
 use core::{alloc::Layout, ptr::NonNull};
 
 pub use allocator_tlsf::TlsfByteAllocator;
 use allocator_traits::{AllocResult, BaseAllocator, ByteAllocator};
+pub use classes::{
+    COLOUR_STEP, FINE_WORST_WASTE_PERCENT, FineClasses, FineClassesTo4096, MAX_BLOCKS_PER_SLAB,
+    MAX_CLASS_SIZE, MAX_CLASSES, MAX_SLAB_SIZE, MIN_CLASS_SIZE, MIN_SLAB_SIZE, PowerOfTwoClasses,
+    SizeClasses,
+};
 pub use heap::{
-    CACHED_EMPTY_SLABS, HEAP_ALIGN, Heap, MAX_CLASS_SIZE, MIN_CLASS_SIZE, MIN_HEAP_SIZE, MIN_REGION_SIZE,
-    NUM_CLASSES, SLAB_TAIL, class_size, size_class, slab_capacity, slab_size,
+    CACHED_EMPTY_SLABS, ClassStats, HEAP_ALIGN, Heap, HeapClassStats, MIN_HEAP_SIZE, MIN_REGION_SIZE,
+    SLAB_TAIL,
 };
 
 /// A byte allocator over a [`Heap`]: slab size classes in front of the
@@ -193,8 +239,8 @@ pub use heap::{
 /// `add_memory` goes to the backing allocator, trimmed by its rules (not by
 /// the stricter rules of [`Heap::new`]); a region smaller than
 /// [`MIN_REGION_SIZE`] (8,320 bytes: room for a slab of the smallest class wherever the region starts) is [`AllocError::InvalidParam`](allocator_traits::AllocError::InvalidParam).
-pub struct SlabByteAllocator<B: ByteAllocator = TlsfByteAllocator> {
-    heap: Heap<B>,
+pub struct SlabByteAllocator<B: ByteAllocator = TlsfByteAllocator, C: SizeClasses = FineClasses> {
+    heap: Heap<B, C>,
 }
 
 impl SlabByteAllocator {
@@ -205,30 +251,45 @@ impl SlabByteAllocator {
     }
 }
 
-impl<B: ByteAllocator + Default> Default for SlabByteAllocator<B> {
+impl<B: ByteAllocator + Default, C: SizeClasses> Default for SlabByteAllocator<B, C> {
     fn default() -> Self {
-        Self::with_backing(B::default())
+        Self::with_classes(B::default())
     }
 }
 
-impl<B: ByteAllocator + core::fmt::Debug> core::fmt::Debug for SlabByteAllocator<B> {
+impl<B: ByteAllocator + core::fmt::Debug, C: SizeClasses> core::fmt::Debug for SlabByteAllocator<B, C> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("SlabByteAllocator").field("heap", &self.heap).finish()
     }
 }
 
 impl<B: ByteAllocator> SlabByteAllocator<B> {
-    /// An allocator in front of `backing`, which may already manage memory
-    /// (then it is served at once) or not (then
-    /// [`init`](BaseAllocator::init) hands it the first region), as
-    /// [`Heap::with_backing`].
+    /// An allocator of the default size classes, [`FineClasses`], in front
+    /// of `backing`, which may already manage memory (then it is served at
+    /// once) or not (then [`init`](BaseAllocator::init) hands it the first
+    /// region), as [`Heap::with_backing`]. Other tables:
+    /// [`with_classes`](SlabByteAllocator::with_classes).
     pub const fn with_backing(backing: B) -> Self {
-        Self { heap: Heap::with_backing(backing) }
+        Self::with_classes(backing)
+    }
+}
+
+impl<B: ByteAllocator, C: SizeClasses> SlabByteAllocator<B, C> {
+    /// An allocator of the size classes `C` in front of `backing`, as
+    /// [`with_backing`](SlabByteAllocator::with_backing):
+    /// `SlabByteAllocator::<_, PowerOfTwoClasses>::with_classes(TlsfByteAllocator::new())`.
+    pub const fn with_classes(backing: B) -> Self {
+        Self { heap: Heap::with_classes(backing) }
     }
 
     /// The heap behind the allocator.
-    pub fn heap(&self) -> &Heap<B> {
+    pub fn heap(&self) -> &Heap<B, C> {
         &self.heap
+    }
+
+    /// The statistics of each size class; see [`Heap::class_stats`].
+    pub fn class_stats(&self) -> HeapClassStats {
+        self.heap.class_stats()
     }
 
     /// Bounds on the usable size of a block allocated for `layout`; see
@@ -244,7 +305,7 @@ impl<B: ByteAllocator> SlabByteAllocator<B> {
     }
 }
 
-impl<B: ByteAllocator> BaseAllocator for SlabByteAllocator<B> {
+impl<B: ByteAllocator, C: SizeClasses> BaseAllocator for SlabByteAllocator<B, C> {
     /// Hands the backing allocator its first region (trimmed by its rules),
     /// through the backing allocator's own `init`.
     ///
@@ -283,10 +344,10 @@ impl<B: ByteAllocator> BaseAllocator for SlabByteAllocator<B> {
 // SAFETY: blocks are class blocks of slabs taken from `B` (whose `unsafe impl`
 // promises valid, disjoint memory) or blocks of `B` itself; a class block is
 // handed out only while it is off its slab's free list.
-unsafe impl<B: ByteAllocator> ByteAllocator for SlabByteAllocator<B> {
-    /// Allocates a block for `layout`: O(1) from a size class when its size
-    /// and alignment are at most [`MAX_CLASS_SIZE`] (a zero-size layout gets
-    /// a real 8-byte block), from the backing allocator otherwise.
+unsafe impl<B: ByteAllocator, C: SizeClasses> ByteAllocator for SlabByteAllocator<B, C> {
+    /// Allocates a block for `layout`: O(1) from a size class when a class
+    /// serves its size and alignment (a zero-size layout gets a real block),
+    /// from the backing allocator otherwise; see [`Heap::alloc`].
     ///
     /// [`AllocError::NoMemory`](allocator_traits::AllocError::NoMemory) before `init`, or when no memory is left
     /// after the cached empty slabs went back to the backing allocator; a
@@ -347,7 +408,7 @@ unsafe impl<B: ByteAllocator> ByteAllocator for SlabByteAllocator<B> {
     /// # Complexity
     ///
     /// The backing allocator's `remove_memory` (at most twice) plus
-    /// O(cached empty slabs), at most [`NUM_CLASSES`] x
+    /// O(cached empty slabs), at most [`MAX_CLASSES`] x
     /// [`CACHED_EMPTY_SLABS`].
     fn remove_memory(&mut self, start: usize, size: usize) -> AllocResult {
         self.heap.remove_memory(start, size)

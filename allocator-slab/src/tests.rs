@@ -12,9 +12,33 @@ use allocator_tlsf::TlsfByteAllocator;
 use allocator_traits::{AllocError, AllocResult, BaseAllocator, ByteAllocator, region};
 
 use crate::{
-    CACHED_EMPTY_SLABS, Heap, MAX_CLASS_SIZE, MIN_HEAP_SIZE, NUM_CLASSES, SLAB_TAIL, SlabByteAllocator,
-    class_size, size_class, slab_capacity, slab_size,
+    CACHED_EMPTY_SLABS, FineClasses, Heap, MAX_CLASS_SIZE, MIN_HEAP_SIZE, PowerOfTwoClasses, SLAB_TAIL,
+    SizeClasses, SlabByteAllocator,
 };
+
+mod classes;
+
+// Most of these tests count slabs and blocks of the power-of-two table (the
+// heaps they build use it); the default table has its own tests in
+// `classes`.
+type P2 = PowerOfTwoClasses;
+const NUM_CLASSES: usize = 10;
+
+fn class_size(class: usize) -> usize {
+    P2::class_size(class).unwrap()
+}
+
+fn slab_size(class: usize) -> usize {
+    P2::slab_size(class).unwrap()
+}
+
+fn slab_capacity(class: usize) -> usize {
+    P2::slab_capacity(class).unwrap()
+}
+
+fn size_class(layout: Layout) -> Option<usize> {
+    P2::size_class(layout)
+}
 
 std::thread_local! {
     static HEADER_TOUCHES: Cell<usize> = const { Cell::new(0) };
@@ -135,23 +159,23 @@ fn layout(size: usize, align: usize) -> Layout {
 }
 
 /// A heap over the first-fit double managing `arena`.
-fn first_fit_heap(arena: &Pool) -> Heap<FirstFit> {
+fn first_fit_heap(arena: &Pool) -> Heap<FirstFit, P2> {
     let mut backing = FirstFit::default();
     // SAFETY: the arena is host memory used by nothing else, which outlives
     // the heap (tests drop the heap first).
     unsafe { backing.init(arena.start(), arena.size()) }.unwrap();
-    Heap::with_backing(backing)
+    Heap::with_classes(backing)
 }
 
 /// A heap over `backing`, handed all of `arena`.
-fn heap_over<B: ByteAllocator>(arena: &Pool, mut backing: B) -> Heap<B> {
+fn heap_over<B: ByteAllocator>(arena: &Pool, mut backing: B) -> Heap<B, P2> {
     // SAFETY: as in `first_fit_heap`.
     unsafe { backing.init(arena.start(), arena.size()) }.unwrap();
-    Heap::with_backing(backing)
+    Heap::with_classes(backing)
 }
 
 /// Checks `used + available <= total`.
-fn assert_stats<B: ByteAllocator>(heap: &Heap<B>) {
+fn assert_stats<B: ByteAllocator, C: SizeClasses>(heap: &Heap<B, C>) {
     assert!(
         heap.used_bytes() + heap.available_bytes() <= heap.total_bytes(),
         "used {} + available {} > total {}",
@@ -163,7 +187,7 @@ fn assert_stats<B: ByteAllocator>(heap: &Heap<B>) {
 
 /// The largest size (to 64 bytes) the heap serves with alignment 8, by
 /// bisection; each probe is freed at once.
-fn largest_block<B: ByteAllocator>(heap: &mut Heap<B>) -> usize {
+fn largest_block<B: ByteAllocator, C: SizeClasses>(heap: &mut Heap<B, C>) -> usize {
     let (mut ok, mut too_big) = (0usize, heap.total_bytes() + 1);
     while too_big - ok > 64 {
         let mid = ok + (too_big - ok) / 2;
@@ -205,24 +229,45 @@ fn class_geometry() {
         (0..NUM_CLASSES).map(class_size).collect::<Vec<_>>(),
         [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
     );
+    assert_eq!(P2::count(), NUM_CLASSES);
     assert_eq!(MAX_CLASS_SIZE, 4096);
-    for class in 0..NUM_CLASSES {
-        let slab = slab_size(class);
-        assert!(slab.is_power_of_two() && (4096..=32768).contains(&slab));
-        // The blocks and the header fit in the chunk, blocks stay clear of
-        // the header, and no whole block is left unused.
-        let chunk = slab - SLAB_TAIL;
-        let header = crate::heap::HEADER_SIZE;
-        assert!(slab_capacity(class) * class_size(class) <= chunk - header);
-        assert!((slab_capacity(class) + 1) * class_size(class) > chunk - header);
+    fn check<C: SizeClasses>() {
+        for class in 0..C::count() {
+            let size = C::class_size(class).unwrap();
+            let slab = C::slab_size(class).unwrap();
+            let capacity = C::slab_capacity(class).unwrap();
+            assert!(slab.is_power_of_two() && (4096..=32768).contains(&slab), "{size}: {slab}");
+            // The blocks (after the largest colour) and the header fit in the
+            // chunk, and no whole block is left unused.
+            let chunk = slab - SLAB_TAIL;
+            let header = crate::heap::HEADER_SIZE;
+            let step = 64.max(C::block_align(class).unwrap());
+            let last_colour = (C::colours(class).unwrap() - 1) * step;
+            assert!(last_colour + capacity * size <= chunk - header, "{size}");
+            assert!((capacity + 1) * size > chunk - header, "{size}");
+            assert!(last_colour + step > chunk - header - capacity * size, "{size}: as many colours as fit");
+            assert!((7..=crate::MAX_BLOCKS_PER_SLAB).contains(&capacity), "{size}: {capacity} blocks");
+        }
+        assert_eq!(C::slab_size(C::count()), None);
     }
-    // Four words of header, plus a tag and a live-block bitmap with
+    check::<P2>();
+    check::<FineClasses>();
+    check::<crate::FineClassesTo4096>();
+    // Four words of header, plus a colour, a tag and a live-block bitmap with
     // `debug-checks`.
-    let header = if cfg!(feature = "debug-checks") { 32 + 64 } else { 32 };
+    let header = if cfg!(feature = "debug-checks") { 40 + 64 } else { 32 };
     assert_eq!(crate::heap::HEADER_SIZE, header);
     assert_eq!(slab_capacity(0), (4096 - 32 - header) / 8);
-    assert_eq!(slab_capacity(4), 31, "the 128-byte class gives one block to the header");
-    assert_eq!(slab_capacity(9), 7);
+    assert_eq!((slab_size(4), slab_capacity(4)), (4096, (4096 - 32 - header) / 128));
+    assert_eq!((slab_size(5), slab_size(6), slab_size(7), slab_size(8)), (4096, 8192, 16384, 32768));
+    assert_eq!((slab_size(9), slab_capacity(9)), (32768, 7));
+    // The same slab sizes with and without `debug-checks`.
+    type To4096 = crate::FineClassesTo4096;
+    let fine: Vec<_> = (0..To4096::count()).map(|c| To4096::slab_size(c).unwrap() >> 10).collect();
+    assert_eq!(
+        fine,
+        [4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 8, 8, 8, 8, 16, 16, 16, 16, 32, 32, 32, 32, 32]
+    );
 }
 
 /// What we do better, 1: classes from 8 bytes.
@@ -333,7 +378,7 @@ fn statistics_count_once() {
 /// objects, free them all, and the largest block is what it was.
 #[test]
 fn memory_goes_back_after_a_burst() {
-    fn burst<B: ByteAllocator>(mut heap: Heap<B>) {
+    fn burst<B: ByteAllocator>(mut heap: Heap<B, P2>) {
         let largest = largest_block(&mut heap);
         assert!(largest > 64 * 1024);
         for sizes in [&[if cfg!(miri) { 256 } else { 64 }][..], &[8, 24, 200, 1000, 3000]] {
@@ -523,7 +568,7 @@ fn free_is_o1_in_the_number_of_slabs() {
 fn any_backing_allocator() {
     // Under Miri every byte of a pool is tracked: 1 MiB holds 3 rounds.
     const ARENA: usize = if cfg!(miri) { 1 << 20 } else { 4 << 20 };
-    fn scenario<B: ByteAllocator>(mut heap: Heap<B>) {
+    fn scenario<B: ByteAllocator>(mut heap: Heap<B, P2>) {
         let layouts = [layout(1, 1), layout(24, 8), layout(600, 8), layout(4096, 4096), layout(9000, 16)];
         let mut live = Vec::new();
         for round in 0..if cfg!(miri) { 3u8 } else { 50 } {
@@ -690,7 +735,7 @@ fn random_churn_against_a_model() {
     const ARENA: usize = if cfg!(miri) { 512 << 10 } else { 2 << 20 };
     // How often the statistics and the overlap of live blocks are checked.
     const CHECK_EVERY: usize = if cfg!(miri) { 50 } else { 500 };
-    fn churn<B: ByteAllocator>(mut heap: Heap<B>, seed: u64) {
+    fn churn<B: ByteAllocator>(mut heap: Heap<B, P2>, seed: u64) {
         let mut state = seed;
         let mut next = move || {
             // SplitMix64.
@@ -1004,7 +1049,7 @@ fn slab_byte_allocator_lifecycle() {
         slab.dealloc(b, zero);
     }
     assert_eq!(slab.used_bytes(), 0);
-    assert_eq!(slab.usable_size(layout(100, 8)), (100, 128));
+    assert_eq!(slab.usable_size(layout(100, 8)), (100, 112));
     assert!(slab.release_cached_slabs() > 0);
     assert_eq!(slab.heap().used_bytes(), 0);
     assert_eq!(slab.available_bytes(), available, "every slab went back to the backing allocator");
@@ -1320,12 +1365,13 @@ fn removal_releases_cached_slabs_first_and_a_live_slab_blocks_it() {
         let y_in_b = in_pool(&b, y);
         // SAFETY: allocated just now.
         unsafe { heap.dealloc(y, layout(64, 64)) };
-        assert_eq!(heap.heap.cached_count(3), 1);
+        let class64 = FineClasses::size_class(layout(64, 64)).unwrap();
+        assert_eq!(heap.heap.cached_count(class64), 1);
         // Removing `b` returns only the cached slabs in `b`.
         assert_eq!(heap.remove_memory(b.start(), size), Ok(()));
         assert_eq!(heap.total_bytes(), before_b, "total drops by what `b` added ({b_bytes} bytes)");
         assert_eq!(heap.heap.cached_count(0), a_cache, "a's cached slab stays");
-        assert_eq!(heap.heap.cached_count(3), usize::from(!y_in_b));
+        assert_eq!(heap.heap.cached_count(class64), usize::from(!y_in_b));
         assert_eq!(heap.used_bytes(), 0);
         // Removing `a` returns its cached slabs first.
         assert_eq!(heap.remove_memory(a.start(), size), Ok(()));

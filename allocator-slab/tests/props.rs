@@ -5,11 +5,55 @@
 //! to be committed as regression tests).
 #![cfg(not(miri))]
 
+use core::alloc::Layout;
+
 use allocator_buddy::BuddyByteAllocator;
-use allocator_slab::{MIN_REGION_SIZE, SlabByteAllocator};
-use allocator_testkit::ByteConfig;
+use allocator_slab::{
+    FineClasses, FineClassesTo4096, Heap, MIN_REGION_SIZE, PowerOfTwoClasses, SizeClasses, SlabByteAllocator,
+    TlsfByteAllocator,
+};
 use allocator_testkit::props::{byte_ops, run_byte_ops};
+use allocator_testkit::{ByteConfig, Pool};
 use proptest::prelude::*;
+
+/// A table of odd sizes, blocks aligned to 8 (or 16 for 48 and 1200).
+struct Custom;
+
+impl SizeClasses for Custom {
+    const SIZES: &'static [usize] = &[24, 48, 56, 200, 1000, 1200, 3000];
+}
+
+/// The class of `(size, align)` by brute force: the smallest whose size is
+/// at least `size` and whose blocks (aligned to the largest power of two
+/// dividing the size) are aligned to `align`.
+fn brute_force<C: SizeClasses>(size: usize, align: usize) -> Option<usize> {
+    C::SIZES.iter().position(|&class| class >= size && (class & class.wrapping_neg()) >= align)
+}
+
+/// The class chosen for `(size, align)` is the smallest fitting one, and a
+/// heap of the table serves the layout with a block of that class, aligned
+/// as asked (or from the backing allocator when no class fits).
+fn check_selection<C: SizeClasses>(size: usize, align: usize) {
+    let layout = Layout::from_size_align(size, align).unwrap();
+    let class = C::size_class(layout);
+    assert_eq!(class, brute_force::<C>(size, align), "size {size} align {align}");
+    let pool = Pool::new(256 << 10, 4096);
+    let mut heap: Heap<TlsfByteAllocator, C> = Heap::with_classes(TlsfByteAllocator::new());
+    // SAFETY: a whole pool, used by nothing else, which outlives the heap.
+    unsafe { heap.add_memory(pool.start(), pool.size()) }.unwrap();
+    let block = heap.alloc(layout).unwrap();
+    assert_eq!(block.as_ptr().addr() % align, 0);
+    match class {
+        Some(class) => {
+            assert_eq!(heap.used_bytes(), C::class_size(class).unwrap());
+            assert_eq!(heap.class_stats().classes()[class].live, 1);
+        }
+        None => assert!(heap.class_stats().classes().iter().all(|stats| stats.allocs == 0)),
+    }
+    // SAFETY: allocated just now with `layout`.
+    unsafe { heap.dealloc(block, layout) };
+    assert_eq!(heap.used_bytes(), 0);
+}
 
 /// 256 KiB regions: a block of every class at once takes 112 KiB of slabs.
 const CONFIG: ByteConfig =
@@ -21,6 +65,25 @@ proptest! {
     #[test]
     fn slab_over_tlsf_follows_the_model(ops in byte_ops(200)) {
         run_byte_ops(&SlabByteAllocator::new, &CONFIG, &ops);
+    }
+
+    #[test]
+    fn power_of_two_classes_follow_the_model(ops in byte_ops(200)) {
+        run_byte_ops(&|| SlabByteAllocator::<_, PowerOfTwoClasses>::with_classes(TlsfByteAllocator::new()), &CONFIG, &ops);
+    }
+
+    #[test]
+    fn custom_classes_follow_the_model(ops in byte_ops(200)) {
+        run_byte_ops(&|| SlabByteAllocator::<_, Custom>::with_classes(BuddyByteAllocator::new()), &CONFIG, &ops);
+    }
+
+    #[test]
+    fn class_selection_is_the_smallest_fitting_class(size in 0usize..=5000, align_log2 in 0u32..=13) {
+        let align = 1 << align_log2;
+        check_selection::<FineClasses>(size, align);
+        check_selection::<FineClassesTo4096>(size, align);
+        check_selection::<PowerOfTwoClasses>(size, align);
+        check_selection::<Custom>(size, align);
     }
 
     #[test]

@@ -12,27 +12,12 @@ use core::{alloc::Layout, ptr::NonNull};
 
 use allocator_traits::{ByteAllocator, RegionTable, region::Region};
 
-use super::{
-    FreeBlock, GEOMETRY, HEADER_SIZE, Heap, NUM_CLASSES, SlabHeader, class_size, header_of, slab_base,
-    slab_size,
-};
+use super::{FreeBlock, HEADER_SIZE, Heap, SlabHeader, header_of, slab_base};
+use crate::classes::{ClassInfo, MAX_BLOCKS_PER_SLAB, SizeClasses};
 
-/// The most blocks a slab of any class can hold (ignoring its header).
-const MAX_BLOCKS: usize = {
-    let mut max = 0;
-    let mut class = 0;
-    while class < NUM_CLASSES {
-        let blocks = slab_size(class) / class_size(class);
-        if blocks > max {
-            max = blocks;
-        }
-        class += 1;
-    }
-    max
-};
-
-/// The words of a slab header's live-block bitmap.
-pub(super) const LIVE_WORDS: usize = MAX_BLOCKS.div_ceil(64);
+/// The words of a slab header's live-block bitmap: a bit for each block of
+/// the fullest slab any table may have.
+pub(super) const LIVE_WORDS: usize = MAX_BLOCKS_PER_SLAB.div_ceil(64);
 
 /// What the caller was doing when a check fired.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -50,23 +35,33 @@ impl core::fmt::Display for Op {
     }
 }
 
-/// The index of `block` in the slab `slab` of `class`.
-fn block_index(block: NonNull<u8>, slab: NonNull<SlabHeader>, class: usize) -> usize {
-    // SAFETY: `slab` is the header of a live slab of `class` (callers'
-    // contract), so the base lies in the same allocation.
-    let base = unsafe { slab_base(slab, class) }.as_ptr().addr();
-    (block.as_ptr().addr() - base) / class_size(class)
+/// The address of block 0 of the slab `slab` of the class `info`.
+fn first_block(slab: NonNull<SlabHeader>, info: &ClassInfo) -> usize {
+    // SAFETY: `slab` is the header of a live slab of the class (callers'
+    // contract), so the base lies in the same allocation; the colour is read
+    // in place, without a reference.
+    let (base, colour) = unsafe { (slab_base(slab, info), (&raw const (*slab.as_ptr()).colour).read()) };
+    base.as_ptr().addr() + colour as usize
 }
 
-/// Marks `block` of the slab `hdr` (at `slab`, of `class`) handed out or free.
+/// The index of `block` in the slab `slab` of the class `info`, and whether
+/// `block` is at a block boundary (`None` before block 0).
+fn block_index(block: NonNull<u8>, slab: NonNull<SlabHeader>, info: &ClassInfo) -> Option<(usize, bool)> {
+    let offset = block.as_ptr().addr().checked_sub(first_block(slab, info))?;
+    Some((offset / info.size, offset % info.size == 0))
+}
+
+/// Marks `block` of the slab `hdr` (at `slab`, of the class `info`) handed
+/// out or free.
 pub(super) fn set_live(
     hdr: &mut SlabHeader,
     block: NonNull<u8>,
     slab: NonNull<SlabHeader>,
-    class: usize,
+    info: &ClassInfo,
     live: bool,
 ) {
-    let index = block_index(block, slab, class);
+    // A live or just-freed block lies at a block boundary of its slab.
+    let index = block_index(block, slab, info).map_or(0, |(index, _)| index) % MAX_BLOCKS_PER_SLAB;
     let bit = 1u64 << (index % 64);
     if live {
         hdr.live[index / 64] |= bit;
@@ -140,31 +135,34 @@ fn encode(block: NonNull<u8>, next: Option<NonNull<FreeBlock>>) -> usize {
 
 /// Whether `next` (0 for none) can be the link of a free block of `slab`'s
 /// class: another carved block of the same slab.
-fn valid_link(slab: NonNull<SlabHeader>, class: usize, block: usize, next: usize) -> bool {
+fn valid_link(slab: NonNull<SlabHeader>, info: &ClassInfo, block: usize, next: usize) -> bool {
     if next == 0 {
         return true;
     }
     // SAFETY: `slab` is a live slab of `class` (callers' contract); `fresh`
     // is read in place, without a reference.
     let fresh = unsafe { (&raw const (*slab.as_ptr()).fresh).read() } as usize;
-    // SAFETY: as above.
-    let base = unsafe { slab_base(slab, class) }.as_ptr().addr();
-    let size = class_size(class);
+    let base = first_block(slab, info);
+    let size = info.size;
     next != block && next >= base && next < base + fresh * size && (next - base) % size == 0
 }
 
-/// Writes the free block at `block` of `class`: its encoded link to `next`,
-/// then poison.
+/// Writes the free block at `block` of the class `info`: its encoded link to
+/// `next`, then poison.
 ///
 /// # Safety
 ///
-/// `block` is a block of `class` that was just freed.
-pub(super) unsafe fn write_free_block(block: NonNull<u8>, next: Option<NonNull<FreeBlock>>, class: usize) {
-    // SAFETY: the block is ours again, `class_size(class)` bytes, aligned to
-    // at least a word.
+/// `block` is a block of the class that was just freed.
+pub(super) unsafe fn write_free_block(
+    block: NonNull<u8>,
+    next: Option<NonNull<FreeBlock>>,
+    info: &ClassInfo,
+) {
+    // SAFETY: the block is ours again, `info.size` bytes, aligned to at least
+    // a word.
     unsafe {
         block.cast::<usize>().write(encode(block, next));
-        block.add(size_of::<usize>()).write_bytes(POISON, class_size(class) - size_of::<usize>());
+        block.add(size_of::<usize>()).write_bytes(POISON, info.size - size_of::<usize>());
     }
 }
 
@@ -174,11 +172,11 @@ pub(super) unsafe fn write_free_block(block: NonNull<u8>, next: Option<NonNull<F
 ///
 /// # Safety
 ///
-/// `block` heads the free list of `slab`, a live slab of `class`.
+/// `block` heads the free list of `slab`, a live slab of the class `info`.
 pub(super) unsafe fn take_free_block(
     block: NonNull<FreeBlock>,
     slab: NonNull<SlabHeader>,
-    class: usize,
+    info: &ClassInfo,
 ) -> Option<NonNull<FreeBlock>> {
     let block = block.cast::<u8>();
     let addr = block.as_ptr().addr();
@@ -187,13 +185,13 @@ pub(super) unsafe fn take_free_block(
     let written_after_free = |offset: usize| -> ! {
         allocator_traits::caller_bug!(
             "allocator-slab: use after free: block {addr:#x} ({} bytes) was written after it was freed (at byte {offset})",
-            class_size(class)
+            info.size
         )
     };
-    if !valid_link(slab, class, addr, next) {
+    if !valid_link(slab, info, addr, next) {
         written_after_free(0);
     }
-    let size = class_size(class);
+    let size = info.size;
     let mut offset = size_of::<usize>();
     while offset < size {
         // SAFETY: `offset < size`, a word boundary inside the block.
@@ -209,26 +207,27 @@ pub(super) unsafe fn take_free_block(
     })
 }
 
-impl<B: ByteAllocator> Heap<B> {
+impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     /// Panics (through [`allocator_traits::caller_bug!`]) unless `ptr` can be
     /// a live block of `class` allocated for `layout`: O(1) (and a scan of at
     /// most 32 known regions). Reads only the heap's own metadata, never the
     /// block.
     pub(super) fn check_live(&self, ptr: NonNull<u8>, layout: Layout, class: usize, op: Op) {
         let addr = ptr.as_ptr().addr();
-        let size = class_size(class);
+        let info = Self::info(class);
+        let size = info.size;
         let align = layout.align();
         if addr % align != 0 {
             allocator_traits::caller_bug!(
                 "allocator-slab: {op} of {addr:#x}, misaligned for its layout (align {align})"
             );
         }
-        if addr % size != 0 {
+        if addr % info.block_align != 0 {
             allocator_traits::caller_bug!(
                 "allocator-slab: {op} of {addr:#x}, which is not the start of a block of the {size}-byte class"
             );
         }
-        let slab = header_of(ptr, class);
+        let slab = header_of(ptr, info);
         if !self.known.may_hold(addr, size) || !self.known.may_hold(slab.as_ptr().addr(), HEADER_SIZE) {
             allocator_traits::caller_bug!(
                 "allocator-slab: {op} of {addr:#x}, which lies outside every region"
@@ -245,12 +244,12 @@ impl<B: ByteAllocator> Heap<B> {
                  (never allocated, or freed with another layout)"
             );
         }
-        let index = block_index(ptr, slab, class);
-        if index >= GEOMETRY[class].capacity {
-            allocator_traits::caller_bug!(
+        let index = match block_index(ptr, slab, info) {
+            Some((index, true)) if index < info.capacity => index,
+            _ => allocator_traits::caller_bug!(
                 "allocator-slab: {op} of {addr:#x}, which is not the start of a block of the {size}-byte class"
-            );
-        }
+            ),
+        };
         // SAFETY: `slab` is a live slab of `class` (its tag says so); the
         // bitmap word is read in place, without a reference.
         let word = unsafe { (&raw const (*slab.as_ptr()).live[index / 64]).read() };
