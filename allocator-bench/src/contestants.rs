@@ -122,10 +122,17 @@ impl Backend {
 
     /// A fresh contestant over the whole of `pool`.
     pub fn instantiate<'p>(&self, pool: &'p mut Pool) -> Result<Instance<'p>, String> {
+        let size = pool.size();
+        self.instantiate_in(pool, size)
+    }
+
+    /// A fresh contestant over the first `size` bytes of `pool` (all of it
+    /// when `size` is larger).
+    pub fn instantiate_in<'p>(&self, pool: &'p mut Pool, size: usize) -> Result<Instance<'p>, String> {
         // SAFETY: `pool` is borrowed mutably for as long as the instance
         // lives, so nothing else uses its bytes meanwhile; `base()` carries
-        // the provenance of the whole pool.
-        let inner = unsafe { (self.make)(pool.base(), pool.size()) }?;
+        // the provenance of the whole pool, and the region lies inside it.
+        let inner = unsafe { (self.make)(pool.base(), size.min(pool.size())) }?;
         Ok(Instance { inner, _pool: PhantomData })
     }
 }
@@ -446,6 +453,27 @@ impl Contestant for Bump {
         // SAFETY: forwarded contract.
         unsafe { realloc_by_copy(self, ptr, layout, new_size) }
     }
+}
+
+/// The slab heap over our TLSF with the other size-class tables the crate
+/// offers, beside the default one (`slab`): the suites that compare memory
+/// use run them when `slab` runs.
+pub fn slab_tables() -> Vec<Backend> {
+    type Slab<C> = allocator_slab::SlabByteAllocator<allocator_tlsf::TlsfByteAllocator, C>;
+    vec![
+        Backend {
+            name: "slab-fine4096",
+            family: Family::Ours,
+            about: "SlabByteAllocator<TlsfByteAllocator, FineClassesTo4096> (quarter steps to 4 KiB)",
+            make: Ours::<Slab<allocator_slab::FineClassesTo4096>>::make,
+        },
+        Backend {
+            name: "slab-pow2",
+            family: Family::Ours,
+            about: "SlabByteAllocator<TlsfByteAllocator, PowerOfTwoClasses> (the table of earlier versions)",
+            make: Ours::<Slab<allocator_slab::PowerOfTwoClasses>>::make,
+        },
+    ]
 }
 
 /// Every contestant, ours first, in table order.

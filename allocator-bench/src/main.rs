@@ -245,6 +245,8 @@ fn main() -> ExitCode {
             Suite::MemoryReturn => suites::memory_return::run(&mut ctx),
             Suite::Larson => suites::larson::run(&mut ctx),
             Suite::ProducerConsumer => suites::producer_consumer::run(&mut ctx),
+            Suite::RealSizes => suites::real_sizes::run(&mut ctx),
+            Suite::Colouring => suites::colouring::run(&mut ctx),
         };
         progress.suspend(|| {
             for table in &report.tables {

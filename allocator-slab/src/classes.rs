@@ -67,6 +67,29 @@ pub trait SizeClasses {
     /// The block sizes, in bytes, strictly increasing.
     const SIZES: &'static [usize];
 
+    /// The slab size of each class, in bytes, or empty (the default) for
+    /// the derived sizes (see [`SizeClasses::slab_size`]). When given: one
+    /// entry per class, each a power of two from [`MIN_SLAB_SIZE`] to
+    /// [`MAX_SLAB_SIZE`] holding 1 to [`MAX_BLOCKS_PER_SLAB`] blocks besides
+    /// the slab's header and tail (a compile error otherwise). Smaller slabs
+    /// return memory sooner and strand less in partly used slabs; larger
+    /// ones take the backing allocator less often.
+    const SLAB_SIZES: &'static [usize] = &[];
+
+    /// Sizes above this go to the backing allocator, instead of to the
+    /// smallest class that fits them, when that class would leave more than
+    /// an eighth of its block unused (sizes are first rounded up to a
+    /// multiple of 8). The backing allocator fits them exactly, for a
+    /// header (16 bytes in TLSF): for the large classes, whose slabs are
+    /// large and whose blocks are few, the memory matters more than the few
+    /// nanoseconds a slab saves. The default, `usize::MAX`, never does.
+    const EXACT_FIT_ABOVE: usize = usize::MAX;
+
+    /// Whether successive slabs of a class start their blocks at different
+    /// cache-line offsets (slab colouring, the default). Off, block `i` of
+    /// every slab lies at the same offset, `i * size`.
+    const COLOURING: bool = true;
+
     /// The number of classes.
     fn count() -> usize
     where
@@ -104,7 +127,10 @@ pub trait SizeClasses {
     }
 
     /// The size of a slab of `class`, a power of two it is aligned to
-    /// (`None` past the last class).
+    /// (`None` past the last class): the class's entry of
+    /// [`SLAB_SIZES`](Self::SLAB_SIZES), or by default the smallest power of
+    /// two from [`MIN_SLAB_SIZE`] that holds at least 8 blocks besides the
+    /// header and tail, capped at [`MAX_SLAB_SIZE`].
     fn slab_size(class: usize) -> Option<usize>
     where
         Self: Sized,
@@ -140,29 +166,33 @@ pub trait SizeClasses {
 /// 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048.
 ///
 /// Layouts above 2048 bytes go to the backing allocator (TLSF by default,
-/// O(1) too). The table stops there by measurement (`allocator-bench
-/// --suite efficiency`, 128 MiB pool, sizes up to 10,000 bytes): with the
-/// classes up to 4096 ([`FineClassesTo4096`]) the heap fills 95.7 % of its
-/// pool before the first failure, with this table 97.4 % (TLSF alone
-/// 98.4 %). A class above 2 KiB holds 7 to 15 blocks per 32 KiB slab, and
-/// random frees leave such slabs partly empty; blocks of these sizes cost
-/// TLSF 16 bytes each.
+/// O(1) too), and so do sizes above 1024 bytes that their class would fit
+/// with more than an eighth of its block unused
+/// ([`EXACT_FIT_ABOVE`](SizeClasses::EXACT_FIT_ABOVE) = 1024: 1025 to 1112
+/// bytes, 1281 to 1336, 1537 to 1568; a page of 1024 bytes and a small
+/// header, as sqlite's page cache asks for, is fitted exactly). Classes
+/// above 1 KiB have slabs of 16 and 32 KiB: a class block of a rarely used
+/// size would hold a large slab, and cutting many such slabs aligned out of
+/// the backing allocator leaves gaps between them. The README's results
+/// (suites `efficiency` and `real-sizes`) show what each choice costs.
 ///
 /// **Worst-case internal waste**: for a layout of `n` bytes aligned to at
 /// most 8, the block of the class chosen wastes at most 15 bytes for
-/// `n <= 64`, and less than [`FINE_WORST_WASTE_PERCENT`] (20) % of the block
-/// for `64 < n <= 2048`: the worst case is one byte past a class, `n = 1025`
-/// in the 1280-byte class (255 bytes, 19.9 %). A larger alignment takes the
-/// smallest class whose blocks are that aligned (`size 72, align 32` takes
-/// the 96-byte class; `size 8, align 512` the 512-byte one). The crate's
-/// tests check the bound over every size `1..=4096` and the selection over
-/// every alignment `1..=4096`.
+/// `n <= 64`, less than [`FINE_WORST_WASTE_PERCENT`] (20) % of the block for
+/// `64 < n <= 1024` (the worst case is one byte past a class: `n = 513` in
+/// the 640-byte class, 127 bytes, 19.8 %), and at most an eighth of the
+/// block plus 7 bytes above. A larger alignment takes the smallest class
+/// whose blocks are that aligned (`size 72, align 32` takes the 96-byte
+/// class; `size 8, align 512` the 512-byte one). The crate's tests check
+/// the bound over every size `1..=4096` and the selection over every
+/// alignment `1..=8192`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FineClasses;
 
 /// The bound on the internal waste of [`FineClasses`] (and
-/// [`FineClassesTo4096`]) for sizes above 64 bytes with alignments up to 8:
-/// less than this percentage of the block.
+/// [`FineClassesTo4096`]) for sizes from 65 to 1024 bytes with alignments up
+/// to 8: less than this percentage of the block (above 1024 bytes, at most
+/// an eighth of the block plus 7 bytes).
 pub const FINE_WORST_WASTE_PERCENT: usize = 20;
 
 impl SizeClasses for FineClasses {
@@ -170,11 +200,14 @@ impl SizeClasses for FineClasses {
         8, 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024,
         1280, 1536, 1792, 2048,
     ];
+    const EXACT_FIT_ABOVE: usize = 1024;
 }
 
 /// [`FineClasses`] continued to 4096 bytes (29 classes: ..., 2048, 2560,
-/// 3072, 3584, 4096): more layouts served from slabs, at the cost of heap
-/// efficiency (see [`FineClasses`]). The waste bound is the same.
+/// 3072, 3584, 4096), with the same exact-fit rule above 1024 bytes: more
+/// layouts served from slabs (faster where many blocks of 2 to 4 KiB
+/// churn), for more memory held in partly used 32 KiB slabs. The waste
+/// bound is the same.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FineClassesTo4096;
 
@@ -183,6 +216,7 @@ impl SizeClasses for FineClassesTo4096 {
         8, 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024,
         1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
     ];
+    const EXACT_FIT_ABOVE: usize = 1024;
 }
 
 /// The power-of-two table: 10 classes, 8, 16, 32, ..., 4096 bytes (the
@@ -256,9 +290,19 @@ impl ClassTable {
     /// Builds and checks the table of `sizes`; `overhead` is the header and
     /// tail each slab loses. Panics (a compile error, as it runs in a
     /// `const`) when a rule of [`SizeClasses`] is broken.
-    pub(crate) const fn build(sizes: &[usize], overhead: usize) -> Self {
+    pub(crate) const fn build(
+        sizes: &[usize],
+        slab_sizes: &[usize],
+        colouring: bool,
+        exact_fit_above: usize,
+        overhead: usize,
+    ) -> Self {
         let count = sizes.len();
         assert!(count >= 1 && count <= MAX_CLASSES, "a size-class table has 1 to 32 classes");
+        assert!(
+            slab_sizes.is_empty() || slab_sizes.len() == count,
+            "SLAB_SIZES is empty or has one entry per class"
+        );
         let mut info = [ClassInfo {
             size: 0,
             mask: 0,
@@ -276,7 +320,12 @@ impl ClassTable {
             assert!(class == 0 || sizes[class - 1] < size, "class sizes increase strictly");
             // The slab size does not depend on the header's size, so the
             // geometry is the same with and without `debug-checks`.
-            let slab = slab_size_for(size, NOMINAL_OVERHEAD);
+            let slab =
+                if slab_sizes.is_empty() { slab_size_for(size, NOMINAL_OVERHEAD) } else { slab_sizes[class] };
+            assert!(
+                slab.is_power_of_two() && slab >= MIN_SLAB_SIZE && slab <= MAX_SLAB_SIZE,
+                "slab sizes are powers of two in 4096..=32768"
+            );
             let header_offset = slab - overhead;
             let capacity = header_offset / size;
             assert!(capacity >= 1 && capacity <= MAX_BLOCKS_PER_SLAB, "a slab holds 1 to 512 blocks");
@@ -291,7 +340,7 @@ impl ClassTable {
                 header_offset,
                 capacity,
                 block_align,
-                colours: slack / colour_step + 1,
+                colours: if colouring { slack / colour_step + 1 } else { 1 },
                 colour_step,
             };
             class += 1;
@@ -303,7 +352,11 @@ impl ClassTable {
             while class < count && sizes[class] < index * 8 {
                 class += 1;
             }
-            by_size[index] = class as u8;
+            // Too much of the class's block would be lost: the backing
+            // allocator fits the size exactly.
+            let exact_fit =
+                index * 8 > exact_fit_above && class < count && (sizes[class] - index * 8) * 8 > sizes[class];
+            by_size[index] = if exact_fit { count as u8 } else { class as u8 };
             index += 1;
         }
         let mut by_align = [[count as u8; ALIGN_SHIFTS]; MAX_CLASSES + 1];
@@ -348,5 +401,11 @@ pub(crate) struct Table<C: ?Sized>(core::marker::PhantomData<C>);
 
 impl<C: SizeClasses + ?Sized> Table<C> {
     /// The table of `C::SIZES`, built (and checked) at compile time.
-    pub(crate) const TABLE: ClassTable = ClassTable::build(C::SIZES, crate::heap::SLAB_OVERHEAD);
+    pub(crate) const TABLE: ClassTable = ClassTable::build(
+        C::SIZES,
+        C::SLAB_SIZES,
+        C::COLOURING,
+        C::EXACT_FIT_ABOVE,
+        crate::heap::SLAB_OVERHEAD,
+    );
 }

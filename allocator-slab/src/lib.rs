@@ -14,8 +14,10 @@
 //!
 //! - [`FineClasses`] (the default): 25 classes about a quarter of a power
 //!   of two apart, 8, 16, 32, 48, 64, 80, ..., 1536, 1792, 2048 bytes. A
-//!   layout of `n > 64` bytes (alignment up to 8) wastes less than 20 % of
-//!   its block, `n <= 64` at most 15 bytes; see [`FineClasses`].
+//!   layout of `n <= 64` bytes (alignment up to 8) wastes at most 15 bytes,
+//!   up to 1024 bytes less than 20 % of its block; above, a size its class
+//!   would fit with more than an eighth unused goes to the backing
+//!   allocator, which fits it exactly; see [`FineClasses`].
 //! - [`FineClassesTo4096`]: the same continued to 4096 bytes (29 classes).
 //! - [`PowerOfTwoClasses`]: 8, 16, 32, ..., 4096 (the table of earlier
 //!   versions).
@@ -39,7 +41,8 @@
 //! - **Classes from 8 bytes** (the original starts at 64, so a 16-byte object
 //!   wastes 75 %).
 //! - **Finer classes**: 25 classes to 2048 bytes, less than 20 % waste per
-//!   block above 64 bytes (the original's powers of two waste up to 50 %).
+//!   block above 64 bytes, an eighth above 1 KiB (the original's powers of
+//!   two waste up to 50 %).
 //! - **Alignment**: a layout goes to the smallest class at least as large as
 //!   its size whose blocks are aligned at least as asked (see
 //!   [Size classes](#size-classes)), so every block is aligned as asked.
@@ -76,9 +79,10 @@
 //! # Slabs
 //!
 //! A slab of a class is a power of two in size, from 4 KiB to 32 KiB
-//! ([`SizeClasses::slab_size`]), aligned to that size: the smallest that
-//! holds at least 8 blocks besides its header and tail (the 4096-byte class
-//! of the longer tables has 7 blocks in 32 KiB). The heap takes a slab from
+//! ([`SizeClasses::slab_size`]), aligned to that size: by default the
+//! smallest that holds at least 8 blocks besides its header and tail (the
+//! 4096-byte class of the longer tables has 7 blocks in 32 KiB); a table
+//! may give its own ([`SizeClasses::SLAB_SIZES`]). The heap takes a slab from
 //! the backing allocator as one chunk of `slab_size - SLAB_TAIL` bytes with
 //! that alignment. For [`FineClasses`]:
 //!
@@ -102,7 +106,8 @@
 //! line, or the block alignment if larger), so that successive slabs of a
 //! class put their blocks on different cache lines: the first slab of a
 //! class starts at 0, the next at 64, and so on as far as the slack allows
-//! ([`SizeClasses::colours`]), then over again. It costs no memory.
+//! ([`SizeClasses::colours`]), then over again. It costs no memory. A
+//! table turns it off with [`SizeClasses::COLOURING`].
 //!
 //! The 32 KiB cap keeps slabs within reach of small heaps; a heap whose
 //! backing allocator cannot find a free, 32 KiB-aligned 32 KiB chunk cannot

@@ -1441,3 +1441,69 @@ fn max_layout_size_covers_the_classes_and_the_backing() {
     assert_eq!(mid_buddy.max_layout_size(1), 8192);
     assert_eq!(mid_buddy.max_layout_size(4096), 8192);
 }
+
+/// A table with its own slab sizes and without colouring.
+struct Plain;
+
+impl SizeClasses for Plain {
+    const SIZES: &'static [usize] = &[48, 320, 3000];
+    const SLAB_SIZES: &'static [usize] = &[8192, 4096, 32768];
+    const COLOURING: bool = false;
+}
+
+#[test]
+fn slab_sizes_and_colouring_are_configurable() {
+    assert_eq!((0..3).map(|c| Plain::slab_size(c).unwrap()).collect::<Vec<_>>(), [8192, 4096, 32768]);
+    assert_eq!((0..3).map(|c| Plain::colours(c).unwrap()).collect::<Vec<_>>(), [1, 1, 1]);
+    let header = crate::heap::HEADER_SIZE;
+    assert_eq!(Plain::slab_capacity(0), Some((8192 - SLAB_TAIL - header) / 48));
+    assert_eq!(Plain::slab_capacity(2), Some((32768 - SLAB_TAIL - header) / 3000));
+    // The same sizes with the derived slabs and colouring: more than one
+    // colour where the slack allows (84 blocks of 48 bytes fill a 4 KiB
+    // slab's 4,032 bytes: no slack, one colour).
+    struct Coloured;
+    impl SizeClasses for Coloured {
+        const SIZES: &'static [usize] = &[48, 320, 3000];
+    }
+    assert_eq!(Coloured::colours(0), Some(1));
+    assert!((1..3).all(|c| Coloured::colours(c).unwrap() > 1));
+    assert_eq!(Coloured::slab_size(1), Some(4096));
+
+    /// The offset of the first block of each of `slabs` successive slabs of
+    /// the class of `size` from its slab's start.
+    fn first_offsets<C: SizeClasses>(size: usize, slabs: usize) -> Vec<usize> {
+        let arena = Pool::new(4 << 20, 32768);
+        let mut heap: Heap<TlsfByteAllocator, C> = {
+            let mut backing = TlsfByteAllocator::new();
+            // SAFETY: as in `first_fit_heap`.
+            unsafe { backing.init(arena.start(), arena.size()) }.unwrap();
+            Heap::with_classes(backing)
+        };
+        let class = C::size_class(layout(size, 8)).unwrap();
+        let (slab, capacity) = (C::slab_size(class).unwrap(), C::slab_capacity(class).unwrap());
+        let mut offsets = Vec::new();
+        let mut blocks = Vec::new();
+        for _ in 0..slabs {
+            // A full slab's worth: the first block opens a new slab.
+            for i in 0..capacity {
+                let block = heap.alloc(layout(size, 8)).unwrap();
+                if i == 0 {
+                    offsets.push(block.as_ptr().addr() % slab);
+                }
+                blocks.push(block);
+            }
+        }
+        for block in blocks {
+            // SAFETY: allocated above with this layout.
+            unsafe { heap.dealloc(block, layout(size, 8)) };
+        }
+        offsets
+    }
+    let colours = Coloured::colours(1).unwrap();
+    let coloured = first_offsets::<Coloured>(320, colours + 1);
+    let expected: Vec<usize> = (0..colours).map(|c| c * 64).chain([0]).collect();
+    assert_eq!(coloured, expected, "successive slabs step through the colours, then start over");
+    assert_eq!(first_offsets::<Plain>(320, 4), [0, 0, 0, 0], "without colouring every slab starts at 0");
+    assert_eq!(first_offsets::<Plain>(48, 2), [0, 0]);
+    assert_eq!(first_offsets::<Plain>(3000, 2), [0, 0]);
+}

@@ -11,12 +11,15 @@ use allocator_slab::{
 use allocator_testkit::ByteConfig;
 
 /// A table defined by a user of the crate: odd sizes, blocks aligned to 8
-/// only (a layout aligned to 16 or more goes to the backing allocator).
+/// only (a layout aligned to 16 or more goes to the backing allocator), its
+/// own slab sizes, no colouring.
 #[cfg_attr(miri, allow(dead_code))]
 struct Custom;
 
 impl SizeClasses for Custom {
     const SIZES: &'static [usize] = &[24, 40, 72, 200, 520, 1000, 1800, 3000];
+    const SLAB_SIZES: &'static [usize] = &[4096, 4096, 8192, 8192, 16384, 32768, 32768, 32768];
+    const COLOURING: bool = false;
 }
 
 // The defaults: 1 MiB regions, alignments up to 4 KiB, sizes up to 16 KiB

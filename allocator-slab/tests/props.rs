@@ -23,12 +23,11 @@ impl SizeClasses for Custom {
     const SIZES: &'static [usize] = &[24, 48, 56, 200, 1000, 1200, 3000];
 }
 
-/// The class of `(size, align)` by brute force: the smallest whose size is
-/// at least `size` and whose blocks (aligned to the largest power of two
-/// dividing the size) are aligned to `align`.
-fn brute_force<C: SizeClasses>(size: usize, align: usize) -> Option<usize> {
-    C::SIZES.iter().position(|&class| class >= size && (class & class.wrapping_neg()) >= align)
+mod common {
+    pub use allocator_slab::SizeClasses;
+    pub mod oracle;
 }
+use common::oracle::expected_class;
 
 /// The class chosen for `(size, align)` is the smallest fitting one, and a
 /// heap of the table serves the layout with a block of that class, aligned
@@ -36,7 +35,7 @@ fn brute_force<C: SizeClasses>(size: usize, align: usize) -> Option<usize> {
 fn check_selection<C: SizeClasses>(size: usize, align: usize) {
     let layout = Layout::from_size_align(size, align).unwrap();
     let class = C::size_class(layout);
-    assert_eq!(class, brute_force::<C>(size, align), "size {size} align {align}");
+    assert_eq!(class, expected_class::<C>(size, align), "size {size} align {align}");
     let pool = Pool::new(256 << 10, 4096);
     let mut heap: Heap<TlsfByteAllocator, C> = Heap::with_classes(TlsfByteAllocator::new());
     // SAFETY: a whole pool, used by nothing else, which outlives the heap.

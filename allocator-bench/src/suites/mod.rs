@@ -2,6 +2,7 @@
 //! [`SuiteReport`](crate::report::SuiteReport).
 
 pub mod arceos;
+pub mod colouring;
 pub mod efficiency;
 pub mod frames;
 pub mod larson;
@@ -11,6 +12,7 @@ pub mod multi;
 pub mod phase_shift;
 pub mod producer_consumer;
 pub mod random_actions;
+pub mod real_sizes;
 pub mod threads;
 
 use indicatif::ProgressBar;
@@ -74,11 +76,15 @@ pub enum Suite {
     Larson,
     /// Blocks allocated by producers and freed by consumers, 1 / 2 / 4 threads: ops/s.
     ProducerConsumer,
+    /// Real programs' size distributions (sqlite3, CPython): the smallest pool that serves them.
+    RealSizes,
+    /// Slab colouring: walking objects of one class with and without it, ns per read.
+    Colouring,
 }
 
 impl Suite {
     /// Every suite, in run order.
-    pub const ALL: [Suite; 10] = [
+    pub const ALL: [Suite; 12] = [
         Suite::Arceos,
         Suite::RandomActions,
         Suite::Efficiency,
@@ -89,6 +95,8 @@ impl Suite {
         Suite::MemoryReturn,
         Suite::Larson,
         Suite::ProducerConsumer,
+        Suite::RealSizes,
+        Suite::Colouring,
     ];
 
     /// One line on what it measures.
@@ -120,6 +128,12 @@ impl Suite {
             Suite::ProducerConsumer => {
                 "producers allocate, consumers on other threads free, 1 / 2 / 4 threads: million ops per second (wall clock)"
             }
+            Suite::RealSizes => {
+                "real programs' size distributions (sqlite3, CPython): peak resident memory and the smallest pool"
+            }
+            Suite::Colouring => {
+                "slab colouring: one word of many objects of one class, ns per read, with and without"
+            }
         }
     }
 
@@ -128,6 +142,12 @@ impl Suite {
     pub fn steps(self, backends: &[&Backend], reps: usize, quick: bool) -> u64 {
         if self == Suite::Frames {
             return (frames::CONTESTANTS.len() * reps) as u64;
+        }
+        if self == Suite::Colouring {
+            return colouring::steps(reps) as u64;
+        }
+        if self == Suite::RealSizes {
+            return real_sizes::steps(backends) as u64;
         }
         if self == Suite::MemoryReturn {
             return (memory_return::chosen(backends).len() * reps) as u64;
@@ -146,7 +166,9 @@ impl Suite {
             | Suite::Frames
             | Suite::MemoryReturn
             | Suite::Larson
-            | Suite::ProducerConsumer => 1,
+            | Suite::ProducerConsumer
+            | Suite::RealSizes
+            | Suite::Colouring => 1,
         };
         (per_backend * n) as u64
     }
