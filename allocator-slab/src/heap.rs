@@ -160,9 +160,9 @@ struct SizeClass {
     /// The length of `empty` (at most [`CACHED_EMPTY_SLABS`]).
     empty_count: u32,
     /// Slabs of this class taken from the backing allocator (any state).
-    slabs: usize,
+    slabs: u32,
     /// Slabs with every block handed out.
-    full: usize,
+    full: u32,
     /// The colour the next new slab gets (an index below the class's
     /// colour count).
     next_colour: u32,
@@ -172,6 +172,8 @@ struct SizeClass {
     frees: u64,
     /// The most blocks live at once.
     peak_live: usize,
+    /// The sizes asked for by the layouts of the blocks handed out now.
+    requested: usize,
 }
 
 impl SizeClass {
@@ -185,6 +187,7 @@ impl SizeClass {
         allocs: 0,
         frees: 0,
         peak_live: 0,
+        requested: 0,
     };
 
     /// The blocks handed out now.
@@ -212,18 +215,48 @@ pub struct ClassStats {
     pub partial_slabs: usize,
     /// Empty slabs cached for reuse.
     pub cached_slabs: usize,
+    /// Blocks a slab holds.
+    pub blocks_per_slab: usize,
+    /// The sizes the layouts of the live blocks asked for (at most
+    /// `live * size`).
+    pub requested_bytes: usize,
     /// Blocks handed out since the heap was made.
     pub allocs: u64,
     /// Blocks freed since the heap was made.
     pub frees: u64,
 }
 
+impl ClassStats {
+    /// Bytes lost to rounding: the live blocks' class size over what their
+    /// layouts asked for.
+    pub fn rounding_bytes(&self) -> usize {
+        (self.live * self.size).saturating_sub(self.requested_bytes)
+    }
+
+    /// Bytes of free blocks in the full and partial slabs held (cached empty
+    /// slabs not counted: they go back on demand).
+    pub fn free_in_slabs_bytes(&self) -> usize {
+        ((self.full_slabs + self.partial_slabs) * self.blocks_per_slab).saturating_sub(self.live) * self.size
+    }
+
+    /// The share of the class's slab bytes (full, partial and cached slabs)
+    /// not holding requested bytes: rounding, free blocks, cached slabs, and
+    /// slab headers and slack. 0 when the class holds no slab.
+    pub fn fragmentation(&self) -> f64 {
+        let held = (self.full_slabs + self.partial_slabs + self.cached_slabs) * self.slab_size;
+        if held == 0 { 0.0 } else { 1.0 - self.requested_bytes as f64 / held as f64 }
+    }
+}
+
 impl fmt::Display for ClassStats {
-    /// One line: `  48 B: live 12 (peak 40), slabs 1 full / 2 partial / 1 cached (4 KiB), 70 allocs, 58 frees`.
+    /// One line: `  48 B: live 12 (peak 40), slabs 1 full / 2 partial / 1
+    /// cached (4 KiB), 70 allocs, 58 frees, rounding 96 B, free in slabs
+    /// 3456 B, fragmentation 91.2 %`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{:>4} B: live {} (peak {}), slabs {} full / {} partial / {} cached ({} KiB), {} allocs, {} frees",
+            "{:>4} B: live {} (peak {}), slabs {} full / {} partial / {} cached ({} KiB), {} allocs, {} frees, \
+             rounding {} B, free in slabs {} B, fragmentation {:.1} %",
             self.size,
             self.live,
             self.peak_live,
@@ -232,7 +265,10 @@ impl fmt::Display for ClassStats {
             self.cached_slabs,
             self.slab_size / 1024,
             self.allocs,
-            self.frees
+            self.frees,
+            self.rounding_bytes(),
+            self.free_in_slabs_bytes(),
+            self.fragmentation() * 100.0
         )
     }
 }
@@ -578,11 +614,12 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             return self.alloc_large(layout);
         }
         let Some(slab) = self.classes[class].partial else {
-            return self.alloc_from_new_slab(class);
+            return self.alloc_from_new_slab(class, layout.size());
         };
         // SAFETY: `slab` heads the class's partial list, so it is a live slab
         // of `class` with a free block.
         let block = unsafe { Self::take_block(&mut self.classes[class], slab, class) };
+        self.classes[class].requested += layout.size();
         self.small_used += Self::info(class).size;
         self.note_used();
         Ok(block)
@@ -649,6 +686,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         self.small_used -= Self::info(class).size;
         let size_class = &mut self.classes[class];
         size_class.frees += 1;
+        size_class.requested -= layout.size();
         if was_full {
             size_class.full -= 1;
             // SAFETY: a full slab is in no list; `slab` is live.
@@ -688,6 +726,8 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             self.check_live(with_region_provenance(ptr), old, old_class, debug::Op::Realloc);
         }
         if old_class < Self::count() && old_class == new_class {
+            let size_class = &mut self.classes[old_class];
+            size_class.requested = size_class.requested - old.size() + new_size;
             // The block handed back carries the region's provenance, as every
             // block the heap hands out.
             return Ok(with_region_provenance(ptr));
@@ -772,8 +812,10 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
                 slab_size: info.mask + 1,
                 live: size_class.live(),
                 peak_live: size_class.peak_live,
-                full_slabs: size_class.full,
-                partial_slabs: size_class.slabs - size_class.full - size_class.empty_count as usize,
+                full_slabs: size_class.full as usize,
+                partial_slabs: (size_class.slabs - size_class.full - size_class.empty_count) as usize,
+                blocks_per_slab: info.capacity,
+                requested_bytes: size_class.requested,
                 cached_slabs: size_class.empty_count as usize,
                 allocs: size_class.allocs,
                 frees: size_class.frees,
@@ -1058,7 +1100,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     /// and serve the block from it.
     #[cold]
     #[inline(never)]
-    fn alloc_from_new_slab(&mut self, class: usize) -> AllocResult<NonNull<u8>> {
+    fn alloc_from_new_slab(&mut self, class: usize, requested: usize) -> AllocResult<NonNull<u8>> {
         let slab = match self.classes[class].empty {
             Some(slab) => {
                 // SAFETY: `slab` is a cached empty slab of `class`.
@@ -1073,6 +1115,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         unsafe { Self::push_partial(size_class, slab) };
         // SAFETY: `slab` heads the partial list and is empty.
         let block = unsafe { Self::take_block(size_class, slab, class) };
+        size_class.requested += requested;
         self.small_used += Self::info(class).size;
         self.note_used();
         Ok(block)
@@ -1156,7 +1199,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     /// The number of slabs of `class` held (partial, full and cached).
     #[cfg(test)]
     pub(crate) fn slab_count(&self, class: usize) -> usize {
-        self.classes[class].slabs
+        self.classes[class].slabs as usize
     }
 
     /// The number of slabs in the partial list of `class`.

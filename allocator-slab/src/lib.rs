@@ -174,11 +174,16 @@
 //! - [`peak_used_bytes`](Heap::peak_used_bytes): the most `used_bytes` seen
 //!   after an allocation.
 //! - [`class_stats`](Heap::class_stats): per class, the blocks live now and
-//!   at the peak, the slabs held full, partial and cached empty, and the
-//!   blocks allocated and freed; it prints one line per class
-//!   (`  48 B: live 12 (peak 40), slabs 0 full / 1 partial / 0 cached (4 KiB), 52 allocs, 40 frees`).
-//!   The counters live in the per-class structure the fast paths already
-//!   touch: an allocation adds one and raises the peak, a free adds one.
+//!   at the peak, the slabs held full, partial and cached empty, the blocks
+//!   allocated and freed, and the bytes the live blocks' layouts asked for;
+//!   from these, the bytes lost to rounding, the free bytes in the slabs
+//!   held and the fragmentation ratio ([`ClassStats`]). It prints one line
+//!   per class (`  48 B: live 12 (peak 40), slabs 0 full / 1 partial / 0
+//!   cached (4 KiB), 52 allocs, 40 frees, rounding 96 B, free in slabs
+//!   3456 B, fragmentation 86.0 %`). The counters live in the per-class
+//!   structure (one cache line) the fast paths already touch: an
+//!   allocation adds one, adds its size and raises the peak; a free adds
+//!   one and subtracts its size.
 //!
 //! # Example
 //!

@@ -216,3 +216,43 @@ fn successive_slabs_take_successive_colours() {
     }
     assert_eq!(heap.used_bytes(), 0);
 }
+
+#[test]
+fn class_statistics_count_rounding_and_free_bytes() {
+    let arena = Pool::new(1 << 20, 4096);
+    let mut heap = heap_over(&arena, TlsfByteAllocator::new());
+    // 40-byte layouts take the 64-byte class of the power-of-two table.
+    let l = layout(40, 8);
+    let class = size_class(l).unwrap();
+    let per_slab = slab_capacity(class);
+    let blocks: Vec<_> = (0..per_slab + 2).map(|_| heap.alloc(l).unwrap()).collect();
+    let stats = heap.class_stats().classes()[class];
+    assert_eq!(stats.blocks_per_slab, per_slab);
+    assert_eq!(stats.requested_bytes, (per_slab + 2) * 40);
+    assert_eq!(stats.rounding_bytes(), (per_slab + 2) * 24);
+    // One full slab, one partial with 2 of its blocks live.
+    assert_eq!(stats.free_in_slabs_bytes(), (per_slab - 2) * 64);
+    let held = 2 * slab_size(class);
+    let expected = 1.0 - ((per_slab + 2) * 40) as f64 / held as f64;
+    assert!((stats.fragmentation() - expected).abs() < 1e-9, "{}", stats.fragmentation());
+    // Growing in place within the class counts the new size; moving to
+    // another class moves the count.
+    // SAFETY: `blocks[0]` is live for `l`.
+    let grown = unsafe { heap.realloc(blocks[0], l, 60) }.unwrap();
+    assert_eq!(grown, blocks[0]);
+    assert_eq!(heap.class_stats().classes()[class].requested_bytes, (per_slab + 2) * 40 + 20);
+    // SAFETY: `grown` is live for (60, 8).
+    let moved = unsafe { heap.realloc(grown, layout(60, 8), 100) }.unwrap();
+    assert_eq!(heap.class_stats().classes()[class].requested_bytes, (per_slab + 1) * 40);
+    assert_eq!(heap.class_stats().classes()[size_class(layout(100, 8)).unwrap()].requested_bytes, 100);
+    // SAFETY: each block is live for its layout, freed once.
+    unsafe {
+        heap.dealloc(moved, layout(100, 8));
+        for &block in &blocks[1..] {
+            heap.dealloc(block, l);
+        }
+    }
+    let stats = heap.class_stats().classes()[class];
+    assert_eq!((stats.requested_bytes, stats.rounding_bytes(), stats.free_in_slabs_bytes()), (0, 0, 0));
+    assert!(stats.to_string().contains("rounding 0 B, free in slabs 0 B"), "{stats}");
+}
