@@ -341,6 +341,20 @@ impl RegionMeta {
 ///   [`AllocError::NoMemory`]; so is any request before `init`.
 ///
 /// See the [crate docs](crate) for the data structures and their costs.
+///
+/// # Invariants
+///
+/// Checked by [`assert_valid`](ByteAllocator::assert_valid):
+///
+/// - the live regions are sorted and disjoint (their claimed ranges), each
+///   bitmap at `base` before its blocks `[start, end)`;
+/// - every block on free list `k` lies in a region, is aligned to `2^k`,
+///   has its head bit set, carries its order (the `prev` tag for the
+///   minimum order, the `order` word above), and links back to the block
+///   before it; bit `k` of `non_empty` is set iff list `k` is not empty;
+/// - a head bit is set only for a listed block (as many bits as blocks);
+/// - no two free buddies of the same order are left unmerged;
+/// - the free blocks sum to `total - used`.
 pub struct BuddyByteAllocator<const ORDER: usize = 32> {
     /// The head of the free list of each order (null when empty).
     free_lists: [*mut FreeBlock; ORDER],
@@ -868,6 +882,12 @@ unsafe impl<const ORDER: usize> ByteAllocator for BuddyByteAllocator<ORDER> {
         self.total - self.used
     }
 
+    /// Walks the free lists and the head bitmaps: O(free blocks x regions +
+    /// bitmap words). See the invariants on [`BuddyByteAllocator`].
+    fn assert_valid(&self) {
+        self.check_invariants();
+    }
+
     /// Gives back a region handed to `init` or `add_memory`, exactly as it
     /// was handed over (the untrimmed range), if all of its blocks are free.
     ///
@@ -937,5 +957,6 @@ unsafe impl<const ORDER: usize> ByteAllocator for BuddyByteAllocator<ORDER> {
     }
 }
 
+mod check;
 #[cfg(test)]
 mod tests;

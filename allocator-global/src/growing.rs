@@ -179,9 +179,10 @@ impl<B, S> Growing<B, S> {
         self.ready
     }
 
-    /// Panics unless the invariants stated on [`Growing`] hold (the
-    /// bookkeeping of chunks; the engine checks its own).
-    pub fn assert_valid(&self) {
+    /// Panics unless the invariants stated on [`Growing`] hold for the
+    /// bookkeeping of chunks (the engine's own are
+    /// [`ByteAllocator::assert_valid`], which checks both).
+    pub fn assert_chunks_valid(&self) {
         assert!(self.chunk_count <= MAX_CHUNKS, "more chunks than the table holds");
         assert_eq!(self.stats.held_chunks, self.chunk_count, "held_chunks is the chunk count");
         let held: usize = self.chunks[..self.chunk_count].iter().map(|c| c.size).sum();
@@ -482,6 +483,13 @@ unsafe impl<B: ByteAllocator, S: PageSource> ByteAllocator for Growing<B, S> {
 
     fn available_bytes(&self) -> usize {
         self.inner.available_bytes()
+    }
+
+    /// The chunk bookkeeping ([`assert_chunks_valid`](Growing::assert_chunks_valid)),
+    /// then the engine's invariants.
+    fn assert_valid(&self) {
+        self.assert_chunks_valid();
+        self.inner.assert_valid();
     }
 
     /// Removes a region of the owner's (chunks of the source are the heap's

@@ -1,6 +1,7 @@
 //! The hybrid heap: size classes served from slabs, large layouts passed to
 //! the backing allocator.
 
+mod check;
 #[cfg(feature = "debug-checks")]
 mod debug;
 
@@ -58,6 +59,22 @@ const fn slab_layout(info: &ClassInfo) -> Layout {
 #[repr(C)]
 struct FreeBlock {
     next: Option<NonNull<FreeBlock>>,
+}
+
+/// The link of the free block at `block` (stored in plain form, or encoded
+/// with `debug-checks`).
+///
+/// # Safety
+///
+/// `block` is a free block of a live slab.
+#[inline(always)]
+unsafe fn free_link(block: NonNull<FreeBlock>) -> Option<NonNull<FreeBlock>> {
+    #[cfg(not(feature = "debug-checks"))]
+    // SAFETY: the caller's contract: a free block holds its link.
+    return unsafe { block.as_ref() }.next;
+    #[cfg(feature = "debug-checks")]
+    // SAFETY: as above.
+    return unsafe { debug::read_link(block) };
 }
 
 /// The bookkeeping of one slab, in the last `HEADER_SIZE` bytes of its chunk.
@@ -305,6 +322,28 @@ impl fmt::Display for HeapClassStats {
 /// provides the slabs.
 ///
 /// See the [crate] documentation for the layout of slabs and the statistics.
+///
+/// # Invariants
+///
+/// Checked by [`assert_valid`](Heap::assert_valid):
+///
+/// - every slab of a class is a chunk of the backing allocator aligned to
+///   the class's slab size, its header where masking a block's address
+///   finds it, its colour one of the class's;
+/// - a slab is in exactly one state: full (`used == capacity`, in no
+///   list), partial (`0 < used < capacity`, in the class's doubly linked
+///   partial list), or cached empty (`used == 0`, nothing carved, in the
+///   singly linked `empty` list, at most [`CACHED_EMPTY_SLABS`] of them);
+///   so `slabs == full + partial + empty_count`;
+/// - within a slab, blocks `0..fresh` are carved, `used <= fresh <=
+///   capacity`, and the free list holds exactly the `fresh - used` carved
+///   blocks not handed out, each at a block boundary;
+/// - per class, `allocs - frees` (the live blocks) equals the blocks used
+///   in partial and full slabs, the peak is at least that, and the bytes
+///   asked for are at most `live * size`;
+/// - `small_used` is the sum of `live * size` and `small_capacity` the sum
+///   of `slabs * capacity * size` over the classes;
+/// - the backing allocator's own invariants hold.
 pub struct Heap<B: ByteAllocator = TlsfByteAllocator, C: SizeClasses = FineClasses> {
     classes: [SizeClass; MAX_CLASSES],
     /// Sum of the class sizes of the blocks handed out.
@@ -964,7 +1003,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
                 {
                     // SAFETY: a free block holds the link written when it was
                     // freed.
-                    hdr.free = unsafe { block.as_ref() }.next;
+                    hdr.free = unsafe { free_link(block) };
                 }
                 #[cfg(feature = "debug-checks")]
                 {
@@ -1194,6 +1233,13 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         // SAFETY: large layouts were served by the backing allocator.
         unsafe { self.backing.dealloc(ptr, layout) };
         self.note_large();
+    }
+
+    /// The heap's `small_used` and the free count of `class`, for tests that
+    /// corrupt them on purpose.
+    #[cfg(test)]
+    pub(crate) fn counters_mut(&mut self, class: usize) -> (&mut usize, &mut u64) {
+        (&mut self.small_used, &mut self.classes[class].frees)
     }
 
     /// The number of slabs of `class` held (partial, full and cached).

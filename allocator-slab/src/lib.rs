@@ -404,6 +404,12 @@ unsafe impl<B: ByteAllocator, C: SizeClasses> ByteAllocator for SlabByteAllocato
         self.heap.available_bytes()
     }
 
+    /// Walks the slabs in the lists and the backing allocator; see
+    /// [`Heap::assert_valid`].
+    fn assert_valid(&self) {
+        self.heap.assert_valid();
+    }
+
     /// Gives back a region handed to `init` or `add_memory`, exactly as it
     /// was handed over, if no block lies in it: the cached empty slabs in it
     /// go back to the backing allocator first, then the backing allocator

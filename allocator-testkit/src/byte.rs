@@ -55,6 +55,10 @@ pub struct ByteConfig {
     /// Whether the backend promises exact statistics, `used_bytes +
     /// available_bytes == total_bytes` at every step (default `false`: `<=`).
     pub exact_stats: bool,
+    /// Random churn calls [`ByteAllocator::assert_valid`] every this many
+    /// operations (default 64; 0 never), and every check calls it when it
+    /// has freed everything.
+    pub check_every: usize,
 }
 
 impl Default for ByteConfig {
@@ -80,6 +84,7 @@ impl ByteConfig {
             seed: 0x5EED,
             probe_align: 8,
             exact_stats: false,
+            check_every: 64,
         }
     }
 
@@ -156,6 +161,12 @@ impl ByteConfig {
     /// Sets [`seed`](Self::seed).
     pub const fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// Sets [`check_every`](Self::check_every).
+    pub const fn with_check_every(mut self, check_every: usize) -> Self {
+        self.check_every = check_every;
         self
     }
 
@@ -607,6 +618,7 @@ impl<A: ByteAllocator> Heap<A> {
         }
         self.model.check_stats(&self.alloc);
         assert_eq!(self.alloc.used_bytes(), 0, "{} used_bytes after every block was freed", self.model.at());
+        self.alloc.assert_valid();
     }
 
     /// Reallocates block `index` to `new_size` bytes. On success checks the
@@ -716,7 +728,11 @@ impl<A: ByteAllocator> Heap<A> {
                 let _ = self.realloc(index, new_size);
             }
             self.check_stats();
+            if cfg.check_every != 0 && step % cfg.check_every == 0 {
+                self.alloc.assert_valid();
+            }
         }
+        self.alloc.assert_valid();
         served
     }
 

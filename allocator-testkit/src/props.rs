@@ -93,7 +93,8 @@ pub fn byte_ops(len: usize) -> impl Strategy<Value = Vec<ByteOp>> {
 }
 
 /// Runs `ops` on a fresh heap of `cfg.region_size` bytes, checking every
-/// block against the model and the statistics after every operation, then
+/// block against the model, the statistics and the allocator's own
+/// invariants ([`ByteAllocator::assert_valid`]) after every operation, then
 /// frees everything and checks `used_bytes() == 0`.
 ///
 /// Allocations within `cfg.max_size` and `cfg.churn_align()` may fail only
@@ -138,6 +139,7 @@ pub fn run_byte_ops<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig, op
             }
         }
         heap.check_stats();
+        heap.alloc.assert_valid();
     }
     heap.model.verify_all();
     heap.free_all();

@@ -189,7 +189,6 @@ const fn list_floor(size: usize) -> usize {
 
 /// Bit 1 of a block header's size word: set iff the block is a pool's end
 /// marker (rlsf 0.2's `SIZE_SENTINEL`).
-#[cfg(feature = "debug-checks")]
 const SIZE_SENTINEL: usize = 2;
 
 /// What `debug-checks` writes over the header of a freed block that rlsf
@@ -202,6 +201,25 @@ type Engine = rlsf::Tlsf<'static, u32, u32, FLLEN, SLLEN>;
 
 /// A TLSF byte allocator: constant-time `alloc` and `dealloc` over [`rlsf`],
 /// with exact statistics and several pools. See the [crate] documentation.
+///
+/// # Invariants
+///
+/// Checked by [`assert_valid`](ByteAllocator::assert_valid), which walks
+/// every block:
+///
+/// - the regions in `regions` are disjoint, each inside the range the
+///   caller handed over for it (`claimed`, same index);
+/// - each region is cut into rlsf pools as [`chunks`](Self::chunks) cuts it,
+///   and the blocks of each pool tile it exactly: each header's size leads
+///   to the next header, whose `prev_phys_block` points back (none for the
+///   first), and the last block is the pool's one-granule end marker;
+/// - no two free blocks are neighbours (rlsf merges a freed block with its
+///   free neighbours);
+/// - `total_bytes` is the sum of the regions' lengths, `sentinel_bytes` a
+///   granule per pool, and `used_bytes` the sum of the used blocks' sizes
+///   (headers and rounding included), so `available_bytes = total -
+///   sentinels - used` is exact. (rlsf's own free lists and bitmaps are
+///   its invariants, checked by its tests.)
 pub struct TlsfByteAllocator {
     engine: Engine,
     /// The regions as rlsf took them (trimmed, and cut to whole chunks).
@@ -761,6 +779,12 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
         self.total_bytes - self.sentinel_bytes - self.used_bytes
     }
 
+    /// Walks every block of every pool: O(blocks). See the invariants on
+    /// [`TlsfByteAllocator`].
+    fn assert_valid(&self) {
+        self.check_invariants();
+    }
+
     /// Gives back a region handed to `init` or `add_memory`, exactly as it
     /// was handed over (the untrimmed range), if nothing in it is allocated.
     ///
@@ -856,5 +880,6 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
     }
 }
 
+mod check;
 #[cfg(test)]
 mod tests;

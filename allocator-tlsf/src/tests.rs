@@ -704,3 +704,45 @@ fn max_layout_size_is_the_largest_block_rlsf_can_find() {
         unsafe { heap.dealloc(p, layout(max, align)) };
     }
 }
+
+#[test]
+fn assert_valid_passes_through_churn_and_finds_corruption() {
+    let pool = Pool::new(64 * 1024, 4096);
+    let mut heap = heap_on(&pool);
+    heap.assert_valid();
+    let blocks: Vec<_> =
+        (1..40).map(|i| (heap.alloc(layout(i * 24, 8)).unwrap(), layout(i * 24, 8))).collect();
+    heap.assert_valid();
+    for &(block, l) in blocks.iter().step_by(2) {
+        // SAFETY: allocated above with `l`, freed once.
+        unsafe { heap.dealloc(block, l) };
+        heap.assert_valid();
+    }
+    // A statistic that disagrees with the blocks is caught.
+    heap.used_bytes += GRANULARITY;
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| heap.assert_valid()));
+    assert!(caught.is_err(), "a wrong used_bytes passed");
+    heap.used_bytes -= GRANULARITY;
+    heap.assert_valid();
+    // A live block's header with a wrong size is caught: the walk lands
+    // mid-block, where no header links back.
+    let (victim, _) = blocks[1];
+    // SAFETY: the header of a live block lies `GRANULARITY / 2` bytes before
+    // its payload (alignment 8); the pool is ours.
+    let header = unsafe { victim.sub(GRANULARITY / 2).cast::<usize>() };
+    // SAFETY: as above.
+    let saved = unsafe { header.read() };
+    // SAFETY: as above.
+    unsafe { header.write(saved + GRANULARITY) };
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| heap.assert_valid()));
+    assert!(caught.is_err(), "a corrupt header passed");
+    // SAFETY: as above: restore it.
+    unsafe { header.write(saved) };
+    heap.assert_valid();
+    for &(block, l) in blocks.iter().skip(1).step_by(2) {
+        // SAFETY: allocated above with `l`, freed once.
+        unsafe { heap.dealloc(block, l) };
+    }
+    heap.assert_valid();
+    assert_eq!(heap.used_bytes(), 0);
+}

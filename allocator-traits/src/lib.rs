@@ -245,6 +245,23 @@ pub unsafe trait ByteAllocator: BaseAllocator {
     fn max_layout_size(&self, align: usize) -> usize {
         (isize::MAX as usize) & !(align.max(1) - 1)
     }
+
+    /// Checks every invariant the backend states for its structure (lists
+    /// and bitmaps consistent, blocks tiling each region, statistics equal
+    /// to what a walk counts) and panics, naming the broken one, if any
+    /// fails. For tests, fuzzing and debugging: the conformance suite and
+    /// the fuzz targets call it after operations. It walks the whole
+    /// structure, so it costs O(blocks or regions); nothing calls it on an
+    /// allocation path, so a program that never calls it pays nothing.
+    ///
+    /// The provided implementation checks nothing; every backend of this
+    /// workspace overrides it.
+    ///
+    /// # Panics
+    ///
+    /// If an invariant does not hold: the allocator is corrupt (a caller
+    /// broke a `# Safety` contract, or the backend has a bug).
+    fn assert_valid(&self) {}
 }
 
 /// Page-granularity allocation: page frames for page tables, DMA, stacks.

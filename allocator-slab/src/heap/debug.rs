@@ -133,6 +133,19 @@ fn encode(block: NonNull<u8>, next: Option<NonNull<FreeBlock>>) -> usize {
     next.map_or(0, |next| next.as_ptr().addr()) ^ LINK_KEY ^ block.as_ptr().addr()
 }
 
+/// The link stored in the free block at `block`, decoded (not checked).
+///
+/// # Safety
+///
+/// `block` is a free block of a live slab (its first word holds a link).
+pub(super) unsafe fn read_link(block: NonNull<FreeBlock>) -> Option<NonNull<FreeBlock>> {
+    let block = block.cast::<u8>();
+    // SAFETY: the caller's contract: a word-aligned, readable link.
+    let next = unsafe { block.cast::<usize>().read() } ^ LINK_KEY ^ block.as_ptr().addr();
+    // Derived from the block's provenance, which is the slab's.
+    NonNull::new(block.as_ptr().with_addr(next)).map(NonNull::cast)
+}
+
 /// Whether `next` (0 for none) can be the link of a free block of `slab`'s
 /// class: another carved block of the same slab.
 fn valid_link(slab: NonNull<SlabHeader>, info: &ClassInfo, block: usize, next: usize) -> bool {

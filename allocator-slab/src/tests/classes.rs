@@ -256,3 +256,34 @@ fn class_statistics_count_rounding_and_free_bytes() {
     assert_eq!((stats.requested_bytes, stats.rounding_bytes(), stats.free_in_slabs_bytes()), (0, 0, 0));
     assert!(stats.to_string().contains("rounding 0 B, free in slabs 0 B"), "{stats}");
 }
+
+#[test]
+fn assert_valid_finds_corruption() {
+    let arena = Pool::new(1 << 20, 4096);
+    let mut heap = heap_over(&arena, TlsfByteAllocator::new());
+    let l = layout(64, 8);
+    let blocks: Vec<_> = (0..100).map(|_| heap.alloc(l).unwrap()).collect();
+    for &block in blocks.iter().step_by(3) {
+        // SAFETY: allocated with `l`, freed once.
+        unsafe { heap.dealloc(block, l) };
+    }
+    heap.assert_valid();
+    let caught = |heap: &Heap<TlsfByteAllocator, P2>| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| heap.assert_valid())).is_err()
+    };
+    let class = size_class(l).unwrap();
+    *heap.counters_mut(class).0 += 64;
+    assert!(caught(&heap), "a wrong small_used passed");
+    *heap.counters_mut(class).0 -= 64;
+    *heap.counters_mut(class).1 += 1;
+    assert!(caught(&heap), "a wrong live count passed");
+    *heap.counters_mut(class).1 -= 1;
+    heap.assert_valid();
+    for (i, &block) in blocks.iter().enumerate() {
+        if i % 3 != 0 {
+            // SAFETY: allocated with `l`, not freed above.
+            unsafe { heap.dealloc(block, l) };
+        }
+    }
+    heap.assert_valid();
+}

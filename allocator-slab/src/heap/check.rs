@@ -1,0 +1,166 @@
+//! The invariant checker: [`Heap::assert_valid`].
+
+use allocator_traits::ByteAllocator;
+
+use super::{CACHED_EMPTY_SLABS, Heap, SlabHeader, free_link, header_of, slab_base};
+use crate::classes::SizeClasses;
+
+impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
+    /// Walks every slab in the lists of every class, then the backing
+    /// allocator ([`ByteAllocator::assert_valid`]), and asserts the
+    /// invariants stated on [`Heap`]; panics naming the broken one. O(slabs
+    /// in lists x blocks per slab + the backing allocator's check); for
+    /// tests and debugging.
+    ///
+    /// # Panics
+    ///
+    /// If an invariant does not hold: a caller broke a `# Safety` contract
+    /// (wrote to a freed block, freed with a wrong layout) or the heap has
+    /// a bug.
+    pub fn assert_valid(&self) {
+        let (mut small_used, mut small_capacity) = (0, 0);
+        for class in 0..Self::count() {
+            let info = Self::info(class);
+            let size_class = &self.classes[class];
+            let live = size_class.live();
+            let (mut partial, mut used_in_partial) = (0u32, 0);
+            let mut prev = None;
+            let mut cursor = size_class.partial;
+            while let Some(slab) = cursor {
+                partial += 1;
+                assert!(
+                    partial <= size_class.slabs,
+                    "allocator-slab: the partial list of {} B loops",
+                    info.size
+                );
+                // SAFETY: listed slabs are live slabs of this class; the
+                // reference lives only for this iteration.
+                let hdr: &SlabHeader = unsafe { slab.as_ref() };
+                assert_eq!(
+                    hdr.prev, prev,
+                    "allocator-slab: a partial slab of {} B links back wrongly",
+                    info.size
+                );
+                let used = hdr.used as usize;
+                assert!(
+                    used > 0 && used < info.capacity,
+                    "allocator-slab: a slab of {} B in the partial list holds {used} of {} blocks",
+                    info.size,
+                    info.capacity
+                );
+                self.check_slab(slab, hdr, class);
+                used_in_partial += used;
+                prev = Some(slab);
+                cursor = hdr.next;
+            }
+            let mut empty = 0;
+            let mut cursor = size_class.empty;
+            while let Some(slab) = cursor {
+                empty += 1;
+                assert!(
+                    empty <= CACHED_EMPTY_SLABS as u32,
+                    "allocator-slab: too many cached slabs of {} B",
+                    info.size
+                );
+                // SAFETY: as above, for the cached list.
+                let hdr: &SlabHeader = unsafe { slab.as_ref() };
+                assert!(
+                    hdr.used == 0 && hdr.fresh == 0 && hdr.free.is_none(),
+                    "allocator-slab: a cached slab of {} B is not empty and fresh",
+                    info.size
+                );
+                cursor = hdr.next;
+            }
+            assert_eq!(empty, size_class.empty_count, "allocator-slab: the cache count of {} B", info.size);
+            assert_eq!(
+                size_class.slabs,
+                partial + size_class.full + empty,
+                "allocator-slab: slabs of {} B: held != partial + full + cached",
+                info.size
+            );
+            assert_eq!(
+                live,
+                used_in_partial + size_class.full as usize * info.capacity,
+                "allocator-slab: live blocks of {} B != blocks used in partial and full slabs",
+                info.size
+            );
+            assert!(
+                size_class.peak_live >= live,
+                "allocator-slab: the peak of {} B is below the live count",
+                info.size
+            );
+            assert!(
+                size_class.requested <= live * info.size,
+                "allocator-slab: {} B blocks asked for more than their class size",
+                info.size
+            );
+            small_used += live * info.size;
+            small_capacity += size_class.slabs as usize * info.capacity * info.size;
+        }
+        assert_eq!(self.small_used, small_used, "allocator-slab: small_used is not the sum over the classes");
+        assert_eq!(
+            self.small_capacity, small_capacity,
+            "allocator-slab: small_capacity is not the sum of the slabs"
+        );
+        self.backing.assert_valid();
+    }
+
+    /// Checks one slab of `class` in a list: aligned to its size, its
+    /// header where masking finds it, its colour one of the class's, its
+    /// carved count within the capacity, and its free list exactly the
+    /// carved blocks not in use, each at a block boundary of the slab.
+    fn check_slab(&self, slab: core::ptr::NonNull<SlabHeader>, hdr: &SlabHeader, class: usize) {
+        let info = Self::info(class);
+        // SAFETY: `slab` is a live slab of `class` (caller).
+        let base = unsafe { slab_base(slab, info) };
+        assert_eq!(
+            base.as_ptr().addr() & info.mask,
+            0,
+            "allocator-slab: a slab of {} B is misaligned",
+            info.size
+        );
+        let colour = hdr.colour as usize;
+        assert!(
+            colour % info.colour_step == 0 && colour / info.colour_step < info.colours,
+            "allocator-slab: a slab of {} B has colour {colour}",
+            info.size
+        );
+        let (used, fresh) = (hdr.used as usize, hdr.fresh as usize);
+        assert!(
+            used <= fresh && fresh <= info.capacity,
+            "allocator-slab: a slab of {} B: used {used}, carved {fresh}",
+            info.size
+        );
+        let mut free = 0;
+        let mut cursor = hdr.free;
+        while let Some(block) = cursor {
+            free += 1;
+            assert!(
+                free <= fresh - used,
+                "allocator-slab: the free list of a {} B slab is too long",
+                info.size
+            );
+            let offset = block.as_ptr().addr().wrapping_sub(base.as_ptr().addr());
+            assert!(
+                offset >= colour
+                    && (offset - colour) % info.size == 0
+                    && (offset - colour) / info.size < fresh,
+                "allocator-slab: free block {block:p} is no carved block of its {} B slab",
+                info.size
+            );
+            assert_eq!(
+                header_of(block.cast(), info),
+                slab,
+                "allocator-slab: free block {block:p} masks elsewhere"
+            );
+            // SAFETY: a free block of a live slab holds its link.
+            cursor = unsafe { free_link(block) };
+        }
+        assert_eq!(
+            free,
+            fresh - used,
+            "allocator-slab: a {} B slab's free list misses carved blocks",
+            info.size
+        );
+    }
+}
