@@ -69,10 +69,8 @@ impl<const ORDER: usize> BuddyByteAllocator<ORDER> {
                     "allocator-buddy: free block {addr:#x} misaligned for order {order}"
                 );
                 // SAFETY: `addr` lies in the region's blocks.
-                assert!(
-                    unsafe { region.is_free_head(addr) },
-                    "allocator-buddy: listed block {addr:#x} has no bit"
-                );
+                let has_bit = unsafe { region.is_free_head(addr) };
+                assert!(has_bit, "allocator-buddy: listed block {addr:#x} has no bit");
                 // SAFETY: a listed block holds its header.
                 let (next, prev_word) = unsafe { ((*block).next, (*block).prev) };
                 assert_eq!(
@@ -86,11 +84,8 @@ impl<const ORDER: usize> BuddyByteAllocator<ORDER> {
                     "allocator-buddy: prev link at {addr:#x}"
                 );
                 // SAFETY: the head bit is set.
-                assert_eq!(
-                    unsafe { Self::free_order(region, addr) },
-                    order,
-                    "allocator-buddy: order of {addr:#x}"
-                );
+                let listed_order = unsafe { Self::free_order(region, addr) };
+                assert_eq!(listed_order, order, "allocator-buddy: order of {addr:#x}");
                 let buddy = addr ^ size;
                 if order + 1 < ORDER && region.holds(buddy, size) {
                     // SAFETY: `buddy` lies in the region; its order is read
