@@ -2,7 +2,8 @@
 //! embedded systems.
 //!
 //! This facade re-exports the vocabulary of [`allocator_traits`] and, behind
-//! one Cargo feature each, the backends; nothing else is compiled:
+//! one Cargo feature each, the backends; nothing else is compiled (but
+//! `slab` brings TLSF, its default backing allocator):
 //!
 //! | feature | what you get | crate |
 //! |---|---|---|
@@ -37,6 +38,13 @@
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
+
+/// The README's examples, compiled and run with the crate's doctests (the
+/// README is not the crate doc: its results tables belong to the repository,
+/// not to the API documentation).
+#[cfg(all(doctest, feature = "slab"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 pub use allocator_traits::*;
 
