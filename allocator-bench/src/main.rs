@@ -187,12 +187,16 @@ fn print_list(backends: &[Backend]) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let all = contestants::all();
+    // The slab heap's other class tables run only when named (and in the
+    // suites that compare memory use; see `contestants::slab_tables`).
+    let tables = contestants::slab_tables();
     if cli.list {
         print_list(&all);
+        print_list(&tables);
         return ExitCode::SUCCESS;
     }
     for filter in cli.backends.iter().chain(&cli.skip) {
-        if !all.iter().any(|b| b.matches(filter)) {
+        if !all.iter().chain(&tables).any(|b| b.matches(filter)) {
             eprintln!("unknown contestant {filter:?}; --list shows them");
             return ExitCode::FAILURE;
         }
@@ -200,6 +204,7 @@ fn main() -> ExitCode {
     let chosen: Vec<&Backend> = all
         .iter()
         .filter(|b| cli.backends.is_empty() || cli.backends.iter().any(|f| b.matches(f)))
+        .chain(tables.iter().filter(|b| cli.backends.iter().any(|f| f == b.name)))
         .filter(|b| !cli.skip.iter().any(|f| b.matches(f)))
         .collect();
     let suites = if cli.suites.is_empty() { Suite::ALL.to_vec() } else { cli.suites.clone() };

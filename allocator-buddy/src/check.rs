@@ -18,7 +18,7 @@ impl<const ORDER: usize> BuddyByteAllocator<ORDER> {
     /// # Safety
     ///
     /// A free block starts at `addr` in `region` (its head bit is set).
-    unsafe fn free_order(region: &RegionMeta, addr: usize) -> usize {
+    pub(crate) unsafe fn free_order(region: &RegionMeta, addr: usize) -> usize {
         let block = region.ptr(addr).cast::<FreeBlock>();
         // SAFETY: a free block holds `next` and `prev`; one above the
         // minimum order (tag clear) holds `order` too (caller's contract).

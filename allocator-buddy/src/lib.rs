@@ -529,7 +529,7 @@ impl<const ORDER: usize> BuddyByteAllocator<ORDER> {
     /// `layout`; see the crate docs for what it catches. O(log R) to find the
     /// region and at most one bitmap read per order above the block's.
     #[cfg(feature = "debug-checks")]
-    fn check_live(&self, addr: usize, layout: Layout, op: &str) {
+    fn check_live(&self, addr: usize, layout: Layout, op: allocator_traits::bug::Op) {
         let (size, align) = (layout.size(), layout.align());
         let Some(order) = order_for(size, align, ORDER) else {
             allocator_traits::caller_bug!(
@@ -564,13 +564,10 @@ impl<const ORDER: usize> BuddyByteAllocator<ORDER> {
             if !unsafe { region.is_free_head(head) } {
                 continue;
             }
-            let block = region.ptr(head).cast::<FreeBlock>();
-            // SAFETY: a free block starts at `head`, so its `prev` word is a
-            // header word, and its `order` word exists iff the tag is clear.
-            let free_order =
-                unsafe { if (*block).prev.addr() & MIN_ORDER_TAG != 0 { MIN_ORDER } else { (*block).order } };
+            // SAFETY: a free block starts at `head`.
+            let free_order = unsafe { Self::free_order(&region, head) };
             if head + (1 << free_order) > addr {
-                if op == "free" {
+                if op == allocator_traits::bug::Op::Free {
                     allocator_traits::caller_bug!(
                         "allocator-buddy: double free of {addr:#x} (order {order})"
                     );
@@ -793,7 +790,7 @@ unsafe impl<const ORDER: usize> ByteAllocator for BuddyByteAllocator<ORDER> {
     unsafe fn dealloc(&mut self, pos: NonNull<u8>, layout: Layout) {
         let addr = pos.as_ptr().addr();
         #[cfg(feature = "debug-checks")]
-        self.check_live(addr, layout, "free");
+        self.check_live(addr, layout, allocator_traits::bug::Op::Free);
         // Both lookups succeed for any `pos`/`layout` the contract allows;
         // otherwise leaking beats corrupting the lists.
         let (Some(order), Some(region)) =
@@ -821,7 +818,7 @@ unsafe impl<const ORDER: usize> ByteAllocator for BuddyByteAllocator<ORDER> {
         let new = Layout::from_size_align(new_size, old.align()).map_err(|_| AllocError::NoMemory)?;
         let addr = pos.as_ptr().addr();
         #[cfg(feature = "debug-checks")]
-        self.check_live(addr, old, "realloc");
+        self.check_live(addr, old, allocator_traits::bug::Op::Realloc);
         let new_order = order_for(new_size, old.align(), ORDER).ok_or(AllocError::NoMemory)?;
         let (Some(order), Some(region)) = (order_for(old.size(), old.align(), ORDER), self.region_of(addr))
         else {

@@ -88,9 +88,9 @@ struct SlabHeader {
     prev: Option<NonNull<SlabHeader>>,
     /// Blocks handed out.
     used: u16,
-    /// Blocks `0..fresh` have been carved; `fresh..capacity` never were.
+    /// Blocks `0..carved` have been carved; `carved..capacity` never were.
     /// Carving on demand makes a new slab O(1) instead of O(blocks).
-    fresh: u16,
+    carved: u16,
     /// The offset of block 0 from the slab's start: the slab's colour.
     colour: u16,
     /// With `debug-checks`, the slab's class tagged (`debug::slab_tag`), so a
@@ -335,8 +335,8 @@ impl fmt::Display for HeapClassStats {
 ///   partial list), or cached empty (`used == 0`, nothing carved, in the
 ///   singly linked `empty` list, at most [`CACHED_EMPTY_SLABS`] of them);
 ///   so `slabs == full + partial + empty_count`;
-/// - within a slab, blocks `0..fresh` are carved, `used <= fresh <=
-///   capacity`, and the free list holds exactly the `fresh - used` carved
+/// - within a slab, blocks `0..carved` are carved, `used <= carved <=
+///   capacity`, and the free list holds exactly the `carved - used` carved
 ///   blocks not handed out, each at a block boundary;
 /// - per class, `allocs - frees` (the live blocks) equals the blocks used
 ///   in partial and full slabs, the peak is at least that, and the bytes
@@ -352,7 +352,7 @@ pub struct Heap<B: ByteAllocator = TlsfByteAllocator, C: SizeClasses = FineClass
     small_capacity: usize,
     /// What the backing allocator counts in its `used_bytes` for the slabs
     /// held (measured when each slab is taken and returned).
-    slab_charge: usize,
+    slab_bytes_in_backing: usize,
     /// The most [`used_bytes`](Heap::used_bytes) seen after an allocation.
     peak_used: usize,
     /// The large blocks as the backing allocator counts them, measured on
@@ -536,7 +536,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             classes: [SizeClass::EMPTY; MAX_CLASSES],
             small_used: 0,
             small_capacity: 0,
-            slab_charge: 0,
+            slab_bytes_in_backing: 0,
             peak_used: 0,
             large_used: 0,
             backing,
@@ -678,7 +678,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     /// Measures the large blocks again, after the backing allocator's count
     /// changed, and raises the peak.
     fn note_large(&mut self) {
-        self.large_used = self.backing.used_bytes().saturating_sub(self.slab_charge);
+        self.large_used = self.backing.used_bytes().saturating_sub(self.slab_bytes_in_backing);
         self.note_used();
     }
 
@@ -816,7 +816,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     /// large blocks as the backing allocator counts them. Slabs themselves
     /// (free blocks, headers, cached empty slabs) are not counted.
     pub fn used_bytes(&self) -> usize {
-        self.backing.used_bytes().saturating_sub(self.slab_charge) + self.small_used
+        self.backing.used_bytes().saturating_sub(self.slab_bytes_in_backing) + self.small_used
     }
 
     /// The bytes still free: the backing allocator's `available_bytes`, plus
@@ -1015,9 +1015,9 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             }
             None => {
                 // `used < capacity` and no freed block, so an uncarved one is
-                // left: `fresh < capacity`.
-                let index = hdr.fresh as usize;
-                hdr.fresh += 1;
+                // left: `carved < capacity`.
+                let index = hdr.carved as usize;
+                hdr.carved += 1;
                 let info = Self::info(class);
                 // SAFETY: block `index < capacity` lies in the slab, after
                 // its colour and before its header (`colour + capacity *
@@ -1102,7 +1102,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             let hdr = unsafe { header(slab) };
             // Start over as a fresh slab: its blocks will be carved in order.
             hdr.free = None;
-            hdr.fresh = 0;
+            hdr.carved = 0;
             hdr.next = size_class.empty;
             size_class.empty = Some(slab);
             size_class.empty_count += 1;
@@ -1129,7 +1129,8 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         // SAFETY: the slab was allocated by the backing allocator with
         // `slab_layout(Self::info(class))` and no block of it is in use.
         unsafe { self.backing.dealloc(slab_base(slab, Self::info(class)), slab_layout(Self::info(class))) };
-        self.slab_charge = self.slab_charge.saturating_sub(before.saturating_sub(self.backing.used_bytes()));
+        self.slab_bytes_in_backing =
+            self.slab_bytes_in_backing.saturating_sub(before.saturating_sub(self.backing.used_bytes()));
         self.note_large();
         self.small_capacity -= Self::info(class).capacity * Self::info(class).size;
         self.classes[class].slabs -= 1;
@@ -1180,7 +1181,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             unsafe { self.backing.dealloc(base, layout) };
             return Err(AllocError::NoMemory);
         }
-        self.slab_charge += self.backing.used_bytes().saturating_sub(before);
+        self.slab_bytes_in_backing += self.backing.used_bytes().saturating_sub(before);
         self.note_large();
         self.small_capacity += Self::info(class).capacity * Self::info(class).size;
         let size_class = &mut self.classes[class];
@@ -1199,7 +1200,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
                 next: None,
                 prev: None,
                 used: 0,
-                fresh: 0,
+                carved: 0,
                 // Below `header_offset <= 32 KiB`.
                 colour: colour as u16,
                 #[cfg(feature = "debug-checks")]

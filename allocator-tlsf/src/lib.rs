@@ -474,7 +474,7 @@ impl TlsfByteAllocator {
     /// and the layout's alignment designate, and the header of the block
     /// after it (whose `prev_phys_block` word must point back).
     #[cfg(feature = "debug-checks")]
-    fn check_live(&self, pos: NonNull<u8>, layout: Layout, op: &str) -> usize {
+    fn check_live(&self, pos: NonNull<u8>, layout: Layout, op: allocator_traits::bug::Op) -> usize {
         let addr = pos.as_ptr().addr();
         let align = layout.align();
         let Some(region) = self.regions.find(addr, 0).copied() else {
@@ -525,7 +525,7 @@ impl TlsfByteAllocator {
             header
         };
         let double_free = || -> ! {
-            if op == "free" {
+            if op == allocator_traits::bug::Op::Free {
                 allocator_traits::caller_bug!(
                     "allocator-tlsf: double free of {addr:#x} (block at {header:#x})"
                 )
@@ -698,7 +698,7 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
     unsafe fn dealloc(&mut self, pos: NonNull<u8>, layout: Layout) {
         let pos = with_region_provenance(pos);
         #[cfg(feature = "debug-checks")]
-        let header = self.check_live(pos, layout, "free");
+        let header = self.check_live(pos, layout, allocator_traits::bug::Op::Free);
         // SAFETY: `pos` is a live allocation of ours with `layout.align()`
         // (caller's contract).
         unsafe {
@@ -720,7 +720,7 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
     unsafe fn realloc(&mut self, pos: NonNull<u8>, old: Layout, new_size: usize) -> AllocResult<NonNull<u8>> {
         let pos = with_region_provenance(pos);
         #[cfg(feature = "debug-checks")]
-        let header = self.check_live(pos, old, "realloc");
+        let header = self.check_live(pos, old, allocator_traits::bug::Op::Realloc);
         let new = Layout::from_size_align(new_size, old.align()).map_err(|_| AllocError::NoMemory)?;
         if new_size <= old.size() / SHRINK_MOVE_RATIO {
             // A block that shrinks this much moves to a block that fits it,

@@ -9,7 +9,29 @@
 //! flag is up serves the panic runtime from an emergency arena instead of
 //! waiting (and must not let the panic unwind out of `GlobalAlloc`: it aborts).
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::{
+    fmt,
+    sync::atomic::{AtomicBool, Ordering},
+};
+
+/// What the caller was doing when an engine's check caught a bug: the word
+/// its report uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `dealloc` (reported as a double free when the block was free).
+    Free,
+    /// `realloc`.
+    Realloc,
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Op::Free => "free",
+            Op::Realloc => "realloc",
+        })
+    }
+}
 
 static REPORTED: AtomicBool = AtomicBool::new(false);
 

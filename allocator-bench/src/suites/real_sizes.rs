@@ -342,7 +342,9 @@ fn resident(
 fn chosen<'a>(ctx: &Ctx<'a>, tables: &'a [Backend]) -> Vec<&'a Backend> {
     let mut out: Vec<&Backend> = ctx.backends.iter().copied().filter(|b| b.uses_pool()).collect();
     if let Some(at) = out.iter().position(|b| b.name == "slab") {
-        for (i, table) in tables.iter().enumerate() {
+        let missing: Vec<&Backend> =
+            tables.iter().filter(|t| !out.iter().any(|b| b.name == t.name)).collect();
+        for (i, table) in missing.into_iter().enumerate() {
             out.insert(at + 1 + i, table);
         }
     }
@@ -352,8 +354,8 @@ fn chosen<'a>(ctx: &Ctx<'a>, tables: &'a [Backend]) -> Vec<&'a Backend> {
 /// The number of progress steps.
 pub fn steps(backends: &[&Backend]) -> usize {
     let slab = backends.iter().any(|b| b.name == "slab");
-    let n = backends.iter().filter(|b| b.uses_pool()).count() + if slab { slab_tables().len() } else { 0 };
-    n * DISTRIBUTIONS.len()
+    let added = slab_tables().iter().filter(|t| slab && !backends.iter().any(|b| b.name == t.name)).count();
+    (backends.iter().filter(|b| b.uses_pool()).count() + added) * DISTRIBUTIONS.len()
 }
 
 /// Runs the suite.

@@ -65,7 +65,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
                 // SAFETY: as above, for the cached list.
                 let hdr: &SlabHeader = unsafe { slab.as_ref() };
                 assert!(
-                    hdr.used == 0 && hdr.fresh == 0 && hdr.free.is_none(),
+                    hdr.used == 0 && hdr.carved == 0 && hdr.free.is_none(),
                     "allocator-slab: a cached slab of {} B is not empty and fresh",
                     info.size
                 );
@@ -125,10 +125,10 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             "allocator-slab: a slab of {} B has colour {colour}",
             info.size
         );
-        let (used, fresh) = (hdr.used as usize, hdr.fresh as usize);
+        let (used, carved) = (hdr.used as usize, hdr.carved as usize);
         assert!(
-            used <= fresh && fresh <= info.capacity,
-            "allocator-slab: a slab of {} B: used {used}, carved {fresh}",
+            used <= carved && carved <= info.capacity,
+            "allocator-slab: a slab of {} B: used {used}, carved {carved}",
             info.size
         );
         let mut free = 0;
@@ -136,7 +136,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         while let Some(block) = cursor {
             free += 1;
             assert!(
-                free <= fresh - used,
+                free <= carved - used,
                 "allocator-slab: the free list of a {} B slab is too long",
                 info.size
             );
@@ -144,7 +144,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             assert!(
                 offset >= colour
                     && (offset - colour) % info.size == 0
-                    && (offset - colour) / info.size < fresh,
+                    && (offset - colour) / info.size < carved,
                 "allocator-slab: free block {block:p} is no carved block of its {} B slab",
                 info.size
             );
@@ -158,7 +158,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         }
         assert_eq!(
             free,
-            fresh - used,
+            carved - used,
             "allocator-slab: a {} B slab's free list misses carved blocks",
             info.size
         );

@@ -19,21 +19,7 @@ use crate::classes::{ClassInfo, MAX_BLOCKS_PER_SLAB, SizeClasses};
 /// the fullest slab any table may have.
 pub(super) const LIVE_WORDS: usize = MAX_BLOCKS_PER_SLAB.div_ceil(64);
 
-/// What the caller was doing when a check fired.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Op {
-    Free,
-    Realloc,
-}
-
-impl core::fmt::Display for Op {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
-            Op::Free => "free",
-            Op::Realloc => "realloc",
-        })
-    }
-}
+pub(super) use allocator_traits::bug::Op;
 
 /// The address of block 0 of the slab `slab` of the class `info`.
 fn first_block(slab: NonNull<SlabHeader>, info: &ClassInfo) -> usize {
@@ -152,12 +138,12 @@ fn valid_link(slab: NonNull<SlabHeader>, info: &ClassInfo, block: usize, next: u
     if next == 0 {
         return true;
     }
-    // SAFETY: `slab` is a live slab of `class` (callers' contract); `fresh`
+    // SAFETY: `slab` is a live slab of `class` (callers' contract); `carved`
     // is read in place, without a reference.
-    let fresh = unsafe { (&raw const (*slab.as_ptr()).fresh).read() } as usize;
+    let carved = unsafe { (&raw const (*slab.as_ptr()).carved).read() } as usize;
     let base = first_block(slab, info);
     let size = info.size;
-    next != block && next >= base && next < base + fresh * size && (next - base) % size == 0
+    next != block && next >= base && next < base + carved * size && (next - base) % size == 0
 }
 
 /// Writes the free block at `block` of the class `info`: its encoded link to
