@@ -308,10 +308,10 @@ impl<const PAGE_SIZE: usize, S: BitmapStorage> BaseAllocator for BitmapFrameAllo
     /// hands them out. The allocator itself never touches them.
     unsafe fn init(&mut self, start: usize, size: usize) -> AllocResult {
         if !self.window.is_empty() {
-            let raw = Region::new(start, size)?;
-            self.window
-                .check_new(&Region { start: raw.start / PAGE_SIZE, end: raw.end.div_ceil(PAGE_SIZE) })?;
-            return Err(AllocError::InvalidParam);
+            return Err(allocator_traits::region::second_init(start, size, |raw| {
+                let pages = Region { start: raw.start / PAGE_SIZE, end: raw.end.div_ceil(PAGE_SIZE) };
+                self.window.check_new(&pages) == Err(AllocError::MemoryOverlap)
+            }));
         }
         self.add_region(start, size)
     }

@@ -81,8 +81,9 @@ impl<B: BitAlloc> Bits for Seg<B> {
     }
 }
 
-/// How many regions one allocator can hold (each `init`/`add_memory` is one).
-pub const MAX_REGIONS: usize = 64;
+/// How many regions one allocator can hold (each `init`/`add_memory` is
+/// one): the workspace's rule, [`allocator_traits::region::MAX_REGIONS`].
+pub use allocator_traits::region::MAX_REGIONS;
 
 pub(crate) struct Window<B> {
     bits: B,

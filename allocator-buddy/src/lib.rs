@@ -143,8 +143,9 @@ pub const MIN_REGION_SIZE: usize = 2 * MIN_BLOCK_SIZE;
 const MIN_ORDER: usize = MIN_BLOCK_SIZE.trailing_zeros() as usize;
 
 /// The largest number of regions (`init` plus `add_memory` calls) one
-/// allocator manages; one more is [`AllocError::NoMemory`].
-pub const MAX_REGIONS: usize = 32;
+/// allocator manages; one more is [`AllocError::NoMemory`]: the workspace's
+/// rule, [`allocator_traits::region::MAX_REGIONS`].
+pub use allocator_traits::region::MAX_REGIONS;
 
 /// When `realloc` must move a growing block of at least
 /// [`GROWTH_HEADROOM_MIN_ORDER`], it cuts the new block from a free block this
@@ -757,8 +758,7 @@ impl<const ORDER: usize> BaseAllocator for BuddyByteAllocator<ORDER> {
     /// As for [`BaseAllocator::init`].
     unsafe fn init(&mut self, start: usize, size: usize) -> AllocResult {
         if self.region_count != 0 {
-            let overlaps = region::Region::new(start, size).is_ok_and(|r| self.overlaps_claimed(&r));
-            return Err(if overlaps { AllocError::MemoryOverlap } else { AllocError::InvalidParam });
+            return Err(region::second_init(start, size, |r| self.overlaps_claimed(r)));
         }
         // SAFETY: forwarded.
         unsafe { self.add_region(start, size) }

@@ -130,7 +130,7 @@
 //!   class;
 //! - a pointer outside every region, when the heap knows them all (a
 //!   [`SlabByteAllocator`], or a heap from [`Heap::try_new`] /
-//!   [`Heap::try_new_in`], up to 32 regions; a heap from
+//!   [`Heap::try_new_in`], up to [`MAX_REGIONS`](allocator_traits::region::MAX_REGIONS) regions; a heap from
 //!   [`Heap::with_backing`] does not know what its backing allocator already
 //!   manages, and skips this check);
 //! - a pointer whose slab header (found by masking) carries no tag of its

@@ -127,7 +127,7 @@ use core::{alloc::Layout, ptr::NonNull};
 
 use allocator_traits::{
     AllocError, AllocResult, BaseAllocator, ByteAllocator, Region, RegionTable,
-    region::{addr_to_ptr, with_region_provenance},
+    region::{self, addr_to_ptr, with_region_provenance},
 };
 
 pub use rlsf::GRANULARITY;
@@ -143,11 +143,9 @@ pub const SLLEN: usize = 32;
 /// end marker (sentinel) rlsf puts after every pool.
 pub const MIN_POOL_SIZE: usize = 2 * GRANULARITY;
 
-/// How many regions one allocator can hold (each `init`/`add_memory` is one).
-///
-/// 64 entries cost 1 KiB; a heap that grows by doubling, as kernels usually
-/// grow theirs, never gets near the limit.
-pub const MAX_REGIONS: usize = 64;
+/// How many regions one allocator can hold (each `init`/`add_memory` is
+/// one): the workspace's rule, [`allocator_traits::region::MAX_REGIONS`].
+pub use allocator_traits::region::MAX_REGIONS;
 
 /// `realloc` moves a block that shrinks to `1 / SHRINK_MOVE_RATIO` of its
 /// size or less (when a fitting block is free) instead of shrinking it in
@@ -645,11 +643,9 @@ impl BaseAllocator for TlsfByteAllocator {
     /// exposed provenance.
     unsafe fn init(&mut self, start: usize, size: usize) -> AllocResult {
         if !self.regions.is_empty() {
-            self.regions.check_insert(&Region::new(start, size)?).or_else(|e| match e {
-                AllocError::MemoryOverlap => Err(e),
-                _ => Ok(()),
-            })?;
-            return Err(AllocError::InvalidParam);
+            return Err(region::second_init(start, size, |r| {
+                self.regions.check_insert(r) == Err(AllocError::MemoryOverlap)
+            }));
         }
         // SAFETY: the caller's contract is the one `add_pool` needs.
         unsafe { self.add_pool(start, size) }

@@ -9,6 +9,25 @@ use core::ptr::NonNull;
 
 use crate::{AllocError, AllocResult};
 
+/// How many regions (`init` plus `add_memory` calls) every backend of this
+/// workspace manages at once; one more is [`AllocError::NoMemory`]. A heap
+/// that grows by doubling, as kernels and `Growing` grow theirs, never gets
+/// near it.
+pub const MAX_REGIONS: usize = 64;
+
+/// What `init` answers on an allocator that already manages memory, the
+/// rule every backend keeps: [`AllocError::MemoryOverlap`] if
+/// `[start, start + size)` overlaps memory it manages (`overlaps` says so
+/// for the region), else [`AllocError::InvalidParam`] (a second `init` is a
+/// caller's mistake: `add_memory` adds memory), also when the region cannot
+/// be formed. The allocator is left unchanged.
+pub fn second_init(start: usize, size: usize, overlaps: impl FnOnce(&Region) -> bool) -> AllocError {
+    match Region::new(start, size) {
+        Ok(region) if overlaps(&region) => AllocError::MemoryOverlap,
+        _ => AllocError::InvalidParam,
+    }
+}
+
 /// Whether `align` is a usable alignment: a non-zero power of two.
 #[inline]
 pub const fn is_valid_align(align: usize) -> bool {

@@ -71,8 +71,9 @@ pub(super) const fn slab_tag(class: usize) -> u32 {
     0x51ab_0000 | class as u32
 }
 
-/// How many regions the heap records to tell foreign pointers apart.
-const MAX_KNOWN_REGIONS: usize = 32;
+/// How many regions the heap records to tell foreign pointers apart: as
+/// many as a backing allocator manages.
+const MAX_KNOWN_REGIONS: usize = allocator_traits::region::MAX_REGIONS;
 
 /// The regions handed to the backing allocator through the heap, once the
 /// heap knows they are all of its memory: the first region recorded went to a
