@@ -11,7 +11,7 @@
 //! slab) four colours, 64 bytes apart.
 //!
 //! Two heaps over our TLSF, identical but for
-//! [`SizeClasses::COLOURING`](allocator_slab::SizeClasses::COLOURING): each
+//! [`SizeClasses::COLOURING`]: each
 //! fills `n` slabs of the 320-byte class, then the first word of the first
 //! block of every slab is read in a loop (a dependent walk: each word holds
 //! the address of the next). The figure is nanoseconds per read, the median
