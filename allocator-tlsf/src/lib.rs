@@ -207,7 +207,7 @@ type Engine = rlsf::Tlsf<'static, u32, u32, FLLEN, SLLEN>;
 ///
 /// - the regions in `regions` are disjoint, each inside the range the
 ///   caller handed over for it (`claimed`, same index);
-/// - each region is cut into rlsf pools as [`chunks`](Self::chunks) cuts it,
+/// - each region is cut into rlsf pools into chunks of at most `GRANULARITY << FLLEN` bytes,
 ///   and the blocks of each pool tile it exactly: each header's size leads
 ///   to the next header, whose `prev_phys_block` points back (none for the
 ///   first), and the last block is the pool's one-granule end marker;
