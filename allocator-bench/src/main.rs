@@ -236,6 +236,7 @@ fn main() -> ExitCode {
     for suite in suites {
         let report = match suite {
             Suite::Arceos => suites::arceos::run(&mut ctx),
+            Suite::Direct => suites::direct::run(&mut ctx),
             Suite::RandomActions => suites::random_actions::run(&mut ctx),
             Suite::Efficiency => suites::efficiency::run(&mut ctx),
             Suite::PhaseShift => suites::phase_shift::run(&mut ctx),
