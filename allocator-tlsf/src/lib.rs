@@ -866,3 +866,6 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod bounds_tests;
