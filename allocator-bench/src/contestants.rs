@@ -160,18 +160,39 @@ impl DerefMut for Instance<'_> {
 pub struct Ours<A>(A);
 
 impl<A: allocator_traits::ByteAllocator + Default + 'static> Ours<A> {
-    /// A fresh `A`, initialised over the region.
+    /// A fresh `A`, initialised over the region (the direct suite wraps it
+    /// in `AllocatorRc`).
     ///
     /// # Safety
     ///
     /// As for [`MakeFn`].
-    unsafe fn make(base: NonNull<u8>, size: usize) -> Result<Box<dyn Contestant>, String> {
+    pub unsafe fn engine(base: NonNull<u8>, size: usize) -> Result<A, String> {
         let mut allocator = A::default();
         // SAFETY: the region is ours alone (caller's contract); its address
         // is exposed so the allocator can rebuild a pointer from it.
         unsafe { allocator.init(base.as_ptr().expose_provenance(), size) }
             .map_err(|e| format!("init: {e}"))?;
-        Ok(Box::new(Self(allocator)))
+        Ok(allocator)
+    }
+
+    /// The contestant over the region, boxed.
+    ///
+    /// # Safety
+    ///
+    /// As for [`MakeFn`].
+    pub unsafe fn boxed(base: NonNull<u8>, size: usize) -> Result<Box<Self>, String> {
+        // SAFETY: forwarded contract.
+        Ok(Box::new(Self(unsafe { Self::engine(base, size) }?)))
+    }
+
+    /// As [`boxed`](Self::boxed), as a `dyn Contestant`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`MakeFn`].
+    unsafe fn make(base: NonNull<u8>, size: usize) -> Result<Box<dyn Contestant>, String> {
+        // SAFETY: forwarded contract.
+        Ok(unsafe { Self::boxed(base, size) }?)
     }
 }
 
@@ -194,17 +215,28 @@ impl<A: allocator_traits::ByteAllocator> Contestant for Ours<A> {
 pub struct Ax<A>(A);
 
 impl<A: ax_allocator::ByteAllocator + Default + 'static> Ax<A> {
+    /// A fresh `A`, initialised over the region (the direct suite wraps it
+    /// as ax's own `AllocatorRc` does).
+    ///
+    /// # Safety
+    ///
+    /// As for [`MakeFn`].
+    pub unsafe fn engine(base: NonNull<u8>, size: usize) -> A {
+        let mut allocator = A::default();
+        // The pool is page-aligned and a multiple of 32 KiB (checked by the
+        // CLI), which is all ax's `init` asserts.
+        allocator.init(base.as_ptr().expose_provenance(), size);
+        allocator
+    }
+
     /// A fresh `A`, initialised over the region.
     ///
     /// # Safety
     ///
     /// As for [`MakeFn`].
     unsafe fn make(base: NonNull<u8>, size: usize) -> Result<Box<dyn Contestant>, String> {
-        let mut allocator = A::default();
-        // The pool is page-aligned and a multiple of 32 KiB (checked by the
-        // CLI), which is all ax's `init` asserts.
-        allocator.init(base.as_ptr().expose_provenance(), size);
-        Ok(Box::new(Self(allocator)))
+        // SAFETY: forwarded contract.
+        Ok(Box::new(Self(unsafe { Self::engine(base, size) })))
     }
 }
 
@@ -225,28 +257,42 @@ impl<A: ax_allocator::ByteAllocator> Contestant for Ax<A> {
 pub struct Talc(talc::base::Talc<talc::source::Manual, talc::DefaultBinning>);
 
 impl Talc {
-    /// talc, having claimed the region.
+    /// talc, having claimed the region (boxed first: talc's free lists
+    /// point back into it).
     ///
     /// # Safety
     ///
     /// As for [`MakeFn`].
-    unsafe fn make(base: NonNull<u8>, size: usize) -> Result<Box<dyn Contestant>, String> {
+    pub unsafe fn boxed(base: NonNull<u8>, size: usize) -> Result<Box<Self>, String> {
         let mut talc = Box::new(Self(talc::base::Talc::new(talc::source::Manual)));
         // SAFETY: the region is ours alone while talc lives.
         unsafe { talc.0.claim(base.as_ptr(), size) }.ok_or("claim failed")?;
         Ok(talc)
     }
+
+    /// As [`boxed`](Self::boxed), as a `dyn Contestant`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`MakeFn`].
+    unsafe fn make(base: NonNull<u8>, size: usize) -> Result<Box<dyn Contestant>, String> {
+        // SAFETY: forwarded contract.
+        Ok(unsafe { Self::boxed(base, size) }?)
+    }
 }
 
 impl Contestant for Talc {
+    #[inline]
     fn alloc(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         // SAFETY: contestants never see zero-size layouts.
         unsafe { self.0.allocate(layout) }
     }
+    #[inline]
     unsafe fn dealloc(&mut self, ptr: NonNull<u8>, layout: Layout) {
         // SAFETY: forwarded contract.
         unsafe { self.0.deallocate(ptr.as_ptr(), layout) }
     }
+    #[inline]
     unsafe fn realloc(&mut self, ptr: NonNull<u8>, layout: Layout, new_size: usize) -> Option<NonNull<u8>> {
         // What `TalcCell`'s `GlobalAlloc::realloc` does: in place if it can.
         // SAFETY: forwarded contract; `new_size` is non-zero.
@@ -271,7 +317,7 @@ impl Rlsf {
     /// # Safety
     ///
     /// As for [`MakeFn`].
-    unsafe fn make(base: NonNull<u8>, size: usize) -> Result<Box<dyn Contestant>, String> {
+    pub unsafe fn boxed(base: NonNull<u8>, size: usize) -> Result<Box<Self>, String> {
         let mut tlsf = Box::new(Self(RawTlsf::new()));
         let block = NonNull::slice_from_raw_parts(base, size);
         // SAFETY: the region is ours alone while the allocator lives; its
@@ -279,16 +325,29 @@ impl Rlsf {
         unsafe { tlsf.0.insert_free_block_ptr(block) }.ok_or("pool too small")?;
         Ok(tlsf)
     }
+
+    /// As [`boxed`](Self::boxed), as a `dyn Contestant`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`MakeFn`].
+    unsafe fn make(base: NonNull<u8>, size: usize) -> Result<Box<dyn Contestant>, String> {
+        // SAFETY: forwarded contract.
+        Ok(unsafe { Self::boxed(base, size) }?)
+    }
 }
 
 impl Contestant for Rlsf {
+    #[inline]
     fn alloc(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         self.0.allocate(layout)
     }
+    #[inline]
     unsafe fn dealloc(&mut self, ptr: NonNull<u8>, layout: Layout) {
         // SAFETY: forwarded contract.
         unsafe { self.0.deallocate(ptr, layout.align()) }
     }
+    #[inline]
     unsafe fn realloc(&mut self, ptr: NonNull<u8>, layout: Layout, new_size: usize) -> Option<NonNull<u8>> {
         let new_layout = Layout::from_size_align(new_size, layout.align()).ok()?;
         // SAFETY: forwarded contract.
@@ -425,6 +484,7 @@ impl Bump {
 }
 
 impl Contestant for Bump {
+    #[inline]
     fn alloc(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         let base = self.base.addr().get();
         let start =
@@ -438,12 +498,14 @@ impl Contestant for Bump {
         // SAFETY: `start < end <= size`: inside the region.
         Some(unsafe { self.base.add(start) })
     }
+    #[inline]
     unsafe fn dealloc(&mut self, ptr: NonNull<u8>, _: Layout) {
         if ptr.addr().get().wrapping_sub(self.base.addr().get()) == self.last {
             self.next = self.last;
             self.last = usize::MAX;
         }
     }
+    #[inline]
     unsafe fn realloc(&mut self, ptr: NonNull<u8>, layout: Layout, new_size: usize) -> Option<NonNull<u8>> {
         let offset = ptr.addr().get().wrapping_sub(self.base.addr().get());
         if offset == self.last && offset.checked_add(new_size).is_some_and(|end| end <= self.size) {

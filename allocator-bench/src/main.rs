@@ -38,18 +38,26 @@
 //!    it has used its time budget, and the table marks it (ax buddy's O(n)
 //!    free takes seconds per repetition). `--quick` skips the contestants
 //!    whose free is O(free blocks) on the workloads where that costs seconds.
-//! 2. **random-actions**: talc's random-actions benchmark (its action mix and
+//! 2. **direct**: the same four workloads through the allocator trait
+//!    itself, no routing: `allocator_api2::vec::Vec::new_in(handle)` with
+//!    ours in `AllocatorRc`, ax-allocator's in a copy of its `AllocatorRc`,
+//!    talc, raw rlsf and the bump floor in a `TalcCell`-like cell (and our
+//!    TLSF in that cell too, `tlsf-cell`, to show what `AllocatorRc`
+//!    costs); the B-tree workload replays the allocations std's `BTreeMap`
+//!    makes in upstream's `btree_map` (stable Rust has no
+//!    `BTreeMap::new_in`). `--quick` divides every size by ten.
+//! 3. **random-actions**: talc's random-actions benchmark (its action mix and
 //!    its size and alignment draws) held at 100, 1,000 and 10,000 live
 //!    blocks; million operations per second.
-//! 3. **efficiency**: talc's heap-efficiency benchmark: random allocs, frees
+//! 4. **efficiency**: talc's heap-efficiency benchmark: random allocs, frees
 //!    and reallocs until the first failure; the share of the pool in live
 //!    blocks then, averaged over rounds.
-//! 4. **phase-shift**: fill the pool with small objects, free them all, then
+//! 5. **phase-shift**: fill the pool with small objects, free them all, then
 //!    the largest single block that succeeds, as a share of the pool.
-//! 5. **latency**: per-operation cost percentiles (p50, p99, p99.9, max) for
+//! 6. **latency**: per-operation cost percentiles (p50, p99, p99.9, max) for
 //!    alloc and free, timed one by one with the TSC on x86_64 (`Instant`
-//!    elsewhere).
-//! 6. **threads**: one heap shared by 1, 2 and 4 threads through
+//!    elsewhere); contestants take turns in 20 rounds, each on its own pool.
+//! 7. **threads**: one heap shared by 1, 2 and 4 threads through
 //!    `GlobalAlloc`, as a kernel's global allocator runs: ours in
 //!    `allocator_global::GlobalAllocator` (spin lock, fixed arena), talc's
 //!    `TalcLock` and ax-allocator behind the same spin lock, and the system
@@ -57,21 +65,21 @@
 //!    of its own; million operations per second in all and per thread
 //!    (wall clock). 4 threads oversubscribe a 2-core machine on purpose.
 //!    Used bytes must be back at zero after each run.
-//! 7. **frames**: page frames on a 64 GiB frame space (page numbers only):
+//! 8. **frames**: page frames on a 64 GiB frame space (page numbers only):
 //!    single frames and 2 MiB-aligned runs of 512, allocated and freed; ns
 //!    per operation for our `BitmapFrameAllocator`, the previous
 //!    `BitmapPageAllocator` engine and the `bitmap-allocator` crate directly.
-//! 8. **memory-return**: a burst of mixed blocks (64 MiB; 16 MiB with
+//! 9. **memory-return**: a burst of mixed blocks (64 MiB; 16 MiB with
 //!    `--quick`), written, then freed in shuffled order: the memory each
 //!    allocator still holds from the system after the frees and after an
 //!    explicit trim, against its peak. Ours as `Growing` heaps over a
 //!    counting `MmapSource` (default policy and `keep_free` 0), talc over a
 //!    counting `System`, and glibc's malloc by `mallinfo2`.
-//! 9. **larson**: Larson-style server churn on the threads suite's
-//!    contestants at 1, 2 and 4 threads: each thread replaces random blocks
-//!    of a window of 8..1000 B blocks, and hands its window to the next
-//!    thread every so often (frees by other threads); ops/s, wall clock.
-//! 10. **producer-consumer**: xmalloc-style: half the threads allocate and
+//! 10. **larson**: Larson-style server churn on the threads suite's
+//!     contestants at 1, 2 and 4 threads: each thread replaces random blocks
+//!     of a window of 8..1000 B blocks, and hands its window to the next
+//!     thread every so often (frees by other threads); ops/s, wall clock.
+//! 11. **producer-consumer**: xmalloc-style: half the threads allocate and
 //!     send blocks through bounded channels to the other half, which free
 //!     them (one thread alternates); ops/s, wall clock.
 //!
@@ -137,8 +145,8 @@ use crate::{
 #[global_allocator]
 static ROUTER: router::Router = router::Router;
 
-/// Every allocator of this workspace against its peers: ArceOS workloads,
-/// random actions, heap efficiency, phase shift, latency, threads, frames,
+/// Every allocator of this workspace against its peers: ArceOS workloads
+/// (routed and direct), random actions, heap efficiency, phase shift, latency, threads, frames,
 /// memory return, larson, producer-consumer.
 #[derive(Debug, Parser)]
 #[command(version)]
@@ -241,6 +249,7 @@ fn main() -> ExitCode {
     for suite in suites {
         let report = match suite {
             Suite::Arceos => suites::arceos::run(&mut ctx),
+            Suite::Direct => suites::direct::run(&mut ctx),
             Suite::RandomActions => suites::random_actions::run(&mut ctx),
             Suite::Efficiency => suites::efficiency::run(&mut ctx),
             Suite::PhaseShift => suites::phase_shift::run(&mut ctx),

@@ -131,6 +131,10 @@ pub const fn pages_for(words: usize) -> usize {
 pub(crate) struct Tree<S> {
     store: S,
     shape: Shape,
+    /// In tests: bitmap words read by searches and summary words rewritten,
+    /// so a test can count the work of one operation.
+    #[cfg(test)]
+    touched: core::cell::Cell<usize>,
 }
 
 impl<S> Tree<S> {
@@ -139,7 +143,12 @@ impl<S> Tree<S> {
     /// arrays). The words are cleared on [`clear`](crate::window::Bits::clear),
     /// before first use.
     pub(crate) const fn new(store: S, cap: usize) -> Self {
-        Self { store, shape: Shape::for_pages(cap) }
+        Self {
+            store,
+            shape: Shape::for_pages(cap),
+            #[cfg(test)]
+            touched: core::cell::Cell::new(0),
+        }
     }
 }
 
@@ -152,6 +161,8 @@ impl<S: BitmapStorage> Tree<S> {
     /// its `full` (`used == true`); level 0: the leaves or their complement.
     #[inline]
     fn word(&self, k: usize, i: usize, used: bool) -> u64 {
+        #[cfg(test)]
+        self.touched.set(self.touched.get() + 1);
         let s = &self.shape;
         let w = self.w();
         match (k, used) {
@@ -204,6 +215,8 @@ impl<S: BitmapStorage> Tree<S> {
         for k in 1..=s.levels {
             let mut changed = false;
             for j in lo..=hi {
+                #[cfg(test)]
+                self.touched.set(self.touched.get() + 2);
                 let (any, full) = if k == 1 {
                     (w[j] != 0, w[j] == ONES)
                 } else {
@@ -355,6 +368,10 @@ impl<S: BitmapStorage> crate::window::Bits for Tree<S> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "tree_bounds_tests.rs"]
+mod bounds_tests;
 
 #[cfg(test)]
 mod tests {

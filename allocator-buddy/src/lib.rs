@@ -957,3 +957,6 @@ unsafe impl<const ORDER: usize> ByteAllocator for BuddyByteAllocator<ORDER> {
 mod check;
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod bounds_tests;

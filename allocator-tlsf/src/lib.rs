@@ -435,6 +435,7 @@ impl TlsfByteAllocator {
     ///
     /// `ptr` is a live allocation of `self.engine` made with alignment
     /// `align`.
+    #[inline]
     unsafe fn block_size(ptr: NonNull<u8>, align: usize) -> usize {
         // SAFETY: forwarded.
         let header = unsafe { Self::header_of(ptr, align) };
@@ -450,6 +451,7 @@ impl TlsfByteAllocator {
     /// # Safety
     ///
     /// As for [`block_size`](Self::block_size).
+    #[inline]
     unsafe fn header_of(ptr: NonNull<u8>, align: usize) -> NonNull<usize> {
         if align >= GRANULARITY {
             // SAFETY: for such alignments rlsf stores a pointer to the block
@@ -677,6 +679,7 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
     /// A zero-size layout gets a real, unique block of the minimum size
     /// ([`GRANULARITY`] bytes). [`AllocError::NoMemory`] when no free block
     /// fits, including sizes or alignments no pool could ever hold.
+    #[inline]
     fn alloc(&mut self, layout: Layout) -> AllocResult<NonNull<u8>> {
         let ptr = self.engine.allocate(layout).ok_or(AllocError::NoMemory)?;
         // SAFETY: `ptr` was just allocated by the engine with `layout.align()`.
@@ -691,6 +694,7 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
     /// `pos` was returned by [`alloc`](Self::alloc) or
     /// [`realloc`](Self::realloc) of this allocator with this `layout` (the
     /// alignment is what matters to rlsf) and has not been freed since.
+    #[inline]
     unsafe fn dealloc(&mut self, pos: NonNull<u8>, layout: Layout) {
         let pos = with_region_provenance(pos);
         #[cfg(feature = "debug-checks")]
@@ -713,6 +717,7 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
     ///
     /// `pos` was returned by this allocator for the layout `old` and has not
     /// been freed since.
+    #[inline]
     unsafe fn realloc(&mut self, pos: NonNull<u8>, old: Layout, new_size: usize) -> AllocResult<NonNull<u8>> {
         let pos = with_region_provenance(pos);
         #[cfg(feature = "debug-checks")]
@@ -757,12 +762,14 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
     }
 
     /// The bytes handed to rlsf: the trimmed regions.
+    #[inline]
     fn total_bytes(&self) -> usize {
         self.total_bytes
     }
 
     /// The real sizes of the live blocks: header, alignment padding and
     /// rounding to [`GRANULARITY`] included.
+    #[inline]
     fn used_bytes(&self) -> usize {
         self.used_bytes
     }
@@ -771,6 +778,7 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
     /// marker of [`GRANULARITY`] bytes per pool chunk. Each free block still
     /// needs its header when it is allocated, and fragmentation may split
     /// this into several blocks.
+    #[inline]
     fn available_bytes(&self) -> usize {
         self.total_bytes - self.sentinel_bytes - self.used_bytes
     }
@@ -879,3 +887,6 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
 mod check;
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod bounds_tests;

@@ -23,7 +23,7 @@ pub struct Workload {
     slow: &'static [&'static str],
 }
 
-const BUDDY_LISTS: &[&str] = &["ax-buddy", "buddy_system_allocator", "linked_list_allocator"];
+pub(crate) const BUDDY_LISTS: &[&str] = &["ax-buddy", "buddy_system_allocator", "linked_list_allocator"];
 
 /// The four workloads, in upstream order.
 pub const WORKLOADS: [Workload; 4] = [
@@ -75,7 +75,7 @@ fn vec_rand_free(n: usize, blk_size: usize) {
 
 /// Upstream `btree_map`: `n` steps of insert (string keys) or, one time in
 /// five, pop the first entry.
-fn btree_map(n: usize) {
+pub(crate) fn btree_map(n: usize) {
     let mut rng = SmallRng::seed_from_u64(0xdead_beef);
     let mut m = BTreeMap::new();
     for _ in 0..n {

@@ -21,6 +21,7 @@ use super::Ctx;
 use crate::{
     contestants::{Contestant, Family},
     cputime::Stopwatch,
+    pool::Pool,
     report::{Chart, SuiteReport, TextTable, csv_field, fmt_figure, fmt_ratio},
     rng::{Rng, TalcDraws},
     stats::{Better, percentile_sorted, ratios_to_best},
@@ -129,98 +130,174 @@ fn drop_preempted(samples: &mut Vec<u64>, start: usize, stolen_ns: f64, ns_per_t
     before - samples.len()
 }
 
-/// Times `ops` operations on `c`, one by one.
-///
-/// Preemption by other processes is taken out: every [`BATCH`] operations
-/// the thread's CPU time is compared with the TSC; a batch that lost more
-/// than 50 µs to other threads drops its samples at least half that long
-/// (the ones the preemption fell into). The clock is never read inside a
-/// batch but by the TSC, which disturbs the caches least.
-pub fn measure(c: &mut dyn Contestant, ops: usize, seed: u64) -> Samples {
-    let overhead = clock_overhead();
-    let scale = ns_per_tick();
-    let mut rng = Rng::new(seed);
-    let mut live: Vec<(NonNull<u8>, Layout)> = Vec::with_capacity(2 * LIVE + 1);
-    let mut out = Samples {
-        alloc: Vec::with_capacity(ops),
-        free: Vec::with_capacity(ops),
-        exhausted: false,
-        preempted: 0,
-    };
-    let draw = |rng: &mut Rng| {
-        Layout::from_size_align(rng.talc_size(MAX_SIZE), rng.talc_align()).unwrap_or(Layout::new::<u64>())
-    };
-    while live.len() < LIVE {
-        let layout = draw(&mut rng);
-        match c.alloc(layout) {
-            Some(p) => live.push((p, layout)),
-            None => break,
-        }
-    }
-    let mut done = 0;
-    'batches: while done < ops {
-        let (alloc_start, free_start) = (out.alloc.len(), out.free.len());
-        let cpu = Stopwatch::start();
-        let tsc = now();
-        for _ in 0..BATCH.min(ops - done) {
-            done += 1;
-            if (rng.range(0, 2) == 0 && live.len() < 2 * LIVE) || live.len() < LIVE {
-                let layout = draw(&mut rng);
-                let t0 = now();
-                let p = c.alloc(layout);
-                let t = now().wrapping_sub(t0);
-                match p {
-                    Some(p) => live.push((p, layout)),
-                    None => {
-                        out.exhausted = true;
-                        break 'batches;
-                    }
+/// One contestant's measurement, resumable: the live blocks, the random
+/// stream and the samples so far, so that contestants can take turns.
+pub struct Session {
+    rng: Rng,
+    live: Vec<(NonNull<u8>, Layout)>,
+    out: Samples,
+    overhead: u64,
+    scale: f64,
+    stopped: bool,
+}
+
+fn draw(rng: &mut Rng) -> Layout {
+    Layout::from_size_align(rng.talc_size(MAX_SIZE), rng.talc_align()).unwrap_or(Layout::new::<u64>())
+}
+
+impl Session {
+    /// A session drawing from `seed`, for up to `ops` timed operations; it
+    /// fills `c` with [`LIVE`] blocks first (untimed).
+    pub fn new(c: &mut dyn Contestant, ops: usize, seed: u64) -> Self {
+        let mut s = Self {
+            rng: Rng::new(seed),
+            live: Vec::with_capacity(2 * LIVE + 1),
+            out: Samples {
+                alloc: Vec::with_capacity(ops),
+                free: Vec::with_capacity(ops),
+                exhausted: false,
+                preempted: 0,
+            },
+            overhead: clock_overhead(),
+            scale: ns_per_tick(),
+            stopped: false,
+        };
+        while s.live.len() < LIVE {
+            let layout = draw(&mut s.rng);
+            match c.alloc(layout) {
+                Some(p) => s.live.push((p, layout)),
+                None => {
+                    s.out.exhausted = true;
+                    s.stopped = true;
+                    break;
                 }
-                out.alloc.push(t);
-            } else {
-                let (p, layout) = live.swap_remove(rng.range(0, live.len()));
-                let t0 = now();
-                // SAFETY: `p` was live for `layout` and leaves the list.
-                unsafe { c.dealloc(p, layout) };
-                out.free.push(now().wrapping_sub(t0));
             }
         }
-        let wall_ns = now().wrapping_sub(tsc) as f64 * scale;
-        let stolen_ns = wall_ns - cpu.elapsed().as_nanos() as f64;
-        if stolen_ns > STOLEN_NS {
-            out.preempted += drop_preempted(&mut out.alloc, alloc_start, stolen_ns, scale);
-            out.preempted += drop_preempted(&mut out.free, free_start, stolen_ns, scale);
+        s
+    }
+
+    /// Times `ops` more operations on `c` (the contestant the session
+    /// started on), one by one.
+    ///
+    /// Preemption by other processes is taken out: every [`BATCH`]
+    /// operations the thread's CPU time is compared with the TSC; a batch
+    /// that lost more than 50 µs to other threads drops its samples at least
+    /// half that long (the ones the preemption fell into). The clock is never
+    /// read inside a batch but by the TSC, which disturbs the caches least.
+    pub fn run(&mut self, c: &mut dyn Contestant, ops: usize) {
+        let (live, out, rng, scale) = (&mut self.live, &mut self.out, &mut self.rng, self.scale);
+        let mut done = 0;
+        'batches: while done < ops && !self.stopped {
+            let (alloc_start, free_start) = (out.alloc.len(), out.free.len());
+            let cpu = Stopwatch::start();
+            let tsc = now();
+            for _ in 0..BATCH.min(ops - done) {
+                done += 1;
+                if (rng.range(0, 2) == 0 && live.len() < 2 * LIVE) || live.len() < LIVE {
+                    let layout = draw(rng);
+                    let t0 = now();
+                    let p = c.alloc(layout);
+                    let t = now().wrapping_sub(t0);
+                    match p {
+                        Some(p) => live.push((p, layout)),
+                        None => {
+                            out.exhausted = true;
+                            self.stopped = true;
+                            break 'batches;
+                        }
+                    }
+                    out.alloc.push(t);
+                } else {
+                    let (p, layout) = live.swap_remove(rng.range(0, live.len()));
+                    let t0 = now();
+                    // SAFETY: `p` was live for `layout` and leaves the list.
+                    unsafe { c.dealloc(p, layout) };
+                    out.free.push(now().wrapping_sub(t0));
+                }
+            }
+            let wall_ns = now().wrapping_sub(tsc) as f64 * scale;
+            let stolen_ns = wall_ns - cpu.elapsed().as_nanos() as f64;
+            if stolen_ns > STOLEN_NS {
+                out.preempted += drop_preempted(&mut out.alloc, alloc_start, stolen_ns, scale);
+                out.preempted += drop_preempted(&mut out.free, free_start, stolen_ns, scale);
+            }
         }
     }
-    for (p, layout) in live {
-        // SAFETY: every block left in the list is live for its layout.
-        unsafe { c.dealloc(p, layout) };
-    }
-    for samples in [&mut out.alloc, &mut out.free] {
-        for t in samples.iter_mut() {
-            *t = (t.saturating_sub(overhead) as f64 * scale).round() as u64;
+
+    /// Frees what is left on `c` and returns the samples, in ns, sorted.
+    pub fn finish(self, c: &mut dyn Contestant) -> Samples {
+        let Self { live, mut out, overhead, scale, .. } = self;
+        for (p, layout) in live {
+            // SAFETY: every block left in the list is live for its layout.
+            unsafe { c.dealloc(p, layout) };
         }
-        samples.sort_unstable();
+        for samples in [&mut out.alloc, &mut out.free] {
+            for t in samples.iter_mut() {
+                *t = (t.saturating_sub(overhead) as f64 * scale).round() as u64;
+            }
+            samples.sort_unstable();
+        }
+        out
     }
-    out
 }
+
+/// Times `ops` operations on `c`, one by one, in one go (see
+/// [`Session::run`]).
+#[cfg(test)]
+pub fn measure(c: &mut dyn Contestant, ops: usize, seed: u64) -> Samples {
+    let mut session = Session::new(c, ops, seed);
+    session.run(c, ops);
+    session.finish(c)
+}
+
+/// Rounds the operations are split into: contestants take turns, a round
+/// each in a fresh shuffled order, so load from other processes spreads
+/// over all of them.
+const ROUNDS: usize = 20;
+
+/// The pool each contestant gets in this suite (all are live at once, so
+/// they can take turns): the working set is 1,000..2,000 blocks below 1 KB.
+const POOL: usize = 32 << 20;
 
 /// Runs the suite.
 pub fn run(ctx: &mut Ctx<'_>) -> SuiteReport {
     let ops = if ctx.quick { 50_000 } else { 400_000 };
-    let mut rows = Vec::new();
-    let mut yardsticks = Vec::new();
     let mut notes = Vec::new();
+    // Every contestant on its own pool, all live at once.
+    let mut pools = Vec::new();
     for backend in ctx.backends {
-        ctx.step(format!("latency: {}", backend.name));
-        match backend.instantiate(ctx.pool) {
+        match Pool::new(POOL.min(ctx.pool.size())) {
+            Some(pool) => pools.push((backend, pool)),
+            None => notes.push(format!("{}: no memory for its pool", backend.name)),
+        }
+    }
+    let mut live = Vec::new();
+    for (backend, pool) in &mut pools {
+        match backend.instantiate(pool) {
             Ok(mut instance) => {
-                std::thread::yield_now();
-                rows.push((backend.name, measure(&mut *instance, ops, 0x1a7e)));
-                yardsticks.push(backend.family != Family::Floor);
+                let session = Session::new(&mut *instance, ops, 0x1a7e);
+                live.push((*backend, instance, session));
             }
             Err(e) => notes.push(format!("{}: {e}", backend.name)),
         }
+    }
+    let mut order: Vec<usize> = (0..live.len()).collect();
+    let mut shuffler = Rng::new(0x1a7e_0dd5);
+    for round in 0..ROUNDS {
+        shuffler.shuffle(&mut order);
+        let share = ops / ROUNDS + usize::from(round < ops % ROUNDS);
+        for &i in &order {
+            let (backend, instance, session) = &mut live[i];
+            ctx.step(format!("latency: round {} / {}", round + 1, backend.name));
+            std::thread::yield_now();
+            session.run(&mut **instance, share);
+        }
+    }
+    let mut rows = Vec::new();
+    let mut yardsticks = Vec::new();
+    for (backend, mut instance, session) in live {
+        rows.push((backend.name, session.finish(&mut *instance)));
+        yardsticks.push(backend.family != Family::Floor);
         ctx.done();
     }
     let pick = |s: &[u64], p: f64| percentile_sorted(s, p).map(|v| v as f64);
@@ -239,9 +316,11 @@ pub fn run(ctx: &mut Ctx<'_>) -> SuiteReport {
     }
     let mut table = TextTable {
         title: format!(
-            "Latency (ns per operation; {ops} alloc/free ops at {LIVE}..{} live blocks; clock: {CLOCK}, \
-             {:.3} ns/tick, resolution {:.0} ns, overhead subtracted)",
+            "Latency (ns per operation; {ops} alloc/free ops at {LIVE}..{} live blocks, in {ROUNDS} interleaved \
+             rounds, each contestant on its own {} MiB pool; clock: {CLOCK}, {:.3} ns/tick, resolution {:.0} ns, \
+             overhead subtracted)",
             2 * LIVE,
+            POOL.min(ctx.pool.size()) >> 20,
             ns_per_tick(),
             clock_resolution_ns()
         ),
@@ -296,6 +375,33 @@ pub fn run(ctx: &mut Ctx<'_>) -> SuiteReport {
     }
     if rows.iter().any(|(_, s)| s.exhausted) {
         table.notes.push("! ran out of memory before all operations ran (the bump floor never frees)".into());
+    }
+    // Our TLSF next to the same engine raw and to talc, in one line.
+    let find = |name: &str| rows.iter().find(|(n, _)| *n == name).map(|(_, s)| s);
+    if let Some(ours) = find("tlsf") {
+        let mut line = String::from("tlsf vs");
+        for peer in ["rlsf", "talc", "ax-tlsf"] {
+            if let Some(other) = find(peer) {
+                let mut parts = Vec::new();
+                for (op, a, b) in [("alloc", &ours.alloc, &other.alloc), ("free", &ours.free, &other.free)] {
+                    let fmt = |v: &[u64], p| pick(v, p).map_or("-".into(), fmt_figure);
+                    parts.push(format!(
+                        "{op} p99 {} vs {}, p99.9 {} vs {}, max {} vs {}",
+                        fmt(a, 99.0),
+                        fmt(b, 99.0),
+                        fmt(a, 99.9),
+                        fmt(b, 99.9),
+                        fmt(a, 100.0),
+                        fmt(b, 100.0)
+                    ));
+                }
+                line.push_str(&format!(" {peer}: {};", parts.join("; ")));
+            }
+        }
+        if line.ends_with(';') {
+            line.pop();
+            table.notes.push(format!("{line} (ns)"));
+        }
     }
     let dropped: usize = rows.iter().map(|(_, s)| s.preempted).sum();
     table.notes.push(format!(

@@ -1,8 +1,9 @@
-//! The ten suites. Each takes the contestants and the pool, and returns a
+//! The thirteen suites. Each takes the contestants and the pool, and returns a
 //! [`SuiteReport`](crate::report::SuiteReport).
 
 pub mod arceos;
 pub mod colouring;
+pub mod direct;
 pub mod efficiency;
 pub mod frames;
 pub mod larson;
@@ -58,6 +59,8 @@ impl Ctx<'_> {
 pub enum Suite {
     /// The four ArceOS workloads (std collections, routed).
     Arceos,
+    /// The four ArceOS workloads through `Allocator` handles, no routing.
+    Direct,
     /// Random alloc/free/realloc at several numbers of live blocks: ops/s.
     RandomActions,
     /// Heap efficiency: share of the pool in use at the first failure.
@@ -84,8 +87,9 @@ pub enum Suite {
 
 impl Suite {
     /// Every suite, in run order.
-    pub const ALL: [Suite; 12] = [
+    pub const ALL: [Suite; 13] = [
         Suite::Arceos,
+        Suite::Direct,
         Suite::RandomActions,
         Suite::Efficiency,
         Suite::PhaseShift,
@@ -104,6 +108,9 @@ impl Suite {
         match self {
             Suite::Arceos => {
                 "vec_push_3M, vec_rand_free_25K_64, vec_rand_free_7500_520, btree_map_50K (upstream code): median ms"
+            }
+            Suite::Direct => {
+                "the same four through Vec::new_in(handle) (allocator_api2::Allocator, no routing; B-tree: BTreeMap's allocations replayed): median ms"
             }
             Suite::RandomActions => {
                 "talc's random actions at 100 / 1,000 / 10,000 live blocks: million ops per second"
@@ -158,6 +165,9 @@ impl Suite {
         let n = backends.len();
         let per_backend = match self {
             Suite::Arceos => arceos::WORKLOADS.len() * arceos::RepPolicy::new(quick, reps).max_reps,
+            Suite::Direct => {
+                return (direct::specs(quick).len() * arceos::RepPolicy::new(quick, reps).max_reps) as u64;
+            }
             Suite::RandomActions => random_actions::LIVE_TARGETS.len() * random_actions::trials(quick, reps),
             Suite::Efficiency
             | Suite::PhaseShift
