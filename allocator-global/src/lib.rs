@@ -564,93 +564,37 @@ unsafe impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> GlobalAlloc 
 
 // SAFETY: as for `GlobalAlloc`: blocks are valid, aligned, non-overlapping
 // and stay valid until deallocated (the allocator, borrowed by every
-// `&GlobalAllocator` user, outlives them); `grow`/`shrink` preserve contents
-// (through `ByteAllocator::realloc` or a copy) and leave the old block
-// allocated on failure.
-unsafe impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> allocator_api2::alloc::Allocator
-    for GlobalAllocator<B, S, R>
+// `&GlobalAllocator` user, outlives them); `realloc_block` preserves contents
+// and leaves the old block allocated on failure.
+unsafe impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex>
+    allocator_traits::bridge::SharedByteAllocator for GlobalAllocator<B, S, R>
 {
-    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, allocator_api2::alloc::AllocError> {
+    #[inline]
+    fn allocate_block(&self, layout: Layout) -> AllocResult<NonNull<u8>> {
         self.alloc_block(layout)
-            .map(|block| NonNull::slice_from_raw_parts(block, layout.size()))
-            .map_err(|_| allocator_api2::alloc::AllocError)
     }
 
-    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
-        // SAFETY: `Allocator::deallocate`'s contract: `ptr` is a block of
-        // this allocator that `layout` fits.
+    #[inline]
+    unsafe fn deallocate_block(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: the caller's contract is `dealloc_block`'s.
         unsafe { self.dealloc_block(ptr, layout) }
     }
 
-    unsafe fn grow(
+    #[inline]
+    unsafe fn reallocate_block(
         &self,
         ptr: NonNull<u8>,
-        old_layout: Layout,
-        new_layout: Layout,
-    ) -> Result<NonNull<[u8]>, allocator_api2::alloc::AllocError> {
-        // SAFETY: forwarded contract of `Allocator::grow`.
-        unsafe { self.resize(ptr, old_layout, new_layout) }
-    }
-
-    unsafe fn grow_zeroed(
-        &self,
-        ptr: NonNull<u8>,
-        old_layout: Layout,
-        new_layout: Layout,
-    ) -> Result<NonNull<[u8]>, allocator_api2::alloc::AllocError> {
-        // SAFETY: forwarded contract of `Allocator::grow_zeroed`.
-        let block = unsafe { self.resize(ptr, old_layout, new_layout) }?;
-        let tail = new_layout.size().saturating_sub(old_layout.size());
-        // SAFETY: the block holds `new_layout.size()` bytes, of which the
-        // tail after `old_layout.size()` is zeroed.
-        unsafe { block.cast::<u8>().add(old_layout.size()).write_bytes(0, tail) };
-        Ok(block)
-    }
-
-    unsafe fn shrink(
-        &self,
-        ptr: NonNull<u8>,
-        old_layout: Layout,
-        new_layout: Layout,
-    ) -> Result<NonNull<[u8]>, allocator_api2::alloc::AllocError> {
-        // SAFETY: forwarded contract of `Allocator::shrink`.
-        unsafe { self.resize(ptr, old_layout, new_layout) }
+        old: Layout,
+        new_size: usize,
+    ) -> AllocResult<NonNull<u8>> {
+        // SAFETY: the caller's contract is `realloc_block`'s.
+        unsafe { self.realloc_block(ptr, old, new_size) }
     }
 }
 
-impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> GlobalAllocator<B, S, R> {
-    /// `grow`/`shrink` of `Allocator`: `realloc` when the alignment stays,
-    /// else allocate, copy and free.
-    ///
-    /// # Safety
-    ///
-    /// `ptr` is a live block of this allocator that `old_layout` fits.
-    unsafe fn resize(
-        &self,
-        ptr: NonNull<u8>,
-        old_layout: Layout,
-        new_layout: Layout,
-    ) -> Result<NonNull<[u8]>, allocator_api2::alloc::AllocError> {
-        let block = if new_layout.align() == old_layout.align() {
-            // SAFETY: the caller's contract.
-            unsafe { self.realloc_block(ptr, old_layout, new_layout.size()) }
-        } else {
-            self.alloc_block(new_layout).inspect(|&block| {
-                // SAFETY: `block` is fresh and holds `new_layout.size()`
-                // bytes, `ptr` holds `old_layout.size()` (caller's contract);
-                // they do not overlap. `ptr` is freed with its layout after
-                // its contents moved.
-                unsafe {
-                    allocator_traits::move_block(ptr, old_layout.size(), block, new_layout.size());
-                    self.dealloc_block(ptr, old_layout);
-                }
-            })
-        };
-        block
-            .map(|block| NonNull::slice_from_raw_parts(block, new_layout.size()))
-            .map_err(|_| allocator_api2::alloc::AllocError)
-    }
-}
+allocator_traits::impl_allocator_api2!(
+    [B: ByteAllocator, S: PageSource, R: lock_api::RawMutex] GlobalAllocator<B, S, R>
+);
 
 #[cfg(test)]
 mod tests;

@@ -42,7 +42,7 @@ extern crate alloc;
 use alloc::rc::Rc;
 use core::{alloc::Layout, cell::RefCell, ptr::NonNull};
 
-use allocator_api2::alloc::{AllocError as ApiAllocError, Allocator};
+use allocator_traits::{AllocError, bridge::SharedByteAllocator};
 use allocator_traits::{AllocResult, ByteAllocator};
 
 /// A byte allocator shared by reference counting, usable as an
@@ -130,98 +130,41 @@ impl<A: ByteAllocator> core::fmt::Debug for AllocatorRc<A> {
     }
 }
 
-impl<A: ByteAllocator> AllocatorRc<A> {
-    /// Moves the block at `ptr` from `old` to `new`: through `realloc` when the
-    /// alignment is unchanged (in place where the backend can), else by
-    /// allocate, copy, free.
-    ///
-    /// # Safety
-    ///
-    /// `ptr` is a block of this allocator with layout `old`.
+// SAFETY: blocks come from the shared inner allocator (an `unsafe trait
+// ByteAllocator`, whose contract is this trait's), which hands out aligned,
+// disjoint blocks that stay valid until freed through it; clones share that
+// allocator, so a block may be freed through any clone.
+unsafe impl<A: ByteAllocator> SharedByteAllocator for AllocatorRc<A> {
     #[inline]
-    unsafe fn resize(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Result<NonNull<[u8]>, ApiAllocError> {
-        if new.align() == old.align() {
-            let mut inner = self.0.try_borrow_mut().map_err(|_| ApiAllocError)?;
-            // SAFETY: `ptr` was allocated by this allocator with `old`
-            // (caller's contract); the alignment is kept.
-            let moved = unsafe { inner.realloc(ptr, old, new.size()) }.map_err(|_| ApiAllocError)?;
-            return Ok(NonNull::slice_from_raw_parts(moved, new.size()));
-        }
-        let fresh = self.allocate(new)?;
-        // SAFETY: `fresh` is a new block of `new.size()` bytes distinct from
-        // `ptr`, which holds `old.size()` bytes.
-        unsafe { allocator_traits::move_block(ptr, old.size(), fresh.cast::<u8>(), new.size()) };
-        // SAFETY: `ptr` is a live block of this allocator with `old`.
-        unsafe { self.deallocate(ptr, old) };
-        Ok(fresh)
-    }
-}
-
-// SAFETY: blocks come from the shared inner allocator, which hands out
-// aligned, disjoint blocks that stay valid until freed through it; clones
-// share that allocator, so a block may be freed through any clone.
-unsafe impl<A: ByteAllocator> Allocator for AllocatorRc<A> {
-    #[inline]
-    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, ApiAllocError> {
+    fn allocate_block(&self, layout: Layout) -> AllocResult<NonNull<u8>> {
         // No borrow of the cell outlives a method of this type, so this only
         // fails if the inner allocator itself re-enters: an error, not a panic.
-        let mut inner = self.0.try_borrow_mut().map_err(|_| ApiAllocError)?;
-        let ptr = inner.alloc(layout).map_err(|_| ApiAllocError)?;
-        Ok(NonNull::slice_from_raw_parts(ptr, layout.size()))
+        let mut inner = self.0.try_borrow_mut().map_err(|_| AllocError::NoMemory)?;
+        inner.alloc(layout)
     }
 
     #[inline]
-    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+    unsafe fn deallocate_block(&self, ptr: NonNull<u8>, layout: Layout) {
         // Only a re-entering inner allocator finds the cell borrowed; the
         // block then leaks (safe) instead of the free panicking. No panic
         // path keeps the inlined drop of a collection small.
         if let Ok(mut inner) = self.0.try_borrow_mut() {
-            // SAFETY: the caller of `deallocate` guarantees `ptr` is a block
-            // of this allocator with `layout`, which is `dealloc`'s contract.
+            // SAFETY: the caller's contract is `dealloc`'s.
             unsafe { inner.dealloc(ptr, layout) }
         }
     }
 
     #[inline]
-    unsafe fn grow(
+    unsafe fn reallocate_block(
         &self,
         ptr: NonNull<u8>,
-        old_layout: Layout,
-        new_layout: Layout,
-    ) -> Result<NonNull<[u8]>, ApiAllocError> {
-        // SAFETY: forwarded from the caller of `grow`.
-        unsafe { self.resize(ptr, old_layout, new_layout) }
-    }
-
-    #[inline]
-    unsafe fn grow_zeroed(
-        &self,
-        ptr: NonNull<u8>,
-        old_layout: Layout,
-        new_layout: Layout,
-    ) -> Result<NonNull<[u8]>, ApiAllocError> {
-        // SAFETY: forwarded from the caller of `grow_zeroed`.
-        let grown = unsafe { self.resize(ptr, old_layout, new_layout) }?;
-        let tail = new_layout.size() - old_layout.size();
-        // SAFETY: the block holds `new_layout.size()` bytes and the caller
-        // guarantees `new_layout.size() >= old_layout.size()`.
-        unsafe { grown.cast::<u8>().add(old_layout.size()).write_bytes(0, tail) };
-        Ok(grown)
-    }
-
-    #[inline]
-    unsafe fn shrink(
-        &self,
-        ptr: NonNull<u8>,
-        old_layout: Layout,
-        new_layout: Layout,
-    ) -> Result<NonNull<[u8]>, ApiAllocError> {
-        // SAFETY: forwarded from the caller of `shrink`.
-        unsafe { self.resize(ptr, old_layout, new_layout) }
+        old: Layout,
+        new_size: usize,
+    ) -> AllocResult<NonNull<u8>> {
+        let mut inner = self.0.try_borrow_mut().map_err(|_| AllocError::NoMemory)?;
+        // SAFETY: the caller's contract is `realloc`'s.
+        unsafe { inner.realloc(ptr, old, new_size) }
     }
 }
+
+allocator_traits::impl_allocator_api2!([A: ByteAllocator] AllocatorRc<A>);

@@ -7,7 +7,7 @@
 //! sides, calibrated against `Instant` over 20 ms); elsewhere
 //! `std::time::Instant`. The median cost of timing nothing is subtracted
 //! from every sample. Samples during which another process ran are dropped
-//! (see [`measure`]); the maximum still includes interrupts and page faults:
+//! (see [`Session::run`]); the maximum still includes interrupts and page faults:
 //! read it as an upper bound of the allocator's own worst case.
 
 use std::{
