@@ -1,5 +1,5 @@
 //! [`AllocatorRc`]: any [`ByteAllocator`] as an
-//! [`Allocator`], so collections can live
+//! [`Allocator`](allocator_api2::alloc::Allocator), so collections can live
 //! in it.
 //!
 //! On stable the trait is `allocator_api2::alloc::Allocator` (allocator-api2
@@ -46,7 +46,7 @@ use allocator_traits::{AllocError, bridge::SharedByteAllocator};
 use allocator_traits::{AllocResult, ByteAllocator};
 
 /// A byte allocator shared by reference counting, usable as an
-/// [`Allocator`]. Cloning it clones the handle, not the heap.
+/// [`Allocator`](allocator_api2::alloc::Allocator). Cloning it clones the handle, not the heap.
 ///
 /// It is single-threaded (`Rc<RefCell<_>>`), like the collections it serves;
 /// for a heap shared between threads use `allocator-global`.
