@@ -96,6 +96,13 @@ pub unsafe trait SharedByteAllocator {
     }
 }
 
+/// A block as `Allocator` returns it, a slice of `size` bytes, or `None`
+/// for an error (the caller maps it to its `AllocError`).
+#[inline]
+pub fn block_slice(block: AllocResult<NonNull<u8>>, size: usize) -> Option<NonNull<[u8]>> {
+    block.ok().map(|block| NonNull::slice_from_raw_parts(block, size))
+}
+
 /// Implements `allocator_api2::alloc::Allocator` for a type that implements
 /// [`SharedByteAllocator`]: `impl_allocator_api2!([A: ByteAllocator] AllocatorRc<A>);`
 /// (generic parameters in brackets, then the type). The invoking crate
@@ -114,9 +121,8 @@ macro_rules! impl_allocator_api2 {
                 &self,
                 layout: ::core::alloc::Layout,
             ) -> ::core::result::Result<::core::ptr::NonNull<[u8]>, allocator_api2::alloc::AllocError> {
-                $crate::bridge::SharedByteAllocator::allocate_block(self, layout)
-                    .map(|block| ::core::ptr::NonNull::slice_from_raw_parts(block, layout.size()))
-                    .map_err(|_| allocator_api2::alloc::AllocError)
+                let block = $crate::bridge::SharedByteAllocator::allocate_block(self, layout);
+                $crate::bridge::block_slice(block, layout.size()).ok_or(allocator_api2::alloc::AllocError)
             }
 
             #[inline]
@@ -134,9 +140,8 @@ macro_rules! impl_allocator_api2 {
                 new: ::core::alloc::Layout,
             ) -> ::core::result::Result<::core::ptr::NonNull<[u8]>, allocator_api2::alloc::AllocError> {
                 // SAFETY: `Allocator::grow`'s contract is `resize_block`'s.
-                unsafe { $crate::bridge::SharedByteAllocator::resize_block(self, ptr, old, new) }
-                    .map(|block| ::core::ptr::NonNull::slice_from_raw_parts(block, new.size()))
-                    .map_err(|_| allocator_api2::alloc::AllocError)
+                let block = unsafe { $crate::bridge::SharedByteAllocator::resize_block(self, ptr, old, new) };
+                $crate::bridge::block_slice(block, new.size()).ok_or(allocator_api2::alloc::AllocError)
             }
 
             #[inline]
@@ -148,9 +153,8 @@ macro_rules! impl_allocator_api2 {
             ) -> ::core::result::Result<::core::ptr::NonNull<[u8]>, allocator_api2::alloc::AllocError> {
                 // SAFETY: `Allocator::grow_zeroed`'s contract is
                 // `resize_block_zeroed`'s.
-                unsafe { $crate::bridge::SharedByteAllocator::resize_block_zeroed(self, ptr, old, new) }
-                    .map(|block| ::core::ptr::NonNull::slice_from_raw_parts(block, new.size()))
-                    .map_err(|_| allocator_api2::alloc::AllocError)
+                let block = unsafe { $crate::bridge::SharedByteAllocator::resize_block_zeroed(self, ptr, old, new) };
+                $crate::bridge::block_slice(block, new.size()).ok_or(allocator_api2::alloc::AllocError)
             }
 
             #[inline]
@@ -161,9 +165,8 @@ macro_rules! impl_allocator_api2 {
                 new: ::core::alloc::Layout,
             ) -> ::core::result::Result<::core::ptr::NonNull<[u8]>, allocator_api2::alloc::AllocError> {
                 // SAFETY: `Allocator::shrink`'s contract is `resize_block`'s.
-                unsafe { $crate::bridge::SharedByteAllocator::resize_block(self, ptr, old, new) }
-                    .map(|block| ::core::ptr::NonNull::slice_from_raw_parts(block, new.size()))
-                    .map_err(|_| allocator_api2::alloc::AllocError)
+                let block = unsafe { $crate::bridge::SharedByteAllocator::resize_block(self, ptr, old, new) };
+                $crate::bridge::block_slice(block, new.size()).ok_or(allocator_api2::alloc::AllocError)
             }
         }
     };
