@@ -2,7 +2,13 @@
 //! the backing allocator.
 
 mod check;
+mod compat;
+mod stats;
+// The checks, or their no-op twins: the same names either way.
 #[cfg(feature = "debug-checks")]
+mod debug;
+#[cfg(not(feature = "debug-checks"))]
+#[path = "heap/no_debug.rs"]
 mod debug;
 
 use core::{alloc::Layout, fmt, marker::PhantomData, ptr::NonNull};
@@ -10,8 +16,10 @@ use core::{alloc::Layout, fmt, marker::PhantomData, ptr::NonNull};
 use allocator_tlsf::TlsfByteAllocator;
 use allocator_traits::{
     AllocError, AllocResult, ByteAllocator,
-    region::{addr_to_ptr, align_down, align_up, is_aligned, region_end, with_region_provenance},
+    region::{is_aligned, with_region_provenance},
 };
+
+pub use stats::{ClassStats, HeapClassStats};
 
 use crate::classes::{ClassInfo, FineClasses, MAX_CLASSES, MIN_SLAB_SIZE, SizeClasses, Table};
 
@@ -61,22 +69,6 @@ struct FreeBlock {
     next: Option<NonNull<FreeBlock>>,
 }
 
-/// The link of the free block at `block` (stored in plain form, or encoded
-/// with `debug-checks`).
-///
-/// # Safety
-///
-/// `block` is a free block of a live slab.
-#[inline(always)]
-unsafe fn free_link(block: NonNull<FreeBlock>) -> Option<NonNull<FreeBlock>> {
-    #[cfg(not(feature = "debug-checks"))]
-    // SAFETY: the caller's contract: a free block holds its link.
-    return unsafe { block.as_ref() }.next;
-    #[cfg(feature = "debug-checks")]
-    // SAFETY: as above.
-    return unsafe { debug::read_link(block) };
-}
-
 /// The bookkeeping of one slab, in the last `HEADER_SIZE` bytes of its chunk.
 #[repr(C)]
 struct SlabHeader {
@@ -93,15 +85,9 @@ struct SlabHeader {
     carved: u16,
     /// The offset of block 0 from the slab's start: the slab's colour.
     colour: u16,
-    /// With `debug-checks`, the slab's class tagged (`debug::slab_tag`), so a
-    /// free can tell a slab of its class from anything else.
-    #[cfg(feature = "debug-checks")]
-    tag: u32,
-    /// With `debug-checks`, one bit per block, set while the block is handed
-    /// out: a double free is found without reading the block, whose bytes
-    /// belong to the caller and may be uninitialised.
-    #[cfg(feature = "debug-checks")]
-    live: [u64; debug::LIVE_WORDS],
+    /// With `debug-checks`, the slab's class, tagged, and a bit per block
+    /// handed out (`debug::SlabDebug`); without, nothing (a zero-size type).
+    debug: debug::SlabDebug,
 }
 
 pub(crate) const HEADER_SIZE: usize = size_of::<SlabHeader>();
@@ -214,108 +200,6 @@ impl SizeClass {
     }
 }
 
-/// The statistics of one size class, from [`Heap::class_stats`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct ClassStats {
-    /// The block size, in bytes.
-    pub size: usize,
-    /// The slab size, in bytes.
-    pub slab_size: usize,
-    /// Blocks handed out now.
-    pub live: usize,
-    /// The most blocks handed out at once.
-    pub peak_live: usize,
-    /// Slabs held with every block handed out.
-    pub full_slabs: usize,
-    /// Slabs held with a block handed out and a block free.
-    pub partial_slabs: usize,
-    /// Empty slabs cached for reuse.
-    pub cached_slabs: usize,
-    /// Blocks a slab holds.
-    pub blocks_per_slab: usize,
-    /// The sizes the layouts of the live blocks asked for (at most
-    /// `live * size`).
-    pub requested_bytes: usize,
-    /// Blocks handed out since the heap was made.
-    pub allocs: u64,
-    /// Blocks freed since the heap was made.
-    pub frees: u64,
-}
-
-impl ClassStats {
-    /// Bytes lost to rounding: the live blocks' class size over what their
-    /// layouts asked for.
-    pub fn rounding_bytes(&self) -> usize {
-        (self.live * self.size).saturating_sub(self.requested_bytes)
-    }
-
-    /// Bytes of free blocks in the full and partial slabs held (cached empty
-    /// slabs not counted: they go back on demand).
-    pub fn free_in_slabs_bytes(&self) -> usize {
-        ((self.full_slabs + self.partial_slabs) * self.blocks_per_slab).saturating_sub(self.live) * self.size
-    }
-
-    /// The share of the class's slab bytes (full, partial and cached slabs)
-    /// not holding requested bytes: rounding, free blocks, cached slabs, and
-    /// slab headers and slack. 0 when the class holds no slab.
-    pub fn fragmentation(&self) -> f64 {
-        let held = (self.full_slabs + self.partial_slabs + self.cached_slabs) * self.slab_size;
-        if held == 0 { 0.0 } else { 1.0 - self.requested_bytes as f64 / held as f64 }
-    }
-}
-
-impl fmt::Display for ClassStats {
-    /// One line: `  48 B: live 12 (peak 40), slabs 1 full / 2 partial / 1
-    /// cached (4 KiB), 70 allocs, 58 frees, rounding 96 B, free in slabs
-    /// 3456 B, fragmentation 91.2 %`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:>4} B: live {} (peak {}), slabs {} full / {} partial / {} cached ({} KiB), {} allocs, {} frees, \
-             rounding {} B, free in slabs {} B, fragmentation {:.1} %",
-            self.size,
-            self.live,
-            self.peak_live,
-            self.full_slabs,
-            self.partial_slabs,
-            self.cached_slabs,
-            self.slab_size / 1024,
-            self.allocs,
-            self.frees,
-            self.rounding_bytes(),
-            self.free_in_slabs_bytes(),
-            self.fragmentation() * 100.0
-        )
-    }
-}
-
-/// The statistics of every size class of a heap, from
-/// [`Heap::class_stats`]: index it by class, iterate it, or print it (one
-/// line per class).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HeapClassStats {
-    classes: [ClassStats; MAX_CLASSES],
-    count: usize,
-}
-
-impl HeapClassStats {
-    /// The statistics of each class, smallest first.
-    pub fn classes(&self) -> &[ClassStats] {
-        &self.classes[..self.count]
-    }
-}
-
-impl fmt::Display for HeapClassStats {
-    /// One line per class (a line break after each).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for class in self.classes() {
-            writeln!(f, "{class}")?;
-        }
-        Ok(())
-    }
-}
-
 /// The hybrid heap: blocks of the size classes of `C` (by default
 /// [`FineClasses`], 8 to 2048 bytes) served in O(1) from slabs, and larger
 /// (or more aligned) layouts served by the backing allocator `B`, which also
@@ -360,8 +244,7 @@ pub struct Heap<B: ByteAllocator = TlsfByteAllocator, C: SizeClasses = FineClass
     large_used: usize,
     backing: B,
     /// With `debug-checks`, the regions of the backing allocator, when the
-    /// heap has seen them all.
-    #[cfg(feature = "debug-checks")]
+    /// heap has seen them all; without, nothing.
     known: debug::KnownRegions,
     classes_type: PhantomData<fn() -> C>,
 }
@@ -407,107 +290,6 @@ const fn check_region_size(size: usize) -> AllocResult {
     if size < MIN_REGION_SIZE { Err(AllocError::InvalidParam) } else { Ok(()) }
 }
 
-/// Checks a region against the rules of [`Heap::new`] after trimming it:
-/// start rounded up to [`HEAP_ALIGN`], size rounded down to a multiple of
-/// [`MIN_HEAP_SIZE`].
-fn trimmed_heap_region(start: usize, size: usize) -> AllocResult<(usize, usize)> {
-    let end = region_end(start, size)?;
-    let start = align_up(start, HEAP_ALIGN).ok_or(AllocError::InvalidParam)?;
-    if start == 0 || end <= start {
-        return Err(AllocError::InvalidParam);
-    }
-    let size = align_down(end - start, MIN_HEAP_SIZE);
-    if size < MIN_HEAP_SIZE {
-        return Err(AllocError::InvalidParam);
-    }
-    Ok((start, size))
-}
-
-impl Heap<TlsfByteAllocator> {
-    /// A heap over `[start, start + size)`, with the default backing
-    /// allocator, [`TlsfByteAllocator`].
-    ///
-    /// # Panics
-    ///
-    /// As documented by the original crate: if `start` is not aligned to
-    /// [`HEAP_ALIGN`] (4096), if `size` is smaller than [`MIN_HEAP_SIZE`]
-    /// or not a multiple of it, or if the region wraps around the address
-    /// space. [`try_new`](Self::try_new) returns an error instead.
-    ///
-    /// # Safety
-    ///
-    /// `[start, start + size)` is valid, writable memory, used by nothing
-    /// else, that outlives the heap and every block it hands out; `start`
-    /// carries exposed provenance (for example
-    /// `slice.as_mut_ptr().expose_provenance()`).
-    pub unsafe fn new(start: usize, size: usize) -> Self {
-        assert!(
-            start % HEAP_ALIGN == 0,
-            "Heap::new: the start address {start:#x} is not aligned to 4096 bytes"
-        );
-        assert!(
-            size >= MIN_HEAP_SIZE,
-            "Heap::new: the size {size:#x} is below the minimum heap size {MIN_HEAP_SIZE:#x}"
-        );
-        assert!(
-            size % MIN_HEAP_SIZE == 0,
-            "Heap::new: the size {size:#x} is not a multiple of the minimum heap size {MIN_HEAP_SIZE:#x}"
-        );
-        assert!(start.checked_add(size).is_some(), "Heap::new: the region {start:#x} + {size:#x} overflows");
-        // SAFETY: the caller's contract.
-        match unsafe { Self::try_new(start, size) } {
-            Ok(heap) => heap,
-            Err(err) => {
-                panic!("Heap::new: the backing allocator refused the region {start:#x} + {size:#x}: {err}")
-            }
-        }
-    }
-
-    /// A heap over `[start, start + size)` trimmed to the rules of
-    /// [`new`](Self::new): the start rounded up to [`HEAP_ALIGN`], the size
-    /// rounded down to a multiple of [`MIN_HEAP_SIZE`]. The default backing
-    /// allocator, [`TlsfByteAllocator`], manages the trimmed region.
-    ///
-    /// [`AllocError::InvalidParam`] if the region wraps around the address
-    /// space, starts at address 0, or is too small once trimmed; otherwise
-    /// the backing allocator's error, if it refuses the region.
-    ///
-    /// # Safety
-    ///
-    /// As for [`new`](Self::new).
-    pub unsafe fn try_new(start: usize, size: usize) -> AllocResult<Self> {
-        // SAFETY: the caller's contract.
-        unsafe { Self::try_new_in(start, size, TlsfByteAllocator::new()) }
-    }
-}
-
-impl<B: ByteAllocator> Heap<B> {
-    /// A heap of the default size classes, [`FineClasses`], in front of
-    /// `backing`, which may already manage memory; more is added with
-    /// [`add_memory`](Self::add_memory). Other tables:
-    /// [`with_classes`](Heap::with_classes).
-    pub const fn with_backing(backing: B) -> Self {
-        Self::with_classes(backing)
-    }
-
-    /// A heap of the default size classes over `[start, start + size)`,
-    /// trimmed as by [`try_new`](Heap::try_new), managed by `backing` (which
-    /// is handed the trimmed region through [`BaseAllocator::init`]). Other
-    /// tables: [`try_new_with_classes`](Heap::try_new_with_classes).
-    ///
-    /// Errors as for [`try_new`](Heap::try_new).
-    ///
-    /// # Safety
-    ///
-    /// As for [`new`](Heap::new).
-    ///
-    /// [`BaseAllocator::init`]: allocator_traits::BaseAllocator::init
-    pub unsafe fn try_new_in(start: usize, size: usize, backing: B) -> AllocResult<Self> {
-        // SAFETY: the caller's contract.
-        unsafe { Self::try_new_with_classes(start, size, backing) }
-    }
-}
-
 impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     /// The geometry of `class` (below `Self::count()`).
     #[inline(always)]
@@ -540,7 +322,6 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             peak_used: 0,
             large_used: 0,
             backing,
-            #[cfg(feature = "debug-checks")]
             known: debug::KnownRegions::UNKNOWN,
             classes_type: PhantomData,
         }
@@ -558,12 +339,10 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     ///
     /// [`BaseAllocator::init`]: allocator_traits::BaseAllocator::init
     pub unsafe fn try_new_with_classes(start: usize, size: usize, mut backing: B) -> AllocResult<Self> {
-        let (start, size) = trimmed_heap_region(start, size)?;
+        let (start, size) = compat::trimmed_heap_region(start, size)?;
         // SAFETY: the trimmed region lies inside the caller's region.
         unsafe { backing.init(start, size) }?;
-        #[cfg_attr(not(feature = "debug-checks"), expect(unused_mut))]
         let mut heap = Self::with_classes(backing);
-        #[cfg(feature = "debug-checks")]
         heap.known.record(start, size, true);
         Ok(heap)
     }
@@ -581,11 +360,9 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     /// As for [`new`](Heap::new).
     pub unsafe fn add_memory(&mut self, start: usize, size: usize) -> AllocResult {
         check_region_size(size)?;
-        #[cfg(feature = "debug-checks")]
-        let backing_was_empty = self.backing.total_bytes() == 0;
+        let backing_was_empty = debug::backing_was_empty(&self.backing);
         // SAFETY: the caller's contract.
         unsafe { self.backing.add_memory(start, size) }?;
-        #[cfg(feature = "debug-checks")]
         self.known.record(start, size, backing_was_empty);
         Ok(())
     }
@@ -601,11 +378,9 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     /// [`BaseAllocator::init`]: allocator_traits::BaseAllocator::init
     pub(crate) unsafe fn init_backing(&mut self, start: usize, size: usize) -> AllocResult {
         check_region_size(size)?;
-        #[cfg(feature = "debug-checks")]
-        let backing_was_empty = self.backing.total_bytes() == 0;
+        let backing_was_empty = debug::backing_was_empty(&self.backing);
         // SAFETY: the caller's contract.
         unsafe { self.backing.init(start, size) }?;
-        #[cfg(feature = "debug-checks")]
         self.known.record(start, size, backing_was_empty);
         Ok(())
     }
@@ -613,27 +388,6 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     /// The backing allocator.
     pub fn backing(&self) -> &B {
         &self.backing
-    }
-
-    /// Allocates a block for `layout` and returns its address (with its
-    /// provenance exposed); the shape of the original crate.
-    /// [`alloc`](Self::alloc) returns a pointer.
-    pub fn allocate(&mut self, layout: Layout) -> AllocResult<usize> {
-        self.alloc(layout).map(|block| block.as_ptr().expose_provenance())
-    }
-
-    /// Frees the block at address `ptr`.
-    ///
-    /// # Safety
-    ///
-    /// `ptr` was returned by [`allocate`](Self::allocate) of this heap with
-    /// this `layout` and has not been freed since.
-    pub unsafe fn deallocate(&mut self, ptr: usize, layout: Layout) {
-        if let Some(block) = addr_to_ptr(ptr) {
-            // SAFETY: the caller's contract; `allocate` exposed the block's
-            // provenance, which `addr_to_ptr` picks up.
-            unsafe { self.dealloc(block, layout) }
-        }
     }
 
     /// Allocates a block for `layout`.
@@ -701,23 +455,14 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         // The slab header and the free-list link are the heap's: reached, and
         // the block later handed out again, with the region's provenance.
         let ptr = with_region_provenance(ptr);
-        #[cfg(feature = "debug-checks")]
         self.check_live(ptr, layout, class, debug::Op::Free);
         let slab = header_of(ptr, Self::info(class));
         // SAFETY: `ptr` is a live block of `class` (caller's contract), so it
         // lies in a live slab of `class`, whose header `header_of` found.
         let hdr = unsafe { header(slab) };
-        #[cfg(not(feature = "debug-checks"))]
+        debug::set_live(hdr, ptr, slab, Self::info(class), false);
         // SAFETY: the block is ours again and at least 8 bytes, aligned to 8.
-        unsafe {
-            ptr.cast::<FreeBlock>().write(FreeBlock { next: hdr.free })
-        };
-        #[cfg(feature = "debug-checks")]
-        {
-            debug::set_live(hdr, ptr, slab, Self::info(class), false);
-            // SAFETY: the block of `class` was just freed.
-            unsafe { debug::write_free_block(ptr, hdr.free, Self::info(class)) };
-        }
+        unsafe { debug::write_free_block(ptr, hdr.free, Self::info(class)) };
         hdr.free = Some(ptr.cast());
         let was_full = hdr.used as usize == Self::info(class).capacity;
         hdr.used -= 1;
@@ -760,7 +505,6 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         let new = Layout::from_size_align(new_size, old.align()).map_err(|_| AllocError::NoMemory)?;
         let old_class = Self::class_of(old);
         let new_class = Self::class_of(new);
-        #[cfg(feature = "debug-checks")]
         if old_class < Self::count() {
             self.check_live(with_region_provenance(ptr), old, old_class, debug::Op::Realloc);
         }
@@ -954,7 +698,6 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             }
             result => result,
         }?;
-        #[cfg(feature = "debug-checks")]
         self.known.forget(start, size);
         Ok(())
     }
@@ -999,18 +742,9 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         let hdr = unsafe { header(slab) };
         let block = match hdr.free {
             Some(block) => {
-                #[cfg(not(feature = "debug-checks"))]
-                {
-                    // SAFETY: a free block holds the link written when it was
-                    // freed.
-                    hdr.free = unsafe { free_link(block) };
-                }
-                #[cfg(feature = "debug-checks")]
-                {
-                    // SAFETY: `block` heads the free list of `slab`, a live
-                    // slab of `class`.
-                    hdr.free = unsafe { debug::take_free_block(block, slab, Self::info(class)) };
-                }
+                // SAFETY: `block` heads the free list of `slab`, a live slab
+                // of `class`: it holds the link written when it was freed.
+                hdr.free = unsafe { debug::take_free_block(block, slab, Self::info(class)) };
                 block.cast()
             }
             None => {
@@ -1025,7 +759,6 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
                 unsafe { slab_base(slab, info).add(hdr.colour as usize + index * info.size) }
             }
         };
-        #[cfg(feature = "debug-checks")]
         debug::set_live(hdr, block, slab, Self::info(class), true);
         hdr.used += 1;
         size_class.allocs += 1;
@@ -1118,13 +851,8 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     ///
     /// `slab` is a live, empty slab of `class`, in no list.
     unsafe fn release_slab(&mut self, slab: NonNull<SlabHeader>, class: usize) {
-        #[cfg(feature = "debug-checks")]
-        {
-            // A stale pointer into the slab must not find a tag any more.
-            // SAFETY: the caller's contract: a live slab of ours; written in
-            // place, without a reference.
-            unsafe { (&raw mut (*slab.as_ptr()).tag).write(0) };
-        }
+        // SAFETY: the caller's contract: a live slab of ours.
+        unsafe { debug::forget_slab(slab) };
         let before = self.backing.used_bytes();
         // SAFETY: the slab was allocated by the backing allocator with
         // `slab_layout(Self::info(class))` and no block of it is in use.
@@ -1203,10 +931,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
                 carved: 0,
                 // Below `header_offset <= 32 KiB`.
                 colour: colour as u16,
-                #[cfg(feature = "debug-checks")]
-                tag: debug::slab_tag(class),
-                #[cfg(feature = "debug-checks")]
-                live: [0; debug::LIVE_WORDS],
+                debug: debug::SlabDebug::new(class),
             })
         };
         Ok(slab)

@@ -2,7 +2,7 @@
 
 use allocator_traits::ByteAllocator;
 
-use super::{CACHED_EMPTY_SLABS, Heap, SlabHeader, free_link, header_of, slab_base};
+use super::{CACHED_EMPTY_SLABS, Heap, SlabHeader, debug, header_of, slab_base};
 use crate::classes::SizeClasses;
 
 impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
@@ -154,7 +154,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
                 "allocator-slab: free block {block:p} masks elsewhere"
             );
             // SAFETY: a free block of a live slab holds its link.
-            cursor = unsafe { free_link(block) };
+            cursor = unsafe { debug::read_link(block) };
         }
         assert_eq!(
             free,

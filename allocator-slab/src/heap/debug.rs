@@ -50,9 +50,9 @@ pub(super) fn set_live(
     let index = block_index(block, slab, info).map_or(0, |(index, _)| index) % MAX_BLOCKS_PER_SLAB;
     let bit = 1u64 << (index % 64);
     if live {
-        hdr.live[index / 64] |= bit;
+        hdr.debug.live[index / 64] |= bit;
     } else {
-        hdr.live[index / 64] &= !bit;
+        hdr.debug.live[index / 64] &= !bit;
     }
 }
 
@@ -67,6 +67,40 @@ const POISON_WORD: usize = usize::from_ne_bytes([POISON; size_of::<usize>()]);
 const LINK_KEY: usize = 0x9e37_79b9_7f4a_7c15_u64 as usize;
 
 /// The tag of a live slab of `class`; a released slab's tag is cleared.
+/// What a slab header holds for the checks: its class, tagged, so a free
+/// can tell a slab of its class from anything else; and one bit per block,
+/// set while the block is handed out, so a double free is found without
+/// reading the block (whose bytes are the caller's, maybe uninitialised).
+#[derive(Clone, Copy)]
+pub(super) struct SlabDebug {
+    pub(super) tag: u32,
+    pub(super) live: [u64; LIVE_WORDS],
+}
+
+impl SlabDebug {
+    /// The state of a new slab of `class`: tagged, no block handed out.
+    pub(super) const fn new(class: usize) -> Self {
+        Self { tag: slab_tag(class), live: [0; LIVE_WORDS] }
+    }
+}
+
+/// Clears the tag of a slab that goes back to the backing allocator: a
+/// stale pointer into it must not find a tag any more.
+///
+/// # Safety
+///
+/// `slab` is the header of a live slab of this heap.
+pub(super) unsafe fn forget_slab(slab: NonNull<SlabHeader>) {
+    // SAFETY: the caller's contract; written in place, without a reference.
+    unsafe { (&raw mut (*slab.as_ptr()).debug.tag).write(0) };
+}
+
+/// Whether the backing allocator manages no memory yet (the heap then
+/// knows every region it will be given).
+pub(super) fn backing_was_empty<B: ByteAllocator>(backing: &B) -> bool {
+    backing.total_bytes() == 0
+}
+
 pub(super) const fn slab_tag(class: usize) -> u32 {
     0x51ab_0000 | class as u32
 }
@@ -237,7 +271,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         // when the heap knows its regions; otherwise the caller's word that
         // `ptr` came from this heap) and is aligned for a header; the tag is
         // read in place, without a reference.
-        let tag = unsafe { (&raw const (*slab.as_ptr()).tag).read() };
+        let tag = unsafe { (&raw const (*slab.as_ptr()).debug.tag).read() };
         if tag != slab_tag(class) {
             allocator_traits::caller_bug!(
                 "allocator-slab: {op} of {addr:#x}, which is in no slab of the {size}-byte class \
@@ -252,7 +286,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         };
         // SAFETY: `slab` is a live slab of `class` (its tag says so); the
         // bitmap word is read in place, without a reference.
-        let word = unsafe { (&raw const (*slab.as_ptr()).live[index / 64]).read() };
+        let word = unsafe { (&raw const (*slab.as_ptr()).debug.live[index / 64]).read() };
         if word & (1 << (index % 64)) == 0 {
             if op == Op::Free {
                 allocator_traits::caller_bug!("allocator-slab: double free of {addr:#x} ({size}-byte class)")
