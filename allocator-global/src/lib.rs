@@ -4,7 +4,7 @@
 //! [`GlobalAllocator<B, S, R>`](GlobalAllocator) puts a byte allocator `B`
 //! behind a lock `R` (any [`lock_api::RawMutex`]; a spin lock by default, so a
 //! kernel can pass its interrupt-disabling lock) and implements
-//! [`GlobalAlloc`] and [`allocator_api2::alloc::Allocator`] on top. When `B`
+//! [`GlobalAlloc`](core::alloc::GlobalAlloc) and [`allocator_api2::alloc::Allocator`] on top. When `B`
 //! runs out of memory, the allocator takes a chunk from its [`PageSource`]
 //! `S`, hands it to `B` with `add_memory` and retries (the pattern of ArceOS's
 //! `axalloc`):
@@ -96,18 +96,16 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+mod bridges;
 mod emergency;
 mod growing;
 mod irq;
 mod percpu;
+mod policy;
 mod source;
 mod stats;
 
-use core::{
-    alloc::{GlobalAlloc, Layout},
-    fmt,
-    ptr::{self, NonNull},
-};
+use core::{alloc::Layout, fmt, ptr::NonNull};
 
 pub use allocator_traits::{AllocError, AllocResult, BaseAllocator, ByteAllocator, PageAllocator};
 pub use growing::{Growing, GrowthStatistics, MAX_CHUNKS};
@@ -117,6 +115,7 @@ pub use irq::{Aarch64Daif, InterruptControl, IrqSafeSpin, Riscv64Sie, X86_64Inte
 #[cfg(feature = "std")]
 pub use percpu::ThreadSlots;
 pub use percpu::{CLASS_ALIGN, CpuId, DEPOT_BATCHES, MAGAZINE, MAX_CACHED_SIZE, PerCpu, SingleCpu};
+pub use policy::GrowthPolicy;
 #[cfg(all(feature = "std", unix))]
 pub use source::MmapSource;
 #[cfg(feature = "std")]
@@ -128,64 +127,6 @@ pub use stats::Statistics;
 /// [`lock_api::RawMutex`]. It does not disable interrupts: a kernel that
 /// allocates in interrupt handlers passes its own lock type instead.
 pub type DefaultRawMutex = spin::mutex::SpinMutex<()>;
-
-/// How a [`GlobalAllocator`] grows: the size of the first chunk it takes from
-/// its [`PageSource`], doubling after every growth up to a cap.
-///
-/// A request larger than the next chunk gets a chunk of its own size; the
-/// cap only bounds the doubling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct GrowthPolicy {
-    first_chunk: usize,
-    max_chunk: usize,
-    keep_free: usize,
-}
-
-impl GrowthPolicy {
-    /// 64 KiB first, doubling up to 16 MiB; wholly free chunks go back while
-    /// 16 MiB stay available.
-    pub const DEFAULT: Self = Self::new(64 << 10, 16 << 20);
-
-    /// Chunks of `first_chunk` bytes first, doubling after every growth up to
-    /// `max_chunk` bytes (a `max_chunk` below `first_chunk` keeps every chunk
-    /// at `first_chunk`). Both are rounded up to the source's granule when
-    /// used. Wholly free chunks go back to the source while `max_chunk`
-    /// bytes stay available ([`with_keep_free`](Self::with_keep_free)).
-    pub const fn new(first_chunk: usize, max_chunk: usize) -> Self {
-        let max_chunk = if max_chunk < first_chunk { first_chunk } else { max_chunk };
-        Self { first_chunk, max_chunk, keep_free: max_chunk }
-    }
-
-    /// The same policy, keeping at most about `keep_free` bytes of free
-    /// memory before wholly free chunks go back to the source (the
-    /// hysteresis that keeps a heap at a boundary from taking and returning
-    /// the same chunk over and over). `0` returns every free chunk at once.
-    pub const fn with_keep_free(mut self, keep_free: usize) -> Self {
-        self.keep_free = keep_free;
-        self
-    }
-
-    /// The free bytes kept before chunks go back.
-    pub const fn keep_free(&self) -> usize {
-        self.keep_free
-    }
-
-    /// The size of the first chunk.
-    pub const fn first_chunk(&self) -> usize {
-        self.first_chunk
-    }
-
-    /// The cap of the doubling.
-    pub const fn max_chunk(&self) -> usize {
-        self.max_chunk
-    }
-}
-
-impl Default for GrowthPolicy {
-    fn default() -> Self {
-        Self::DEFAULT
-    }
-}
 
 /// A `Sync` allocator over the byte allocator `B`, growing from the page
 /// source `S`, locked by `R`. See the [crate documentation](crate).
@@ -510,91 +451,6 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> fmt::Debug for Glob
             .finish_non_exhaustive()
     }
 }
-
-// SAFETY: blocks come from the byte allocator, whose contract gives aligned,
-// non-overlapping blocks of the requested size inside valid memory (or, while
-// a caller bug is being reported, from the emergency arena, which hands every
-// byte out once); failures return null; a panic never unwinds out (it aborts); `dealloc`/`realloc` pass the caller's pointer
-// and layout on, as `GlobalAlloc` requires of the caller.
-unsafe impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> GlobalAlloc for GlobalAllocator<B, S, R> {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let guard = emergency::AbortOnUnwind;
-        let block = self.alloc_block(layout).map_or(ptr::null_mut(), NonNull::as_ptr);
-        core::mem::forget(guard);
-        block
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let guard = emergency::AbortOnUnwind;
-        let block = match self.alloc_block(layout) {
-            Ok(block) => {
-                // SAFETY: `block` is a fresh block of `layout.size()` bytes.
-                unsafe { block.as_ptr().write_bytes(0, layout.size()) };
-                block.as_ptr()
-            }
-            Err(_) => ptr::null_mut(),
-        };
-        core::mem::forget(guard);
-        block
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let guard = emergency::AbortOnUnwind;
-        if let Some(block) = NonNull::new(ptr) {
-            // SAFETY: `GlobalAlloc::dealloc`'s contract: `ptr` was allocated
-            // by this allocator with `layout`.
-            unsafe { self.dealloc_block(block, layout) }
-        }
-        core::mem::forget(guard);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let Some(block) = NonNull::new(ptr) else {
-            return ptr::null_mut();
-        };
-        let guard = emergency::AbortOnUnwind;
-        // SAFETY: `GlobalAlloc::realloc`'s contract: `ptr` is a live block of
-        // this allocator with `layout`.
-        let block =
-            unsafe { self.realloc_block(block, layout, new_size) }.map_or(ptr::null_mut(), NonNull::as_ptr);
-        core::mem::forget(guard);
-        block
-    }
-}
-
-// SAFETY: as for `GlobalAlloc`: blocks are valid, aligned, non-overlapping
-// and stay valid until deallocated (the allocator, borrowed by every
-// `&GlobalAllocator` user, outlives them); `realloc_block` preserves contents
-// and leaves the old block allocated on failure.
-unsafe impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex>
-    allocator_traits::bridge::SharedByteAllocator for GlobalAllocator<B, S, R>
-{
-    #[inline]
-    fn allocate_block(&self, layout: Layout) -> AllocResult<NonNull<u8>> {
-        self.alloc_block(layout)
-    }
-
-    #[inline]
-    unsafe fn deallocate_block(&self, ptr: NonNull<u8>, layout: Layout) {
-        // SAFETY: the caller's contract is `dealloc_block`'s.
-        unsafe { self.dealloc_block(ptr, layout) }
-    }
-
-    #[inline]
-    unsafe fn reallocate_block(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new_size: usize,
-    ) -> AllocResult<NonNull<u8>> {
-        // SAFETY: the caller's contract is `realloc_block`'s.
-        unsafe { self.realloc_block(ptr, old, new_size) }
-    }
-}
-
-allocator_traits::impl_allocator_api2!(
-    [B: ByteAllocator, S: PageSource, R: lock_api::RawMutex] GlobalAllocator<B, S, R>
-);
 
 #[cfg(test)]
 mod tests;
