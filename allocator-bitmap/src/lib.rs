@@ -61,7 +61,7 @@
 //! capacities keep it in a `static` (`new` is a `const fn`), never on a
 //! stack, or better move to [`BitmapFrameAllocator`].
 //!
-//! # Example
+//! # Examples
 //!
 //! ```
 //! use allocator_bitmap::BitmapPageAllocator;

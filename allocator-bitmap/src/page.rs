@@ -345,11 +345,21 @@ unsafe impl<const PAGE_SIZE: usize, S: BitmapStorage> PageAllocator for BitmapFr
     const PAGE_SIZE: usize = PAGE_SIZE;
 
     /// Allocates `num_pages` contiguous pages whose address is a multiple of
-    /// `align` bytes.
+    /// `align` bytes: first fit in address order.
+    ///
+    /// # Errors
     ///
     /// [`AllocError::InvalidParam`] for `num_pages == 0` or an `align` that
     /// is not a power of two of at least `PAGE_SIZE`;
     /// [`AllocError::NoMemory`] if no free run fits.
+    ///
+    /// # Complexity
+    ///
+    /// One page: O(levels) = O(log64 pages). A run of `n` pages aligned to
+    /// `a`: O(levels) per candidate start, and the candidates are at most
+    /// the free fragments before the fit and at most (managed pages) / `a`,
+    /// so the worst case is O(levels x min(fragments, pages / a)), never
+    /// O(pages) per candidate; then O(n / 64 + levels) to mark the run.
     fn alloc_pages(&mut self, num_pages: usize, align: usize) -> AllocResult<usize> {
         let align_pages = Self::align_in_pages(align)?;
         if num_pages == 0 {

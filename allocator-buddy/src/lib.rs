@@ -780,12 +780,32 @@ impl<const ORDER: usize> BaseAllocator for BuddyByteAllocator<ORDER> {
 // (the invariants checked by `assert_valid`); a block of order `k` is
 // `2^k`-aligned and at least the asked size and alignment.
 unsafe impl<const ORDER: usize> ByteAllocator for BuddyByteAllocator<ORDER> {
+    /// Allocates the smallest block of a power-of-two size at least the
+    /// layout's size and alignment.
+    ///
+    /// # Errors
+    ///
+    /// [`AllocError::NoMemory`] when no free block of that order or above
+    /// exists, or the order exceeds `ORDER - 1`.
+    ///
+    /// # Complexity
+    ///
+    /// O(log n): one mask search for the first non-empty list at or above
+    /// the order, then one split per order down (at most `ORDER` list
+    /// touches, counted in this crate's tests).
     #[inline]
     fn alloc(&mut self, layout: Layout) -> AllocResult<NonNull<u8>> {
         let order = order_for(layout.size(), layout.align(), ORDER).ok_or(AllocError::NoMemory)?;
         self.alloc_order(order, order)
     }
 
+    /// Frees a block, merging it with its free buddy order by order.
+    ///
+    /// # Complexity
+    ///
+    /// O(log n): per order, the buddy's head bit is read (O(1)) and a free
+    /// buddy is unlinked from its doubly linked list (O(1)); never a walk of
+    /// a free list.
     #[inline]
     unsafe fn dealloc(&mut self, pos: NonNull<u8>, layout: Layout) {
         let addr = pos.as_ptr().addr();
@@ -814,6 +834,18 @@ unsafe impl<const ORDER: usize> ByteAllocator for BuddyByteAllocator<ORDER> {
         unsafe { self.free_block(&region, addr, order) };
     }
 
+    /// Resizes a block: in place when the order stays, when it shrinks
+    /// (the freed halves go back), or when it grows into free buddies;
+    /// otherwise it moves.
+    ///
+    /// # Errors
+    ///
+    /// [`AllocError::NoMemory`] when no block of the new order can be had;
+    /// the old block is untouched.
+    ///
+    /// # Complexity
+    ///
+    /// O(log n) list operations; a block that moves is copied.
     unsafe fn realloc(&mut self, pos: NonNull<u8>, old: Layout, new_size: usize) -> AllocResult<NonNull<u8>> {
         let new = Layout::from_size_align(new_size, old.align()).map_err(|_| AllocError::NoMemory)?;
         let addr = pos.as_ptr().addr();

@@ -258,9 +258,18 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> GlobalAllocator<B, 
     /// Allocates a block for `layout`, growing the heap from the page source
     /// if the byte allocator is out of memory.
     ///
-    /// The byte allocator's errors: [`AllocError::NoMemory`] when neither the
+    /// # Errors
+    ///
+    /// The byte allocator's: [`AllocError::NoMemory`] when neither the
     /// heap nor the source has room, [`AllocError::InvalidParam`] for an
     /// alignment it cannot give (as it documents).
+    ///
+    /// # Complexity
+    ///
+    /// The lock, then the engine's `alloc`. When that fails: one growth
+    /// (one call of the source and one `add_memory`, O([`MAX_CHUNKS`]) to
+    /// record the chunk) and the engine's `alloc` again; a growth that did
+    /// not help is given back (one `remove_memory`).
     pub fn alloc_block(&self, layout: Layout) -> AllocResult<NonNull<u8>> {
         let Some(mut heap) = self.lock_heap() else {
             return emergency::alloc(layout).ok_or(AllocError::NoMemory);

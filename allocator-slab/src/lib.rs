@@ -185,7 +185,7 @@
 //!   allocation adds one, adds its size and raises the peak; a free adds
 //!   one and subtracts its size.
 //!
-//! # Example
+//! # Examples
 //!
 //! ```
 //! use core::alloc::Layout;
@@ -359,15 +359,34 @@ unsafe impl<B: ByteAllocator, C: SizeClasses> ByteAllocator for SlabByteAllocato
     /// serves its size and alignment (a zero-size layout gets a real block),
     /// from the backing allocator otherwise; see [`Heap::alloc`].
     ///
+    /// # Errors
+    ///
     /// [`AllocError::NoMemory`](allocator_traits::AllocError::NoMemory) before `init`, or when no memory is left
     /// after the cached empty slabs went back to the backing allocator; a
     /// large layout can also fail with the backing allocator's error.
+    ///
+    /// # Complexity
+    ///
+    /// A class block: O(1), one table lookup, the head of the class's
+    /// partial list, a pop from its free list (or the next uncarved block).
+    /// When the class has no partial slab: one call of the backing
+    /// allocator for a new slab (O(1) over TLSF, O(log n) over buddy); when
+    /// that fails, every cached empty slab (at most one per class) goes back
+    /// and the call repeats once. A large layout: the backing allocator's
+    /// cost.
     #[inline]
     fn alloc(&mut self, layout: Layout) -> AllocResult<NonNull<u8>> {
         self.heap.alloc(layout)
     }
 
     /// Frees a block: O(1) for a class block.
+    ///
+    /// # Complexity
+    ///
+    /// A class block: O(1), its slab found by masking, a push onto the
+    /// slab's free list, at most one list link; a slab that empties goes to
+    /// the class's cache or back to the backing allocator (one call). A
+    /// large block: the backing allocator's cost.
     ///
     /// # Safety
     ///

@@ -87,12 +87,18 @@ pub unsafe fn move_block(from: NonNull<u8>, old_size: usize, to: NonNull<u8>, ne
 pub trait BaseAllocator {
     /// Initialises the allocator with its first region `[start, start + size)`.
     ///
-    /// The backend trims the region to its own alignment; a region that is
-    /// too small, whose end overflows the address space, or that the backend
-    /// cannot manage is an [`AllocError`], never a panic. Calling `init` on an
-    /// allocator that already manages memory is an error (documented by each
-    /// backend: [`AllocError::MemoryOverlap`] for an overlapping region, or
-    /// [`AllocError::InvalidParam`]).
+    /// The backend trims the region to its own alignment.
+    ///
+    /// # Errors
+    ///
+    /// Never a panic; the allocator is unchanged on error:
+    ///
+    /// - [`AllocError::InvalidParam`]: the region is too small once trimmed,
+    ///   its end overflows the address space, or the backend cannot manage
+    ///   it; also `init` on an allocator that already manages memory
+    ///   ([`region::second_init`]), unless the region overlaps that memory:
+    /// - [`AllocError::MemoryOverlap`]: the region overlaps memory the
+    ///   allocator already manages.
     ///
     /// # Safety
     ///
@@ -106,9 +112,17 @@ pub trait BaseAllocator {
 
     /// Adds the region `[start, start + size)` to an allocator.
     ///
-    /// Regions may be added in any address order. A region that overlaps one
-    /// already managed is [`AllocError::MemoryOverlap`]; other bad regions are
-    /// errors as for [`init`](Self::init).
+    /// Regions may be added in any address order.
+    ///
+    /// # Errors
+    ///
+    /// The allocator is unchanged on error:
+    ///
+    /// - [`AllocError::MemoryOverlap`]: the region overlaps one already
+    ///   managed;
+    /// - [`AllocError::InvalidParam`]: as for [`init`](Self::init);
+    /// - [`AllocError::NoMemory`]: the allocator already holds
+    ///   [`region::MAX_REGIONS`] regions.
     ///
     /// # Safety
     ///
@@ -117,6 +131,24 @@ pub trait BaseAllocator {
 }
 
 /// Byte-granularity allocation: the heap behind `Box`, `Vec` and friends.
+///
+/// # Examples
+///
+/// Code written against the trait works with every backend:
+///
+/// ```
+/// use allocator_traits::{AllocResult, ByteAllocator};
+/// use core::{alloc::Layout, ptr::NonNull};
+///
+/// /// A zeroed array of `n` `u64`s from any byte allocator.
+/// fn zeroed_words<A: ByteAllocator>(heap: &mut A, n: usize) -> AllocResult<NonNull<u64>> {
+///     let layout = Layout::array::<u64>(n).map_err(|_| allocator_traits::AllocError::NoMemory)?;
+///     let block = heap.alloc(layout)?;
+///     // SAFETY: the block is ours, `layout.size()` bytes long.
+///     unsafe { block.write_bytes(0, layout.size()) };
+///     Ok(block.cast())
+/// }
+/// ```
 ///
 /// # Safety
 ///
@@ -158,10 +190,21 @@ pub unsafe trait ByteAllocator: BaseAllocator {
     /// The block is aligned to `layout.align()`, lies inside a managed
     /// region, and overlaps no other live block. A zero-size layout gets a
     /// valid, aligned, unique pointer that must be passed back to
-    /// [`dealloc`](Self::dealloc) like any other. A layout larger than the
-    /// allocator can ever serve is [`AllocError::NoMemory`]; an alignment the
-    /// backend cannot give is [`AllocError::NoMemory`] or
-    /// [`AllocError::InvalidParam`], as the backend documents.
+    /// [`dealloc`](Self::dealloc) like any other.
+    ///
+    /// # Errors
+    ///
+    /// - [`AllocError::NoMemory`]: no free block serves the layout now, or
+    ///   it is larger than the allocator can ever serve
+    ///   ([`max_layout_size`](Self::max_layout_size)), or the allocator
+    ///   manages no memory yet;
+    /// - an alignment the backend cannot give: [`AllocError::NoMemory`] or
+    ///   [`AllocError::InvalidParam`], as the backend documents.
+    ///
+    /// # Complexity
+    ///
+    /// Each backend states its own: O(1) for TLSF and the slab heap's
+    /// classes, O(log n) for the buddy.
     fn alloc(&mut self, layout: Layout) -> AllocResult<NonNull<u8>>;
 
     /// Frees the block at `pos`.
@@ -179,9 +222,14 @@ pub unsafe trait ByteAllocator: BaseAllocator {
     ///
     /// On success the first `min(old.size(), new_size)` bytes are preserved,
     /// `pos` must no longer be used, and the returned block has the layout
-    /// `(new_size, old.align())`. On error the old block is untouched and
-    /// still owned by the caller. A `new_size` that cannot form a [`Layout`]
-    /// with `old.align()` is [`AllocError::NoMemory`].
+    /// `(new_size, old.align())`.
+    ///
+    /// # Errors
+    ///
+    /// The old block is untouched and still owned by the caller:
+    ///
+    /// - [`AllocError::NoMemory`]: no block of `new_size` bytes can be had,
+    ///   or `new_size` cannot form a [`Layout`] with `old.align()`.
     ///
     /// The provided implementation allocates, copies and frees; backends
     /// override it to grow or shrink in place where they can.
