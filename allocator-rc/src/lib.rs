@@ -70,6 +70,34 @@ impl<A: ByteAllocator> AllocatorRc<A> {
     /// borrow (a leaked `Vec`, a `static` array). Errors from
     /// [`BaseAllocator::init`](allocator_traits::BaseAllocator::init) (a pool
     /// too small or already managed) are returned.
+    ///
+    /// # Errors
+    ///
+    /// The inner allocator's `init` errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use allocator_rc::AllocatorRc;
+    /// use allocator_tlsf::TlsfByteAllocator;
+    ///
+    /// let pool: &'static mut [u8] = Box::leak(vec![0u8; 1 << 16].into_boxed_slice());
+    /// let heap = AllocatorRc::new(TlsfByteAllocator::new(), pool).unwrap();
+    /// let mut v = allocator_api2::vec::Vec::new_in(heap.clone());
+    /// v.extend_from_slice(&[1u32, 2, 3]);
+    /// assert!(heap.stats().used_bytes > 0);
+    /// ```
+    ///
+    /// A pool that does not live forever is refused at compile time: blocks
+    /// could outlive it.
+    ///
+    /// ```compile_fail,E0597
+    /// use allocator_rc::AllocatorRc;
+    /// use allocator_tlsf::TlsfByteAllocator;
+    ///
+    /// let mut buffer = [0u8; 4096];
+    /// let heap = AllocatorRc::new(TlsfByteAllocator::new(), &mut buffer);
+    /// ```
     pub fn new(mut inner: A, pool: &'static mut [u8]) -> AllocResult<Self> {
         let start = pool.as_mut_ptr().expose_provenance();
         // SAFETY: `pool` is an exclusive `'static` borrow: valid, writable,

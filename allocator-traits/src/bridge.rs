@@ -22,7 +22,24 @@ use crate::{AllocResult, move_block};
 /// until it is passed to [`deallocate_block`](Self::deallocate_block) (or
 /// reallocated); `reallocate_block` keeps the first `min(old, new)` bytes
 /// and leaves the old block allocated when it fails. Safe code (the
-/// `Allocator` impl) hands these blocks to collections.
+/// `Allocator` impl) hands these blocks to collections, so an
+/// implementation must be `unsafe impl`:
+///
+/// ```compile_fail,E0200
+/// use allocator_traits::{AllocResult, bridge::SharedByteAllocator};
+/// use core::{alloc::Layout, ptr::NonNull};
+///
+/// struct Liar;
+/// impl SharedByteAllocator for Liar {
+///     fn allocate_block(&self, _: Layout) -> AllocResult<NonNull<u8>> {
+///         Ok(NonNull::dangling())
+///     }
+///     unsafe fn deallocate_block(&self, _: NonNull<u8>, _: Layout) {}
+///     unsafe fn reallocate_block(&self, p: NonNull<u8>, _: Layout, _: usize) -> AllocResult<NonNull<u8>> {
+///         Ok(p)
+///     }
+/// }
+/// ```
 pub unsafe trait SharedByteAllocator {
     /// Allocates a block for `layout`.
     fn allocate_block(&self, layout: Layout) -> AllocResult<NonNull<u8>>;
