@@ -151,8 +151,8 @@ pub use allocator_traits::region::MAX_REGIONS;
 /// [`GROWTH_HEADROOM_MIN_ORDER`], it cuts the new block from a free block this
 /// many orders larger if there is one, so the block can grow 8x more in place
 /// before it moves again. A `Vec` pushed to millions of elements then copies
-/// its large buffers every third doubling instead of at every one
-/// (`vec_push_3M` in the benchmark: 3.2 ms without, 2.1 ms with, TLSF 1.7).
+/// its large buffers every third doubling instead of at every one (the
+/// README's results, `vec_push_3M`, show what it buys).
 pub const GROWTH_HEADROOM: usize = 3;
 
 /// The smallest order (blocks of 256 KiB) that [`GROWTH_HEADROOM`] applies

@@ -61,13 +61,12 @@
 //!   found by masking the block's address; no free walks the slabs.
 //! - **The backing allocator is a parameter**: `Heap<B = TlsfByteAllocator>`,
 //!   so `SlabByteAllocator<BuddyByteAllocator>` puts slabs in front of the
-//!   buddy instead. TLSF is the default by measurement (`allocator-bench`,
-//!   128 MiB pool): over TLSF the heap grows a `Vec` in place (vec_push_3M
-//!   1.7 ms against 3.4 ms over buddy), fills 93 % of its pool before the
-//!   first failure against 66 % (the buddy rounds large blocks to powers of
-//!   two), and its largest block is 98 % of an unaligned pool against 50 %
-//!   (buddy blocks are aligned to their size); small-object workloads run at
-//!   the same speed over either.
+//!   buddy instead. TLSF is the default by measurement (the README's
+//!   results, rows `slab` and `slab-buddy`): over TLSF the heap grows a
+//!   `Vec` in place, fills more of its pool before the first failure (the
+//!   buddy rounds large blocks to powers of two) and keeps a larger largest
+//!   block (buddy blocks are aligned to their size); small-object workloads
+//!   run at the same speed over either.
 //!   As `HashMap::new` exists for the default hasher only, [`Heap::new`],
 //!   [`Heap::try_new`] and [`SlabByteAllocator::new`] exist for the default
 //!   backing only; [`Heap::with_backing`], [`Heap::try_new_in`] and
