@@ -18,7 +18,7 @@ mod config;
 mod model;
 
 pub use config::{ByteConfig, random_layout};
-pub use model::{Block, Heap, Model};
+pub use model::{Block, ByteHarness, Model};
 
 /// Seeded random alloc/realloc/free against the model: every pointer
 /// aligned, inside a region, overlapping no live block; patterns verified
@@ -26,7 +26,7 @@ pub use model::{Block, Heap, Model};
 /// every operation; `used_bytes() == 0` once everything is freed.
 pub fn random_churn<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
     for seed in cfg.seed_list() {
-        let mut heap = Heap::new(make, cfg, format!("random_churn seed {seed:#x}"));
+        let mut heap = ByteHarness::new(make, cfg, format!("random_churn seed {seed:#x}"));
         let mut rng = Rng::new(seed);
         let served = heap.churn(&mut rng, cfg, cfg.ops);
         assert!(served > 0 || cfg.ops == 0, "random_churn seed {seed:#x}: no allocation succeeded");
@@ -40,7 +40,7 @@ pub fn random_churn<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
 /// leaks, nothing stays pinned).
 pub fn recovery<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
     for seed in cfg.seed_list() {
-        let mut heap = Heap::new(make, cfg, format!("recovery seed {seed:#x}"));
+        let mut heap = ByteHarness::new(make, cfg, format!("recovery seed {seed:#x}"));
         let aligns = [cfg.probe_align, cfg.churn_align()];
         let fresh: Vec<usize> = aligns.iter().map(|&a| heap.largest_block(a)).collect();
         let available = heap.alloc.available_bytes();
@@ -76,7 +76,7 @@ pub fn recovery<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
 /// every block, frees half, allocates again, frees all, and checks recovery.
 pub fn out_of_memory<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
     for seed in cfg.seed_list() {
-        let mut heap = Heap::new(make, cfg, format!("out_of_memory seed {seed:#x}"));
+        let mut heap = ByteHarness::new(make, cfg, format!("out_of_memory seed {seed:#x}"));
         let fresh = heap.largest_block(cfg.probe_align);
         let mut rng = Rng::new(seed);
         // Random layouts until the first refusal, then smaller and smaller.
@@ -119,7 +119,7 @@ pub fn out_of_memory<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
 /// Zero-size layouts of several alignments get aligned, in-region, unique
 /// pointers, which are freed (and reallocated) normally.
 pub fn zero_size<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
-    let mut heap = Heap::new(make, cfg, "zero_size");
+    let mut heap = ByteHarness::new(make, cfg, "zero_size");
     let mut align = 1;
     while align <= cfg.churn_align() {
         for _ in 0..3 {
@@ -142,7 +142,7 @@ pub fn zero_size<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
 /// Grow and shrink preserve contents and alignment; a realloc larger than the
 /// heap is [`AllocError::NoMemory`] and leaves the old block intact.
 pub fn realloc<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
-    let mut heap = Heap::new(make, cfg, "realloc");
+    let mut heap = ByteHarness::new(make, cfg, "realloc");
     let small = |size| Layout::from_size_align(size, 8).expect("small layout");
     // Neighbours on both sides, so growth in place is not always possible.
     heap.alloc(small(48), &[]).expect("fresh heap");
@@ -182,7 +182,7 @@ pub fn realloc<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
 /// one pool the heap keeps, in descending address order (`descending`) or
 /// shuffled; returns the pool's start and the regions.
 fn carve_regions<A: ByteAllocator>(
-    heap: &mut Heap<A>,
+    heap: &mut ByteHarness<A>,
     cfg: &ByteConfig,
     rng: &mut Rng,
     count: usize,
@@ -212,7 +212,7 @@ pub fn regions<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
     let count = cfg.max_regions.max(1);
     for (round, seed) in cfg.seed_list().enumerate() {
         let mut rng = Rng::new(seed);
-        let mut heap = Heap::uninit(make, format!("regions seed {seed:#x}"));
+        let mut heap = ByteHarness::uninit(make, format!("regions seed {seed:#x}"));
         let (_, slots) = carve_regions(&mut heap, cfg, &mut rng, count, round == 0);
         let mut total = 0;
         for (i, &region) in slots.iter().enumerate() {
@@ -262,7 +262,7 @@ fn never_added(region: Region, align: usize) -> Vec<(&'static str, usize, usize)
 /// Each of [`never_added`]'s ranges for each region is
 /// [`AllocError::NotAllocated`], and changes nothing.
 fn remove_never_added<A: ByteAllocator>(
-    heap: &mut Heap<A>,
+    heap: &mut ByteHarness<A>,
     regions: &[Region],
     cfg: &ByteConfig,
     when: &str,
@@ -313,7 +313,7 @@ pub fn remove_regions<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) 
     for (round, seed) in cfg.seed_list().enumerate() {
         let mut rng = Rng::new(seed);
         let context = format!("remove_regions seed {seed:#x}");
-        let mut heap = Heap::uninit(make, context.clone());
+        let mut heap = ByteHarness::uninit(make, context.clone());
         heap.exact_stats = cfg.exact_stats;
         let (pool_start, slots) = carve_regions(&mut heap, cfg, &mut rng, count, round == 0);
         let mut rises = Vec::new();
@@ -437,7 +437,7 @@ pub fn max_layout<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
         let _ = uninit.max_layout_size(align);
     }
     drop(uninit);
-    let mut heap = Heap::new(make, cfg, "max_layout");
+    let mut heap = ByteHarness::new(make, cfg, "max_layout");
     let mut aligns = vec![1, 8, cfg.probe_align, cfg.churn_align()];
     aligns.sort_unstable();
     aligns.dedup();
@@ -464,7 +464,7 @@ pub fn max_layout<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
 /// Bad input before `init`: `alloc` is [`AllocError::NoMemory`], the
 /// statistics are 0.
 pub fn before_init<A: ByteAllocator>(make: &dyn Fn() -> A, _cfg: &ByteConfig) {
-    let mut heap = Heap::uninit(make, "before_init");
+    let mut heap = ByteHarness::uninit(make, "before_init");
     for layout in
         [Layout::new::<u64>(), Layout::new::<()>(), Layout::from_size_align(4096, 4096).expect("layout")]
     {
@@ -492,7 +492,7 @@ pub fn tiny_regions<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
     sizes.sort_unstable();
     sizes.dedup();
     for size in sizes {
-        let mut heap = Heap::uninit(make, format!("tiny_regions size {size}"));
+        let mut heap = ByteHarness::uninit(make, format!("tiny_regions size {size}"));
         let pool = heap.keep(Pool::new(cfg.region_size.max(2 * size), cfg.region_align));
         pool.fill(0, pool.size(), SENTINEL);
         let (start, pool_size) = (pool.start(), pool.size());
@@ -523,7 +523,7 @@ pub fn tiny_regions<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
     {
         let offset = 0;
         let size = cfg.min_region_size.max(2);
-        let mut heap = Heap::uninit(make, format!("tiny_regions: {size} bytes at +{offset}"));
+        let mut heap = ByteHarness::uninit(make, format!("tiny_regions: {size} bytes at +{offset}"));
         let start = heap.keep(Pool::new(size + offset, cfg.region_align)).start() + offset;
         heap.add(Region { start, end: start + size }, true).unwrap_or_else(|e| {
             panic!("init with a region of min_region_size ({size}) bytes at +{offset}: {e:?}")
@@ -548,7 +548,8 @@ pub fn unaligned_regions<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfi
     offsets.dedup();
     for (i, offset) in offsets.into_iter().enumerate() {
         for add in [false, true] {
-            let mut heap = Heap::uninit(make, format!("unaligned_regions offset {offset} add_memory {add}"));
+            let mut heap =
+                ByteHarness::uninit(make, format!("unaligned_regions offset {offset} add_memory {add}"));
             if add {
                 let base = Pool::new(cfg.region_size, cfg.region_align);
                 let region = base.region();
@@ -588,7 +589,7 @@ pub fn overflowing_regions<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteCon
         assert_eq!(result, Err(AllocError::InvalidParam), "init({start:#x}, {size:#x})");
     }
     drop(alloc);
-    let mut heap = Heap::new(make, cfg, "overflowing_regions");
+    let mut heap = ByteHarness::new(make, cfg, "overflowing_regions");
     for (start, size) in bad {
         // SAFETY: as above, for `add_memory`.
         let result = unsafe { heap.alloc.add_memory(start, size) };
@@ -605,7 +606,7 @@ pub fn overlapping_regions<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteCon
     // region the allocator would take but for the overlap.
     let unit = (cfg.region_size / 4 / cfg.region_align * cfg.region_align)
         .max(4 * cfg.min_region_size.next_multiple_of(cfg.region_align));
-    let mut heap = Heap::uninit(make, "overlapping_regions");
+    let mut heap = ByteHarness::uninit(make, "overlapping_regions");
     let pool = heap.keep(Pool::new(4 * unit, cfg.region_align));
     pool.fill(0, pool.size(), SENTINEL);
     let s = pool.start();
@@ -640,7 +641,7 @@ pub fn overlapping_regions<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteCon
 /// `init` on an initialised allocator is an error, with the same region or
 /// another one, and writes nothing to the other one.
 pub fn init_twice<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
-    let mut heap = Heap::new(make, cfg, "init_twice");
+    let mut heap = ByteHarness::new(make, cfg, "init_twice");
     let first = heap.model.regions()[0];
     let other = heap.keep(Pool::new(cfg.region_size, cfg.region_align));
     other.fill(0, other.size(), SENTINEL);
@@ -658,7 +659,7 @@ pub fn init_twice<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
 /// Layouts larger than the heap, up to `isize::MAX`, are
 /// [`AllocError::NoMemory`]; the heap works afterwards.
 pub fn huge_layouts<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
-    let mut heap = Heap::new(make, cfg, "huge_layouts");
+    let mut heap = ByteHarness::new(make, cfg, "huge_layouts");
     let total = heap.alloc.total_bytes();
     let max = isize::MAX as usize;
     let huge = [
@@ -682,7 +683,7 @@ pub fn huge_layouts<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
 /// or refused with [`AllocError::NoMemory`] or [`AllocError::InvalidParam`];
 /// those up to `max_align` must be served. The heap works afterwards.
 pub fn alignments<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
-    let mut heap = Heap::new(make, cfg, "alignments");
+    let mut heap = ByteHarness::new(make, cfg, "alignments");
     for shift in 0..=30 {
         let align = 1usize << shift;
         for size in [1, align.min(cfg.max_size)] {

@@ -142,7 +142,7 @@ impl IdConfig {
 /// An ID allocator under test with its model: the managed ranges and the
 /// allocated IDs.
 #[derive(Debug)]
-pub struct IdHeap<I> {
+pub struct IdHarness<I> {
     /// The allocator under test.
     pub alloc: I,
     /// The managed ID ranges.
@@ -156,7 +156,7 @@ pub struct IdHeap<I> {
     pub step: usize,
 }
 
-impl<I: IdAllocator> IdHeap<I> {
+impl<I: IdAllocator> IdHarness<I> {
     /// A fresh, uninitialised allocator.
     pub fn uninit(make: &dyn Fn() -> I, context: impl Into<String>) -> Self {
         Self {
@@ -383,7 +383,7 @@ impl<I: IdAllocator> IdHeap<I> {
 /// freeing everything, the whole range is one allocation again.
 pub fn random_churn<I: IdAllocator>(make: &dyn Fn() -> I, cfg: &IdConfig) {
     for seed in cfg.seed_list() {
-        let mut heap = IdHeap::new(make, cfg, format!("id random_churn seed {seed:#x}"));
+        let mut heap = IdHarness::new(make, cfg, format!("id random_churn seed {seed:#x}"));
         heap.churn(&mut Rng::new(seed), cfg, cfg.ops);
         heap.check_all_ids();
         heap.free_all();
@@ -398,7 +398,7 @@ pub fn random_churn<I: IdAllocator>(make: &dyn Fn() -> I, cfg: &IdConfig) {
 /// Fills the allocator one ID at a time until refused (exactly
 /// [`AllocError::NoMemory`], with every ID used), then with fixed IDs.
 pub fn exhaustion<I: IdAllocator>(make: &dyn Fn() -> I, cfg: &IdConfig) {
-    let mut heap = IdHeap::new(make, cfg, "id exhaustion");
+    let mut heap = IdHarness::new(make, cfg, "id exhaustion");
     while heap.alloc(1, 1, &[AllocError::NoMemory], true).is_ok() {}
     assert_eq!(heap.alloc.used(), cfg.size, "IDs used when alloc_id(1, 1) is refused");
     assert_eq!(heap.alloc.available(), 0, "available() when full");
@@ -433,7 +433,7 @@ pub fn before_init<I: IdAllocator>(make: &dyn Fn() -> I, cfg: &IdConfig) {
 /// [`AllocError::InvalidParam`]; counts beyond the allocator are
 /// [`AllocError::NoMemory`]; huge alignments are served aligned or refused.
 pub fn bad_arguments<I: IdAllocator>(make: &dyn Fn() -> I, cfg: &IdConfig) {
-    let mut heap = IdHeap::new(make, cfg, "id bad_arguments");
+    let mut heap = IdHarness::new(make, cfg, "id bad_arguments");
     let invalid = [AllocError::InvalidParam];
     for (count, align) in [(0, 1), (1, 0), (1, 3), (2, 6), (1, usize::MAX)] {
         let _ = heap
@@ -460,7 +460,7 @@ pub fn bad_arguments<I: IdAllocator>(make: &dyn Fn() -> I, cfg: &IdConfig) {
 /// [`AllocError::InvalidParam`], `is_allocated` false, `dealloc_id` ignored
 /// (overflowing ranges included).
 pub fn beyond_capacity<I: IdAllocator>(make: &dyn Fn() -> I, cfg: &IdConfig) {
-    let mut heap = IdHeap::new(make, cfg, "id beyond_capacity");
+    let mut heap = IdHarness::new(make, cfg, "id beyond_capacity");
     let end = cfg.start + cfg.size;
     let mut outside = vec![end, end + 1, end + 1000, usize::MAX / 2, usize::MAX - 1, usize::MAX];
     if cfg.start > 0 {
@@ -489,14 +489,14 @@ pub fn beyond_capacity<I: IdAllocator>(make: &dyn Fn() -> I, cfg: &IdConfig) {
 /// [`AllocError::MemoryOverlap`], of adjacent ones fine (if supported).
 pub fn bad_ranges<I: IdAllocator>(make: &dyn Fn() -> I, cfg: &IdConfig) {
     let invalid = Err(AllocError::InvalidParam);
-    let mut heap = IdHeap::uninit(make, "id bad_ranges");
+    let mut heap = IdHarness::uninit(make, "id bad_ranges");
     assert_eq!(heap.add(Region { start: cfg.start, end: cfg.start }, true), invalid, "init with 0 IDs");
     for (start, size) in [(usize::MAX - 10, 100), (usize::MAX, 2), (1, usize::MAX)] {
         // SAFETY: an ID range is not memory (no memory-safety requirement).
         assert_eq!(unsafe { heap.alloc.init(start, size) }, invalid, "init({start:#x}, {size:#x})");
     }
     if let Some(capacity) = cfg.capacity {
-        let mut heap = IdHeap::uninit(make, "id bad_ranges capacity");
+        let mut heap = IdHarness::uninit(make, "id bad_ranges capacity");
         assert!(
             heap.add(Region { start: 0, end: capacity + 1 }, true).is_err(),
             "init with capacity + 1 IDs"

@@ -296,7 +296,7 @@ impl PageModel {
 /// A page allocator under test with its model and memory (dropped in this
 /// order).
 #[derive(Debug)]
-pub struct PageHeap<P> {
+pub struct PageHarness<P> {
     /// The allocator under test.
     pub alloc: P,
     /// What should be allocated.
@@ -306,7 +306,7 @@ pub struct PageHeap<P> {
     pools: Vec<Pool>,
 }
 
-impl<P: PageAllocator> PageHeap<P> {
+impl<P: PageAllocator> PageHarness<P> {
     /// A fresh, uninitialised allocator.
     pub fn uninit(make: &dyn Fn() -> P, context: impl Into<String>) -> Self {
         Self { alloc: make(), model: PageModel::new(P::PAGE_SIZE, context), baseline: 0, pools: Vec::new() }
@@ -523,7 +523,7 @@ impl<P: PageAllocator> PageHeap<P> {
 /// exact.
 pub fn random_churn<P: PageAllocator>(make: &dyn Fn() -> P, cfg: &PageConfig) {
     for seed in cfg.seed_list() {
-        let mut heap = PageHeap::new(make, cfg, format!("page random_churn seed {seed:#x}"));
+        let mut heap = PageHarness::new(make, cfg, format!("page random_churn seed {seed:#x}"));
         heap.churn(&mut Rng::new(seed), cfg, cfg.ops);
         heap.model.verify_all();
         heap.free_all();
@@ -535,7 +535,7 @@ pub fn random_churn<P: PageAllocator>(make: &dyn Fn() -> P, cfg: &PageConfig) {
 /// page.
 pub fn recovery<P: PageAllocator>(make: &dyn Fn() -> P, cfg: &PageConfig) {
     for seed in cfg.seed_list() {
-        let mut heap = PageHeap::new(make, cfg, format!("page recovery seed {seed:#x}"));
+        let mut heap = PageHarness::new(make, cfg, format!("page recovery seed {seed:#x}"));
         let fresh = heap.largest_run();
         let available = heap.alloc.available_pages();
         assert!(fresh > 0, "a fresh page allocator serves no page");
@@ -568,7 +568,7 @@ pub fn regions<P: PageAllocator>(make: &dyn Fn() -> P, cfg: &PageConfig) {
     let size = cfg.pages * ps;
     for (round, seed) in cfg.seed_list().enumerate() {
         let mut rng = Rng::new(seed);
-        let mut heap = PageHeap::uninit(make, format!("page regions seed {seed:#x}"));
+        let mut heap = PageHarness::uninit(make, format!("page regions seed {seed:#x}"));
         let gaps: Vec<usize> = (0..count).map(|_| align * rng.range(1, 4)).collect();
         let pool = heap.keep(Pool::new(count * size + gaps.iter().sum::<usize>(), align));
         let mut slots = Vec::new();
@@ -615,7 +615,7 @@ pub fn before_init<P: PageAllocator>(make: &dyn Fn() -> P, _cfg: &PageConfig) {
 /// [`AllocError::InvalidParam`]; nothing changes.
 pub fn bad_arguments<P: PageAllocator>(make: &dyn Fn() -> P, cfg: &PageConfig) {
     let ps = P::PAGE_SIZE;
-    let mut heap = PageHeap::new(make, cfg, "page bad_arguments");
+    let mut heap = PageHarness::new(make, cfg, "page bad_arguments");
     let start = heap.model.regions()[0].start;
     let invalid = Err(AllocError::InvalidParam);
     assert_eq!(heap.alloc.alloc_pages(0, ps), invalid, "alloc_pages(0 pages)");
@@ -645,7 +645,7 @@ pub fn bad_arguments<P: PageAllocator>(make: &dyn Fn() -> P, cfg: &PageConfig) {
 /// `InvalidParam`); `alloc_pages_at` outside the region is an error.
 pub fn huge_requests<P: PageAllocator>(make: &dyn Fn() -> P, cfg: &PageConfig) {
     let ps = P::PAGE_SIZE;
-    let mut heap = PageHeap::new(make, cfg, "page huge_requests");
+    let mut heap = PageHarness::new(make, cfg, "page huge_requests");
     let region = heap.model.regions()[0];
     let total = heap.alloc.total_pages();
     for num_pages in [total + 1, usize::MAX / ps, usize::MAX / ps + 1, usize::MAX / 2, usize::MAX] {
@@ -692,7 +692,7 @@ pub fn bad_regions<P: PageAllocator>(make: &dyn Fn() -> P, cfg: &PageConfig) {
     let size = cfg.pages * ps;
     // Too small.
     for tiny in [0, 1, ps - 1] {
-        let mut heap = PageHeap::uninit(make, format!("page bad_regions tiny {tiny}"));
+        let mut heap = PageHarness::uninit(make, format!("page bad_regions tiny {tiny}"));
         let pool = heap.keep(Pool::new(size, align));
         pool.fill(0, size, SENTINEL);
         let start = pool.start();
@@ -722,7 +722,7 @@ pub fn bad_regions<P: PageAllocator>(make: &dyn Fn() -> P, cfg: &PageConfig) {
         assert_eq!(result, Err(AllocError::InvalidParam), "init({start:#x}, {size:#x})");
     }
     drop(alloc);
-    let mut heap = PageHeap::new(make, cfg, "page bad_regions overflow");
+    let mut heap = PageHarness::new(make, cfg, "page bad_regions overflow");
     for (start, size) in bad {
         // SAFETY: as above.
         let result = unsafe { heap.alloc.add_memory(start, size) };
@@ -743,7 +743,7 @@ pub fn bad_regions<P: PageAllocator>(make: &dyn Fn() -> P, cfg: &PageConfig) {
     drop(heap);
     // Unaligned starts.
     for offset in [1, ps / 2, ps - 1] {
-        let mut heap = PageHeap::uninit(make, format!("page bad_regions offset {offset}"));
+        let mut heap = PageHarness::uninit(make, format!("page bad_regions offset {offset}"));
         let pool = heap.keep(Pool::new(size + ps, align));
         pool.fill(0, size + ps, SENTINEL);
         let start = pool.start() + offset;
@@ -760,7 +760,7 @@ pub fn bad_regions<P: PageAllocator>(make: &dyn Fn() -> P, cfg: &PageConfig) {
     }
     // Overlapping add_memory.
     let unit = (size / 4).next_multiple_of(align);
-    let mut heap = PageHeap::uninit(make, "page bad_regions overlap");
+    let mut heap = PageHarness::uninit(make, "page bad_regions overlap");
     let pool = heap.keep(Pool::new(4 * unit, align));
     pool.fill(0, 4 * unit, SENTINEL);
     let s = pool.start();

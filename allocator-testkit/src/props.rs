@@ -28,9 +28,9 @@ use allocator_traits::{AllocError, ByteAllocator, IdAllocator, PageAllocator, Re
 use proptest::collection::vec;
 use proptest::prelude::*;
 
-use crate::byte::Heap;
-use crate::id::IdHeap;
-use crate::page::PageHeap;
+use crate::byte::ByteHarness;
+use crate::id::IdHarness;
+use crate::page::PageHarness;
 use crate::{ByteConfig, IdConfig, PageConfig, Pool};
 
 /// One operation on a byte allocator. Indices pick a live block modulo the
@@ -103,7 +103,7 @@ pub fn byte_ops(len: usize) -> impl Strategy<Value = Vec<ByteOp>> {
 /// backend serves. `realloc` may fail only with `NoMemory`. A new region
 /// must be accepted.
 pub fn run_byte_ops<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig, ops: &[ByteOp]) {
-    let mut heap = Heap::new(make, cfg, "run_byte_ops");
+    let mut heap = ByteHarness::new(make, cfg, "run_byte_ops");
     for (step, &op) in ops.iter().enumerate() {
         heap.model.step = step;
         match op {
@@ -216,7 +216,7 @@ pub fn run_page_ops<P: PageAllocator>(make: &dyn Fn() -> P, cfg: &PageConfig, op
     let ps = P::PAGE_SIZE;
     let align = cfg.region_align_for(ps);
     let slot = allocator_traits::region::align_up((cfg.pages.max(1) + 1) * ps, align).expect("slot size");
-    let mut heap = PageHeap::uninit(make, "run_page_ops");
+    let mut heap = PageHarness::uninit(make, "run_page_ops");
     let base = heap.keep(Pool::new(cfg.max_regions.max(1) * slot, align)).start();
     let first = Region { start: base, end: base + cfg.pages.max(1) * ps };
     heap.add(first, true).unwrap_or_else(|e| panic!("init with a good {first:?} failed: {e:?}"));
@@ -310,7 +310,7 @@ pub fn id_ops(len: usize) -> impl Strategy<Value = Vec<IdOp>> {
 /// (contiguous, aligned, no double allocation, `is_allocated` agrees, exact
 /// statistics), then frees everything.
 pub fn run_id_ops<I: IdAllocator>(make: &dyn Fn() -> I, cfg: &IdConfig, ops: &[IdOp]) {
-    let mut heap = IdHeap::new(make, cfg, "run_id_ops");
+    let mut heap = IdHarness::new(make, cfg, "run_id_ops");
     let range: Region = cfg.range();
     for (step, &op) in ops.iter().enumerate() {
         heap.step = step;

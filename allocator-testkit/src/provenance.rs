@@ -13,7 +13,7 @@ use core::{alloc::Layout, ptr::NonNull};
 
 use allocator_traits::ByteAllocator;
 
-use crate::byte::{ByteConfig, Heap};
+use crate::byte::{ByteConfig, ByteHarness};
 
 /// A block as a `Box` holds it: written through a `&mut`, whose pointer is
 /// the one handed back.
@@ -46,7 +46,7 @@ fn layout(size: usize, align: usize) -> Layout {
 /// `&mut` first and handed back through the pointer of that reference; the
 /// blocks still live are verified after every free.
 pub fn neighbour_frees<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
-    let mut heap = Heap::new(make, cfg, "neighbour_frees");
+    let mut heap = ByteHarness::new(make, cfg, "neighbour_frees");
     let orders: [&[usize]; 4] = [&[0, 1], &[1, 0], &[0, 1, 2, 3], &[3, 1, 0, 2]];
     for size in [8, 16, 24, 64, 256] {
         for order in orders {
@@ -77,7 +77,7 @@ pub fn neighbour_frees<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig)
 /// block is written through a `&mut` of the returned pointer, and the kept
 /// prefix is verified.
 pub fn realloc_chains<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
-    let mut heap = Heap::new(make, cfg, "realloc_chains");
+    let mut heap = ByteHarness::new(make, cfg, "realloc_chains");
     let max = cfg.max_size.min(3000);
     for chain in [[64, 8, 64, 200], [256, 24, 500, 8], [max, 16, max / 2, 64]] {
         let mut size = chain[0];
@@ -119,7 +119,7 @@ struct Padded {
 /// `Box<Padded>` does), in both orders: an engine's free (and its debug
 /// checks) must not read the caller's bytes as typed values.
 pub fn padded_values<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
-    let mut heap = Heap::new(make, cfg, "padded_values");
+    let mut heap = ByteHarness::new(make, cfg, "padded_values");
     let l = Layout::new::<Padded>();
     for reverse in [false, true] {
         let mut blocks: Vec<NonNull<u8>> = (0..8u8)

@@ -1,5 +1,5 @@
 //! The model of a byte heap ([`Model`]) and the harness that drives an
-//! allocator against it ([`Heap`]).
+//! allocator against it ([`ByteHarness`]).
 
 use std::alloc::Layout;
 use std::ptr::NonNull;
@@ -312,7 +312,7 @@ impl Model {
 ///
 /// Fields drop in declaration order: the allocator first, the pools last.
 #[derive(Debug)]
-pub struct Heap<A> {
+pub struct ByteHarness<A> {
     /// The allocator under test.
     pub alloc: A,
     /// What should be live.
@@ -322,7 +322,7 @@ pub struct Heap<A> {
     pub(crate) exact_stats: bool,
 }
 
-impl<A: ByteAllocator> Heap<A> {
+impl<A: ByteAllocator> ByteHarness<A> {
     /// A fresh, uninitialised allocator from `make` and an empty model.
     pub fn uninit(make: &dyn Fn() -> A, context: impl Into<String>) -> Self {
         Self { alloc: make(), model: Model::with_context(context), pools: Vec::new(), exact_stats: false }
