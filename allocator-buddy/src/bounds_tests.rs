@@ -17,9 +17,7 @@ use allocator_testkit::Pool;
 
 use super::*;
 
-fn layout(size: usize, align: usize) -> Layout {
-    Layout::from_size_align(size, align).unwrap()
-}
+use allocator_testkit::layout;
 
 /// `f`'s steps on `heap`.
 fn counted<const O: usize, T>(

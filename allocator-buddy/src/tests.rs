@@ -6,9 +6,7 @@ use allocator_testkit::{ByteConfig, Pool};
 
 use super::*;
 
-fn layout(size: usize, align: usize) -> Layout {
-    Layout::from_size_align(size, align).unwrap()
-}
+use allocator_testkit::layout;
 
 /// A region of `len` bytes starting at `pool.start() + offset` whose blocks are
 /// exactly `[pool.start() + offset + metadata, pool.start() + offset + len)`.

@@ -274,9 +274,7 @@ unsafe impl PageAllocator for TestPages {
     }
 }
 
-fn layout(size: usize, align: usize) -> Layout {
-    Layout::from_size_align(size, align).unwrap()
-}
+use allocator_testkit::layout;
 
 fn check_invariant(stats: Statistics) {
     assert!(

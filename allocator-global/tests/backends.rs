@@ -12,9 +12,7 @@ use allocator_slab::SlabByteAllocator;
 use allocator_testkit::Pool;
 use allocator_tlsf::TlsfByteAllocator;
 
-fn layout(size: usize, align: usize) -> Layout {
-    Layout::from_size_align(size, align).unwrap()
-}
+use allocator_testkit::layout;
 
 /// Fills a fixed heap with `block`s until it refuses, checks the failure is a
 /// null pointer and `NoMemory`, frees everything and checks it recovers.

@@ -39,9 +39,7 @@ fn kernel<B: ByteAllocator>(
     kernel
 }
 
-fn layout(size: usize, align: usize) -> Layout {
-    Layout::from_size_align(size, align).unwrap()
-}
+use allocator_testkit::layout;
 
 /// Allocates `layout` until the heap says no, writing each block; returns
 /// the blocks.

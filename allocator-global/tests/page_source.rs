@@ -1,8 +1,6 @@
 //! A heap growing from a real frame allocator (`BitmapPageAllocator`), with
 //! page allocation passed through the same object.
 
-use std::alloc::Layout;
-
 use allocator_bitmap::BitmapPageAllocator;
 use allocator_global::{AllocError, GlobalAllocator, GrowthPolicy, PageAllocatorSource};
 use allocator_slab::SlabByteAllocator;
@@ -26,9 +24,7 @@ unsafe fn kernel<B>(heap: B, policy: GrowthPolicy) -> Kernel<B> {
     )
 }
 
-fn layout(size: usize, align: usize) -> Layout {
-    Layout::from_size_align(size, align).unwrap()
-}
+use allocator_testkit::layout;
 
 #[test]
 fn the_heap_grows_from_frames_doubling_up_to_the_cap() {

@@ -2,7 +2,7 @@
 //! frees, a simulated CPU id that moves between operations, exact
 //! statistics after draining, and out-of-memory that drains the caches.
 
-use std::alloc::{GlobalAlloc, Layout};
+use std::alloc::GlobalAlloc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
@@ -19,9 +19,7 @@ const MIB: usize = 1 << 20;
 /// Fewer operations under Miri.
 const OPS: usize = if cfg!(miri) { 150 } else { 20_000 };
 
-fn layout(size: usize, align: usize) -> Layout {
-    Layout::from_size_align(size, align).unwrap()
-}
+use allocator_testkit::layout;
 
 /// A heap over `pool` with per-CPU caches selected by `C`.
 fn percpu<B: allocator_global::ByteAllocator, C: CpuId, const CPUS: usize>(

@@ -154,9 +154,7 @@ unsafe impl ByteAllocator for FirstFit {
     }
 }
 
-fn layout(size: usize, align: usize) -> Layout {
-    Layout::from_size_align(size, align).unwrap()
-}
+use allocator_testkit::layout;
 
 /// A heap over the first-fit double managing `arena`.
 fn first_fit_heap(arena: &Pool) -> Heap<FirstFit, P2> {

@@ -82,6 +82,13 @@ pub use pattern::{fill_pattern, pattern_byte, verify_pattern};
 pub use pool::Pool;
 pub use rng::Rng;
 
+/// The layout of `size` bytes aligned to `align`, for tests: panics when
+/// they form none (an alignment that is not a power of two, a size past
+/// `isize::MAX`).
+pub fn layout(size: usize, align: usize) -> std::alloc::Layout {
+    std::alloc::Layout::from_size_align(size, align).expect("a valid layout")
+}
+
 /// `[context, step n]`, the start of a failure message: formatted only when
 /// a check fails. (Checks run after every operation; formatting eagerly is
 /// most of their cost under Miri.)

@@ -37,9 +37,7 @@ fn verify(ptr: NonNull<u8>, len: usize, seed: u8, what: &str) {
     }
 }
 
-fn layout(size: usize, align: usize) -> Layout {
-    Layout::from_size_align(size, align).expect("a valid layout")
-}
+use crate::layout;
 
 /// Frees neighbouring blocks of one size (one slab, one buddy pair) in
 /// ascending, descending and interleaved order, each block written through a

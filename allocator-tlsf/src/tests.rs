@@ -16,9 +16,7 @@ fn in_pool(pool: &Pool, ptr: NonNull<u8>, size: usize) -> bool {
     ptr.addr().get() >= region.start && ptr.addr().get() + size <= region.end
 }
 
-fn layout(size: usize, align: usize) -> Layout {
-    Layout::from_size_align(size, align).unwrap()
-}
+use allocator_testkit::layout;
 
 fn heap_on(pool: &Pool) -> TlsfByteAllocator {
     let mut heap = TlsfByteAllocator::new();
