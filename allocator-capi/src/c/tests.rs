@@ -1,0 +1,1 @@
+//! The C rules, over heaps in this process (no symbols exported).
