@@ -80,7 +80,7 @@ fn fork_protocol_keeps_the_child_heap_usable() {
         .map(|seed| {
             std::thread::spawn(move || {
                 let mut live = Vec::new();
-                let mut i = seed;
+                let mut i: usize = seed;
                 while !STOP.load(Ordering::Relaxed) {
                     i = i.wrapping_mul(1_103_515_245).wrapping_add(12_345);
                     let layout = Layout::from_size_align(8 + (i >> 8) % 3000, 8).unwrap();
