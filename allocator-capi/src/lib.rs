@@ -27,19 +27,21 @@
 //!     allocator_capi::c_malloc!(super::HEAP, errno = super::set_errno, mangled);
 //! }
 //!
-//! let arena: &'static mut [u8] = Vec::leak(vec![0u8; 1 << 20]);
-//! // SAFETY: the leaked arena is ours alone, forever; its address is exposed.
-//! unsafe { HEAP.init(arena.as_mut_ptr().expose_provenance(), arena.len()) }.unwrap();
-//! // SAFETY: C's contracts: every pointer passed back came from these functions.
-//! unsafe {
-//!     let p = c::malloc(100).cast::<u8>();
-//!     assert!(!p.is_null() && p as usize % 16 == 0);
-//!     assert!(c::malloc_usable_size(p.cast()) >= 100);
-//!     let p = c::realloc(p.cast(), 5000);
-//!     c::free(p);
-//!     c::free(core::ptr::null_mut()); // a no-op
+//! fn main() {
+//!     let arena: &'static mut [u8] = Vec::leak(vec![0u8; 1 << 20]);
+//!     // SAFETY: the leaked arena is ours alone, forever; its address is exposed.
+//!     unsafe { HEAP.init(arena.as_mut_ptr().expose_provenance(), arena.len()) }.unwrap();
+//!     // SAFETY: C's contracts: every pointer passed back came from these functions.
+//!     unsafe {
+//!         let p = c::malloc(100).cast::<u8>();
+//!         assert!(!p.is_null() && p as usize % 16 == 0);
+//!         assert!(c::malloc_usable_size(p.cast()) >= 100);
+//!         let p = c::realloc(p.cast(), 5000);
+//!         c::free(p);
+//!         c::free(core::ptr::null_mut()); // a no-op
+//!     }
+//!     assert_eq!(HEAP.used_bytes(), 0);
 //! }
-//! assert_eq!(HEAP.used_bytes(), 0);
 //! ```
 //!
 //! On a Linux host, the `allocator-malloc` crate (in this crate's `preload`

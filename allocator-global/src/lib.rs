@@ -464,7 +464,8 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> GlobalAllocator<B, 
         let start = heap.source_mut().alloc_chunk(size)?;
         // The source's `unsafe` contract: the chunk is valid memory with
         // exposed provenance at `start`.
-        let chunk = NonNull::new(ptr::with_exposed_provenance_mut::<u8>(start)).ok_or(AllocError::NoMemory)?;
+        let chunk =
+            NonNull::new(ptr::with_exposed_provenance_mut::<u8>(start)).ok_or(AllocError::NoMemory)?;
         Ok((chunk, size))
     }
 
