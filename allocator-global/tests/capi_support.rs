@@ -18,7 +18,7 @@ fn usable_size_is_the_engines() {
     // SAFETY: `block` is live with `layout`.
     let usable = unsafe { heap.usable_size(block, layout) };
     // The slab's class for 100 bytes is 112 (a quarter of a power of two apart).
-    assert!(usable >= 100 && usable < 128, "{usable}");
+    assert!((100..128).contains(&usable), "{usable}");
     // SAFETY: the usable bytes are the caller's; then freed with `layout`.
     unsafe {
         block.as_ptr().write_bytes(0xa5, usable);

@@ -69,10 +69,8 @@ fn usable_size_is_the_class_size() {
     let class = FineClasses::size_class(layout).unwrap();
     let block = heap.alloc(layout).unwrap();
     // SAFETY: `block` is live with `layout`.
-    assert_eq!(
-        unsafe { ByteAllocator::usable_size(&heap, block, layout) },
-        FineClasses::class_size(class).unwrap()
-    );
+    let usable = unsafe { ByteAllocator::usable_size(&heap, block, layout) };
+    assert_eq!(usable, FineClasses::class_size(class).unwrap());
     // SAFETY: as above.
     unsafe { heap.dealloc(block, layout) };
     let large = Layout::from_size_align(100_000, 8).unwrap();
