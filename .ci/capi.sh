@@ -17,6 +17,15 @@ if ! command -v "${CC:-cc}" >/dev/null; then
 fi
 
 cargo test -q -p allocator-capi
+# allocator-capi is published (package.sh packages it with the workspace):
+# its package holds its README and licenses, not the preload crate.
+listed=$(cargo package --list --allow-dirty -p allocator-capi)
+for f in README.md LICENSE-MIT LICENSE-APACHE Cargo.toml src/lib.rs; do
+  grep -qxF "$f" <<<"$listed" || { echo "capi.sh: the allocator-capi package lacks $f" >&2; exit 1; }
+done
+if grep -q '^preload/' <<<"$listed"; then echo "capi.sh: the allocator-capi package ships preload/" >&2; exit 1; fi
+grep -qx 'publish = false' allocator-capi/preload/Cargo.toml \
+  || { echo "capi.sh: allocator-capi/preload/Cargo.toml lacks publish = false" >&2; exit 1; }
 for engine in slab tlsf buddy; do
   echo "capi.sh: the C test under LD_PRELOAD, engine $engine (debug)"
   cargo test -q -p allocator-malloc --no-default-features --features "$engine" -- --nocapture

@@ -76,7 +76,7 @@ SELECT count(*) FROM t a JOIN t b ON a.grp = b.grp AND a.id = b.id + 97;
 SQL
 
 workloads=(
-  "python|PYTHONMALLOC=malloc $python $out/alloc.py"
+  "python|env PYTHONMALLOC=malloc $python $out/alloc.py"
   "sort|sort $out/lines.txt -o /dev/null"
   "gcc -O2|cc -O2 -c $out/big.c -o /dev/null"
   "xz|xz -T1 -6 -c $out/lines.txt"

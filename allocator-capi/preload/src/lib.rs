@@ -14,11 +14,11 @@
 //!   over TLSF), `tlsf` or `buddy`.
 //! - **Growth and trim**: chunks from `mmap` (64 KiB first, doubling to
 //!   8 MiB); a chunk that becomes wholly free is unmapped while more than
-//!   [`KEEP_FREE`] (2 MiB) stays free. Blocks of 256 KiB and more are
+//!   `KEEP_FREE` (2 MiB) stays free. Blocks of 256 KiB and more are
 //!   mappings of their own, unmapped by `free` (so they never stay
 //!   resident), and `calloc` of such a block writes nothing (mappings are
 //!   zero-filled).
-//! - **Lock**: [`YieldLock`], a spin lock that yields the CPU after a few
+//! - **Lock**: `YieldLock`, a spin lock that yields the CPU after a few
 //!   spins (a pure spin lock wastes a core's timeslice when the holder is
 //!   descheduled). One lock for the whole heap: no per-thread caches.
 //! - **errno**: `*__errno_location()`.
@@ -53,7 +53,7 @@ mod linux {
     pub const KEEP_FREE: usize = 2 << 20;
 
     /// The growth and trim policy: chunks of 64 KiB doubling to 8 MiB,
-    /// [`KEEP_FREE`] bytes kept.
+    /// `KEEP_FREE` bytes kept.
     const POLICY: GrowthPolicy = GrowthPolicy::new(64 << 10, 8 << 20).with_keep_free(KEEP_FREE);
 
     /// A spin lock that calls `sched_yield` after 64 failed spins.
