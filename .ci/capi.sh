@@ -30,6 +30,8 @@ for engine in slab tlsf buddy; do
   echo "capi.sh: the C test under LD_PRELOAD, engine $engine (debug)"
   cargo test -q -p allocator-malloc --no-default-features --features "$engine" -- --nocapture
 done
+echo "capi.sh: the C test under LD_PRELOAD, engine slab with per-thread caches (debug)"
+cargo test -q -p allocator-malloc --features percpu -- --nocapture
 echo "capi.sh: the C test under LD_PRELOAD, engine slab (release)"
 cargo test -q --release -p allocator-malloc -- --nocapture
 echo "capi.sh: done"

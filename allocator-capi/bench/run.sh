@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real programs and C allocation benchmarks under each malloc: glibc (the
 # system's), allocator-malloc with the slab engine and with the TLSF engine
-# (LD_PRELOAD), and mimalloc (built here as a shared library from the
+# and with the slab engine behind per-thread caches (LD_PRELOAD), and mimalloc (built here as a shared library from the
 # libmimalloc-sys sources already in the cargo registry, if present).
 # Reports elapsed time, CPU time and peak RSS (/usr/bin/time), the median of
 # REPS runs (default 3), and the ratio to glibc.
@@ -23,10 +23,12 @@ cargo build -q --release -p allocator-malloc
 cp target/release/liballocator_malloc.so "$out/liballocator_malloc-slab.so"
 cargo build -q --release -p allocator-malloc --no-default-features --features tlsf
 cp target/release/liballocator_malloc.so "$out/liballocator_malloc-tlsf.so"
+cargo build -q --release -p allocator-malloc --features percpu
+cp target/release/liballocator_malloc.so "$out/liballocator_malloc-slab-percpu.so"
 
 mimalloc_src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/libmimalloc-sys-*/c_src/mimalloc/v2 2>/dev/null | tail -1 || true)
-names=(glibc slab tlsf)
-libs=("" "$PWD/$out/liballocator_malloc-slab.so" "$PWD/$out/liballocator_malloc-tlsf.so")
+names=(glibc slab tlsf slab+percpu)
+libs=("" "$PWD/$out/liballocator_malloc-slab.so" "$PWD/$out/liballocator_malloc-tlsf.so" "$PWD/$out/liballocator_malloc-slab-percpu.so")
 if [[ -n $mimalloc_src ]]; then
   echo "== building mimalloc from $mimalloc_src"
   cc -O2 -fPIC -shared -DNDEBUG -DMI_MALLOC_OVERRIDE -I"$mimalloc_src/include" "$mimalloc_src/src/static.c" \

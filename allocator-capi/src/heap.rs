@@ -1,9 +1,12 @@
 //! The heap behind the C functions: the [`CHeap`] trait and its
 //! implementation for [`GlobalAllocator`].
 
-use core::{alloc::Layout, ptr::NonNull};
+use core::{
+    alloc::{GlobalAlloc, Layout},
+    ptr::NonNull,
+};
 
-use allocator_global::{ByteAllocator, GlobalAllocator, PageSource};
+use allocator_global::{ByteAllocator, CpuId, GlobalAllocator, PageSource, PerCpu};
 
 /// Blocks of at least this many bytes are chunks of their own straight from
 /// a [`GlobalAllocator`]'s page source (when it has room): 256 KiB, twice
@@ -28,8 +31,8 @@ pub struct Chunk {
 /// [`GlobalAlloc`](core::alloc::GlobalAlloc), plus what a C library needs
 /// besides (a block's usable size, huge blocks straight from a page source).
 ///
-/// Implemented for every [`GlobalAllocator`]; a kernel may implement it for
-/// its own heap.
+/// Implemented for every [`GlobalAllocator`] and every [`PerCpu`] cache
+/// layer over one; a kernel may implement it for its own heap.
 ///
 /// # Safety
 ///
@@ -151,5 +154,49 @@ where
         // SAFETY: the caller's contract: a chunk of `alloc_chunk` above,
         // which is `GlobalAllocator::alloc_chunk`'s.
         unsafe { GlobalAllocator::dealloc_chunk(self, start, size) }
+    }
+}
+
+// SAFETY: blocks come from the per-CPU layer, whose `GlobalAlloc` promise is
+// aligned, valid, disjoint blocks (from its shared heap directly or through
+// a magazine), with `realloc` keeping the contents; chunks come from its
+// shared heap as above. `usable_size` is the provided, exact one.
+unsafe impl<B, S, R, C, const CPUS: usize> CHeap for PerCpu<B, S, R, C, CPUS>
+where
+    B: ByteAllocator + Send,
+    S: PageSource + Send,
+    R: lock_api::RawMutex + Sync,
+    C: CpuId,
+{
+    #[inline]
+    fn alloc(&self, layout: Layout) -> Option<NonNull<u8>> {
+        self.alloc_block(layout).ok()
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: the caller's contract is `dealloc_block`'s.
+        unsafe { self.dealloc_block(ptr, layout) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: NonNull<u8>, layout: Layout, new_size: usize) -> Option<NonNull<u8>> {
+        // SAFETY: the caller's contract is `GlobalAlloc::realloc`'s (a live
+        // block with `layout`; `new_size` forms a layout, else null).
+        NonNull::new(unsafe { GlobalAlloc::realloc(self, ptr.as_ptr(), layout, new_size) })
+    }
+
+    fn direct_threshold(&self) -> usize {
+        DEFAULT_DIRECT_THRESHOLD
+    }
+
+    fn alloc_chunk(&self, size: usize, align: usize) -> Option<Chunk> {
+        CHeap::alloc_chunk(self.heap(), size, align)
+    }
+
+    unsafe fn dealloc_chunk(&self, start: NonNull<u8>, size: usize) {
+        // SAFETY: the caller's contract: a chunk of `alloc_chunk` above,
+        // which is the shared heap's.
+        unsafe { CHeap::dealloc_chunk(self.heap(), start, size) }
     }
 }

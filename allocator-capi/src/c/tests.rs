@@ -256,3 +256,44 @@ fn calloc_skips_zeroing_only_known_zero_chunks() {
         assert_eq!(heap.inner.used_bytes(), 0);
     }
 }
+
+/// The same rules through the per-CPU cache layer (`PerCpu` is a `CHeap`):
+/// blocks of one thread freed by another, realloc across its classes.
+#[test]
+fn through_per_thread_caches() {
+    use allocator_global::{DefaultRawMutex, PerCpu, ThreadSlots};
+    static CACHED: PerCpu<SlabByteAllocator, SystemSource, DefaultRawMutex, ThreadSlots, 4> =
+        PerCpu::new(GlobalAllocator::new(SlabByteAllocator::new(), SystemSource::new()));
+    let blocks: Vec<usize> = std::thread::spawn(|| {
+        (0..2000usize)
+            .map(|i| {
+                // SAFETY: a fresh block of `i % 600 + 1` bytes, freed below.
+                unsafe {
+                    let p = malloc(&CACHED, set_errno, i % 600 + 1);
+                    p.cast::<u8>().write((i % 251) as u8);
+                    p.expose_provenance()
+                }
+            })
+            .collect()
+    })
+    .join()
+    .unwrap();
+    for (i, &address) in blocks.iter().enumerate() {
+        let p = std::ptr::with_exposed_provenance_mut::<c_void>(address);
+        // SAFETY: live blocks of the other thread, resized and freed once.
+        unsafe {
+            let q = realloc(&CACHED, set_errno, p, i % 5000 + 1);
+            assert_eq!(q.cast::<u8>().read(), (i % 251) as u8);
+            assert!(malloc_usable_size(&CACHED, q) > i % 5000);
+            free(&CACHED, q);
+        }
+    }
+    // SAFETY: as above.
+    unsafe {
+        let z = calloc(&CACHED, set_errno, 1, 1 << 20);
+        assert!(core::slice::from_raw_parts(z.cast::<u8>(), 1 << 20).iter().all(|&b| b == 0));
+        free(&CACHED, z);
+    }
+    CACHED.drain();
+    assert_eq!(CACHED.heap().used_bytes(), 0);
+}
