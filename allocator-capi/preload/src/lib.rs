@@ -36,6 +36,10 @@
 //!   take the heap's lock before `fork` and release it in the parent and the
 //!   child ([`GlobalAllocator::fork_prepare`](allocator_global::GlobalAllocator::fork_prepare)),
 //!   so a child forked while other threads allocate finds a consistent heap.
+//!   Registered at load time, before any other library's, the prepare
+//!   handler runs last and the parent and child handlers first (glibc runs
+//!   prepare handlers in reverse order of registration), so another
+//!   library's handlers may allocate: the lock is not held while they run.
 //!
 //! Nothing in here allocates through the heap while it holds the lock (no
 //! formatting, no thread-locals, no `std` collections), and a panic cannot
