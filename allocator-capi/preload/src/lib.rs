@@ -36,10 +36,14 @@
 //!   take the heap's lock before `fork` and release it in the parent and the
 //!   child ([`GlobalAllocator::fork_prepare`](allocator_global::GlobalAllocator::fork_prepare)),
 //!   so a child forked while other threads allocate finds a consistent heap.
-//!   Registered at load time, before any other library's, the prepare
-//!   handler runs last and the parent and child handlers first (glibc runs
-//!   prepare handlers in reverse order of registration), so another
-//!   library's handlers may allocate: the lock is not held while they run.
+//!   glibc runs prepare handlers in reverse order of registration, and the
+//!   parent and child handlers in order: handlers registered after ours (by
+//!   the program at run time, typically) run while the lock is free and may
+//!   allocate. A prepare handler registered *before* ours (by the
+//!   constructor of a library the program links, which the loader runs
+//!   before a preloaded library's) runs while the lock is held: if it
+//!   allocates, the fork deadlocks. (glibc's own malloc takes its locks inside
+//!   `fork`, after every handler; a preloaded library cannot.)
 //!
 //! Nothing in here allocates through the heap while it holds the lock (no
 //! formatting, no thread-locals, no `std` collections), and a panic cannot
