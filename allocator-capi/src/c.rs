@@ -91,6 +91,7 @@ impl Header {
 fn allocate<H: CHeap>(heap: &H, size: usize, align: usize, zero: bool) -> Option<NonNull<u8>> {
     debug_assert!(align.is_power_of_two() && align >= MIN_ALIGN);
     let offset = align;
+    debug_assert!(offset >= HEADER, "the header fits before the pointer");
     let total = size.checked_add(offset)?;
     if total >= heap.direct_threshold() && align <= PAGE_SIZE {
         if let Some(chunk) = heap.alloc_chunk(total, align) {
