@@ -984,6 +984,18 @@ unsafe impl<const ORDER: usize> ByteAllocator for BuddyByteAllocator<ORDER> {
         }
         Self::MAX_BLOCK_SIZE.min((isize::MAX as usize) & !(align.max(1) - 1))
     }
+
+    /// The block of the layout's order: `2^order` bytes, the power of two
+    /// at or above the size and alignment (and the smallest block).
+    ///
+    /// # Safety
+    ///
+    /// As for [`ByteAllocator::usable_size`]; the size comes from the
+    /// layout alone (nothing is read from `pos`).
+    unsafe fn usable_size(&self, pos: NonNull<u8>, layout: Layout) -> usize {
+        let _ = pos;
+        order_for(layout.size(), layout.align(), ORDER).map_or(layout.size(), |order| 1 << order)
+    }
 }
 
 mod check;

@@ -504,6 +504,16 @@ unsafe impl<B: ByteAllocator, S: PageSource> ByteAllocator for Growing<B, S> {
     fn max_layout_size(&self, align: usize) -> usize {
         self.inner.max_layout_size(align)
     }
+
+    /// The engine's answer: every block comes from it.
+    ///
+    /// # Safety
+    ///
+    /// As for [`ByteAllocator::usable_size`].
+    unsafe fn usable_size(&self, pos: NonNull<u8>, layout: Layout) -> usize {
+        // SAFETY: the caller's contract; every block came from `inner`.
+        unsafe { self.inner.usable_size(pos, layout) }
+    }
 }
 
 impl<B: ByteAllocator, S: PageSource> Growing<B, S> {

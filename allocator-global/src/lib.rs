@@ -105,7 +105,11 @@ mod policy;
 mod source;
 mod stats;
 
-use core::{alloc::Layout, fmt, ptr::NonNull};
+use core::{
+    alloc::Layout,
+    fmt,
+    ptr::{self, NonNull},
+};
 
 pub use allocator_traits::{AllocError, AllocResult, BaseAllocator, ByteAllocator, PageAllocator};
 pub use growing::{Growing, GrowthStatistics, MAX_CHUNKS};
@@ -365,6 +369,130 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> GlobalAllocator<B, 
         // SAFETY: `ptr` is a live block of the heap with `layout` (caller's
         // contract).
         unsafe { heap.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// What a C library over the heap needs: the usable size of a block, chunks
+/// straight from the source for huge blocks, and the fork protocol.
+impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> GlobalAllocator<B, S, R> {
+    /// The bytes the live block at `ptr` really holds (at least
+    /// `layout.size()`; see [`ByteAllocator::usable_size`]), under the lock.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a live block of this allocator allocated with `layout` (as
+    /// for [`dealloc_block`](Self::dealloc_block)).
+    pub unsafe fn usable_size(&self, ptr: NonNull<u8>, layout: Layout) -> usize {
+        if emergency::holds(ptr) {
+            return layout.size();
+        }
+        let Some(heap) = self.lock_heap() else { return layout.size() };
+        // SAFETY: the caller's contract; every block comes from the heap.
+        unsafe { heap.usable_size(ptr, layout) }
+    }
+
+    /// Takes a chunk of at least `size` bytes straight from the page source,
+    /// bypassing the engine (a C library maps huge blocks so, as glibc does
+    /// above its mmap threshold: they go back to the source the moment they
+    /// are freed). Returns the chunk and its size (`size` rounded up to the
+    /// source's granule). The chunk is the caller's until it passes it to
+    /// [`dealloc_chunk`](Self::dealloc_chunk); it is not counted in
+    /// [`statistics`](Self::statistics). The lock is held for the source's
+    /// call.
+    ///
+    /// If [`PageSource::zeroed`] (see [`source_zeroed`](Self::source_zeroed))
+    /// the chunk is zero-filled: a `calloc` served from it writes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`AllocError::NoMemory`] when the source has no room (or `size`
+    /// rounded up overflows), [`AllocError::InvalidParam`] for `size == 0`.
+    pub fn alloc_chunk(&self, size: usize) -> AllocResult<(NonNull<u8>, usize)> {
+        if size == 0 {
+            return Err(AllocError::InvalidParam);
+        }
+        let mut heap = self.heap.lock();
+        let size = allocator_traits::region::align_up(size, heap.source().granule())
+            .filter(|&size| size <= isize::MAX as usize)
+            .ok_or(AllocError::NoMemory)?;
+        let start = heap.source_mut().alloc_chunk(size)?;
+        // The source's `unsafe` contract: the chunk is valid memory with
+        // exposed provenance at `start`.
+        let chunk =
+            NonNull::new(ptr::with_exposed_provenance_mut::<u8>(start)).ok_or(AllocError::NoMemory)?;
+        Ok((chunk, size))
+    }
+
+    /// Gives a chunk of [`alloc_chunk`](Self::alloc_chunk) back to the source.
+    ///
+    /// # Safety
+    ///
+    /// `(chunk, size)` is exactly what `alloc_chunk` of this allocator
+    /// returned, not given back yet, and nothing uses it any more.
+    pub unsafe fn dealloc_chunk(&self, chunk: NonNull<u8>, size: usize) {
+        // SAFETY: the caller's contract: the source's own chunk of `size`.
+        unsafe { self.heap.lock().source_mut().dealloc_chunk(chunk.as_ptr().expose_provenance(), size) }
+    }
+
+    /// Whether the chunks of [`alloc_chunk`](Self::alloc_chunk) come
+    /// zero-filled ([`PageSource::zeroed`]: `MmapSource` says yes).
+    pub fn source_zeroed(&self) -> bool {
+        self.heap.lock().source().zeroed()
+    }
+
+    /// The fork protocol, step 1 (a `pthread_atfork` *prepare* handler):
+    /// takes the heap's lock and keeps it, so no other thread is inside the
+    /// heap when the process forks and the child's copy of the heap is
+    /// consistent.
+    ///
+    /// Until [`fork_parent`](Self::fork_parent) or
+    /// [`fork_child`](Self::fork_child), every other use of this allocator
+    /// waits (by this thread too: it would deadlock).
+    ///
+    /// # Safety
+    ///
+    /// The calling thread does not hold the lock already, allocates nothing
+    /// through this allocator until it calls `fork_parent` (in the parent) or
+    /// `fork_child` (in the child), and calls exactly one of them, once, in
+    /// each process after the fork (or `fork_parent` if the fork failed).
+    pub unsafe fn fork_prepare(&self) {
+        // SAFETY: locking the raw mutex is what `lock` does; the guard's job
+        // (the unlock) is done by `fork_parent`/`fork_child` (caller's
+        // contract).
+        unsafe { self.heap.raw() }.lock();
+    }
+
+    /// The fork protocol, step 2 in the parent (a `pthread_atfork` *parent*
+    /// handler): releases the lock [`fork_prepare`](Self::fork_prepare)
+    /// took.
+    ///
+    /// # Safety
+    ///
+    /// This thread called `fork_prepare` and has not released the lock since.
+    pub unsafe fn fork_parent(&self) {
+        // SAFETY: the lock is held by this thread's `fork_prepare` (caller's
+        // contract) and no guard exists for it.
+        unsafe { self.heap.force_unlock() }
+    }
+
+    /// The fork protocol, step 2 in the child (a `pthread_atfork` *child*
+    /// handler): releases the lock the parent's
+    /// [`fork_prepare`](Self::fork_prepare) took before the fork. The child
+    /// has one thread, the forking one, and the heap as it was when the lock
+    /// was taken: consistent, no operation half done.
+    ///
+    /// A lock whose state names its owner thread must accept this unlock
+    /// from the same thread in the child (spin locks and `IrqSafeSpin` do:
+    /// they hold one flag).
+    ///
+    /// # Safety
+    ///
+    /// Called in the child of a fork made after `fork_prepare`, once, before
+    /// anything else uses this allocator there.
+    pub unsafe fn fork_child(&self) {
+        // SAFETY: the lock was taken by `fork_prepare` before the fork and
+        // copied held into the child, where no guard exists for it.
+        unsafe { self.heap.force_unlock() }
     }
 }
 

@@ -45,6 +45,19 @@ pub unsafe trait PageSource {
     /// [`alloc_chunk(size)`](Self::alloc_chunk) of this source and nothing
     /// uses it.
     unsafe fn dealloc_chunk(&mut self, start: usize, size: usize);
+
+    /// Whether every chunk [`alloc_chunk`](Self::alloc_chunk) returns is
+    /// zero-filled (fresh anonymous mappings are). A caller may then skip
+    /// zeroing memory it takes straight from the source, such as
+    /// [`GlobalAllocator::alloc_chunk`](crate::GlobalAllocator::alloc_chunk)'s
+    /// direct chunks under a C `calloc`. Memory that was ever handed out by
+    /// the heap and freed is never known to be zero, whatever this says.
+    ///
+    /// Part of the trait's `unsafe` promise: `true` only if it holds for
+    /// every chunk. The provided implementation says `false`.
+    fn zeroed(&self) -> bool {
+        false
+    }
 }
 
 /// No source: the heap is fixed to the memory given to
@@ -228,6 +241,11 @@ mod mmap {
             // contract). A failure leaves the mapping in place: a leak,
             // never a fault.
             unsafe { libc::munmap(ptr, size) };
+        }
+
+        /// Anonymous mappings are zero-filled by the kernel.
+        fn zeroed(&self) -> bool {
+            true
         }
     }
 }

@@ -452,6 +452,21 @@ unsafe impl<B: ByteAllocator, C: SizeClasses> ByteAllocator for SlabByteAllocato
     fn max_layout_size(&self, align: usize) -> usize {
         self.heap.max_layout_size(align)
     }
+
+    /// A class block's class size (from the layout alone); a large block's
+    /// is the backing allocator's answer.
+    ///
+    /// # Safety
+    ///
+    /// As for [`ByteAllocator::usable_size`].
+    unsafe fn usable_size(&self, pos: NonNull<u8>, layout: Layout) -> usize {
+        if C::size_class(layout).is_some() {
+            return self.heap.usable_size(layout).1;
+        }
+        // SAFETY: a layout no class serves went to the backing allocator,
+        // where `pos` is a live block of `layout` (caller's contract).
+        unsafe { self.heap.backing().usable_size(pos, layout) }
+    }
 }
 
 #[cfg(test)]

@@ -807,6 +807,21 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
         self.used_bytes
     }
 
+    /// The payload rlsf really reserved: from `pos` to the end of its block
+    /// (alignment padding excluded, rounding to [`GRANULARITY`] included),
+    /// read from rlsf's block header.
+    ///
+    /// # Safety
+    ///
+    /// As for [`ByteAllocator::usable_size`].
+    unsafe fn usable_size(&self, pos: NonNull<u8>, layout: Layout) -> usize {
+        // SAFETY: `pos` is a live block of this allocator with `layout`
+        // (caller's contract), so its header is rlsf's used-block header.
+        let (header, size) =
+            unsafe { (Self::header_of(pos, layout.align()), Self::block_size(pos, layout.align())) };
+        (header.as_ptr().addr() + size).saturating_sub(pos.as_ptr().addr()).max(layout.size())
+    }
+
     /// The bytes in free blocks: `total_bytes - used_bytes` minus rlsf's end
     /// marker of [`GRANULARITY`] bytes per pool chunk. Each free block still
     /// needs its header when it is allocated, and fragmentation may split

@@ -295,6 +295,24 @@ pub unsafe trait ByteAllocator: BaseAllocator {
         (isize::MAX as usize) & !(align.max(1) - 1)
     }
 
+    /// The bytes the live block at `pos` really holds: at least
+    /// `layout.size()`, all of them the caller's to read and write until the
+    /// block is freed (a C library's `malloc_usable_size`). The block is
+    /// still freed (or reallocated) with `layout`, not with this size.
+    ///
+    /// The provided implementation says `layout.size()` (always true);
+    /// backends that round a request up (a size class, a buddy order, a
+    /// TLSF granule) say what they reserved.
+    ///
+    /// # Safety
+    ///
+    /// `pos` is a live block of this allocator allocated with `layout` (as
+    /// for [`dealloc`](Self::dealloc)).
+    unsafe fn usable_size(&self, pos: NonNull<u8>, layout: Layout) -> usize {
+        let _ = pos;
+        layout.size()
+    }
+
     /// Checks every invariant the backend states for its structure (lists
     /// and bitmaps consistent, blocks tiling each region, statistics equal
     /// to what a walk counts) and panics, naming the broken one, if any
