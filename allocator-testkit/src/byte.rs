@@ -35,6 +35,35 @@ pub fn random_churn<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
     }
 }
 
+/// `usable_size` hands the caller only bytes of its own block: blocks of
+/// random layouts (zero sizes, odd sizes, large alignments) are allocated,
+/// each reports a usable size of at least its layout's, and the bytes past
+/// the layout up to that size are written; every block's own pattern must
+/// survive (a usable range that reached into another block would overwrite
+/// it) and the frees must find the engine intact.
+pub fn usable_sizes<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
+    for seed in cfg.seed_list() {
+        let mut heap = ByteHarness::new(make, cfg, format!("usable_sizes seed {seed:#x}"));
+        let mut rng = Rng::new(seed);
+        for _ in 0..cfg.ops.min(400) {
+            let layout = random_layout(&mut rng, cfg.max_size, cfg.churn_align());
+            let Ok(index) = heap.alloc(layout, &[AllocError::NoMemory]) else { break };
+            let block = heap.model.blocks()[index];
+            // SAFETY: `block` is live in this allocator with its layout.
+            let usable = unsafe { heap.alloc.usable_size(block.ptr, block.layout) };
+            assert!(
+                usable >= layout.size(),
+                "usable_sizes seed {seed:#x}: {layout:?} reports {usable} usable bytes"
+            );
+            // SAFETY: the usable bytes are the caller's (what is checked): the
+            // ones past the layout's size, which the model's pattern leaves.
+            unsafe { block.ptr.add(layout.size()).write_bytes(0xA5, usable - layout.size()) };
+        }
+        heap.model.verify_all();
+        heap.free_all();
+    }
+}
+
 /// Measures the largest block and the available bytes on a fresh heap, and
 /// again after churn and freeing everything: they must be equal (nothing
 /// leaks, nothing stays pinned).

@@ -23,9 +23,16 @@ fn the_reference_passes_with_these_configs() {
     byte::overflowing_regions(&buggy(Bug::None), &BYTES);
     byte::remove_regions(&buggy(Bug::None), &BYTES);
     byte::max_layout(&buggy(Bug::None), &BYTES);
+    byte::usable_sizes(&buggy(Bug::None), &BYTES);
     page::random_churn(&|| BitmapPages::with_bug(SetBug::None), &PAGES);
     page::huge_requests(&|| BitmapPages::with_bug(SetBug::None), &PAGES);
     id::random_churn(&|| BitmapIds::with_bug(SetBug::None), &IDS);
+}
+
+#[test]
+#[should_panic(expected = "was corrupted")]
+fn usable_sizes_past_the_block() {
+    byte::usable_sizes(&buggy(Bug::UsableLies), &BYTES);
 }
 
 #[test]

@@ -56,6 +56,8 @@ pub enum Bug {
     RemoveKeepsUsing,
     /// `remove_memory` removes a region even while live blocks lie in it.
     RemoveLive,
+    /// `usable_size` reports 64 bytes past the block.
+    UsableLies,
 }
 
 /// Best fit over a free list indexed by address (to coalesce) and by size
@@ -292,6 +294,10 @@ unsafe impl ByteAllocator for FreeList {
             Bug::InexactStats => (self.total_bytes() - self.used).saturating_sub(16),
             _ => self.total_bytes() - self.used,
         }
+    }
+
+    unsafe fn usable_size(&self, _pos: NonNull<u8>, layout: Layout) -> usize {
+        layout.size() + if self.bug == Bug::UsableLies { 64 } else { 0 }
     }
 }
 
