@@ -79,7 +79,7 @@ pub use id::IdConfig;
 pub use intervals::Intervals;
 pub use page::PageConfig;
 pub use pattern::{fill_pattern, pattern_byte, verify_pattern};
-pub use pool::Pool;
+pub use pool::{KeptPools, Pool};
 pub use rng::Rng;
 
 /// The layout of `size` bytes aligned to `align`, for tests: panics when

@@ -9,7 +9,7 @@ use allocator_traits::region::{addr_to_ptr, align_down, is_aligned};
 use allocator_traits::{AllocError, AllocResult, PageAllocator, Region};
 
 use crate::rng::mix64;
-use crate::{At, Intervals, Pool, Rng, describe};
+use crate::{At, Intervals, KeptPools, Pool, Rng, describe};
 
 /// What a page allocator promises, and how hard to test it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,13 +303,18 @@ pub struct PageHarness<P> {
     pub model: PageModel,
     /// `used_pages()` right after the first region was added.
     pub baseline: usize,
-    pools: Vec<Pool>,
+    pools: KeptPools,
 }
 
 impl<P: PageAllocator> PageHarness<P> {
     /// A fresh, uninitialised allocator.
     pub fn uninit(make: &dyn Fn() -> P, context: impl Into<String>) -> Self {
-        Self { alloc: make(), model: PageModel::new(P::PAGE_SIZE, context), baseline: 0, pools: Vec::new() }
+        Self {
+            alloc: make(),
+            model: PageModel::new(P::PAGE_SIZE, context),
+            baseline: 0,
+            pools: KeptPools::default(),
+        }
     }
 
     /// An allocator initialised with one pool of `cfg.pages` pages.
@@ -317,33 +322,22 @@ impl<P: PageAllocator> PageHarness<P> {
         let mut heap = Self::uninit(make, context);
         let pool = Pool::new(cfg.pages * P::PAGE_SIZE, cfg.region_align_for(P::PAGE_SIZE));
         let region = pool.region();
-        heap.pools.push(pool);
+        heap.pools.keep(pool);
         heap.add(region, true).unwrap_or_else(|e| panic!("init with a good {region:?} failed: {e:?}"));
         heap
     }
 
-    /// Keeps `pool` alive as long as the heap.
+    /// Keeps `pool` alive as long as the heap (without handing it over).
     pub fn keep(&mut self, pool: Pool) -> &Pool {
-        self.pools.push(pool);
-        self.pools.last().expect("just pushed")
+        self.pools.keep(pool)
     }
 
     /// Hands `region` (memory of a kept pool) over with `init` (`first`) or
     /// `add_memory`.
     pub fn add(&mut self, region: Region, first: bool) -> AllocResult {
-        assert!(
-            self.pools.iter().any(|p| p.region().start <= region.start && region.end <= p.region().end),
-            "{region:?} is not memory of a pool this heap keeps"
-        );
-        // SAFETY: the region lies inside a pool this heap keeps, which
-        // outlives the allocator (field order).
-        let result = unsafe {
-            if first {
-                self.alloc.init(region.start, region.size())
-            } else {
-                self.alloc.add_memory(region.start, region.size())
-            }
-        };
+        // SAFETY: the pools outlive the allocator (field order: it drops
+        // first) and the checks hand each part of a pool to one allocator.
+        let result = unsafe { self.pools.hand_over(&mut self.alloc, region, first) };
         if result.is_ok() {
             if self.model.regions().is_empty() {
                 self.baseline = self.alloc.used_pages();

@@ -272,3 +272,53 @@ mod tests {
         pool.assert_filled(0, 64, 0xEE, "sentinel");
     }
 }
+
+/// The pools a harness keeps alive for its allocator, and the one way it
+/// hands their memory over (`init` or `add_memory`). Index it as a slice.
+#[derive(Debug, Default)]
+pub struct KeptPools(Vec<Pool>);
+
+impl KeptPools {
+    /// Keeps `pool` alive as long as these pools (without handing it over).
+    pub fn keep(&mut self, pool: Pool) -> &Pool {
+        self.0.push(pool);
+        self.0.last().expect("just pushed")
+    }
+
+    /// Hands `region`, which must lie in a kept pool (checked: it panics
+    /// otherwise), to `alloc` with `init` (`first`) or `add_memory`, and
+    /// returns the allocator's answer.
+    ///
+    /// # Safety
+    ///
+    /// These pools outlive `alloc` and every block it hands out, and no other
+    /// allocator is handed memory of `region`.
+    pub unsafe fn hand_over<A: allocator_traits::BaseAllocator + ?Sized>(
+        &self,
+        alloc: &mut A,
+        region: Region,
+        first: bool,
+    ) -> allocator_traits::AllocResult {
+        assert!(
+            self.0.iter().any(|p| p.region().start <= region.start && region.end <= p.region().end),
+            "{region:?} is not memory of a pool this harness keeps"
+        );
+        // SAFETY: the region lies inside a kept pool (checked), which
+        // outlives the allocator and is handed to it alone (caller's
+        // contract).
+        unsafe {
+            if first {
+                alloc.init(region.start, region.size())
+            } else {
+                alloc.add_memory(region.start, region.size())
+            }
+        }
+    }
+}
+
+impl core::ops::Deref for KeptPools {
+    type Target = [Pool];
+    fn deref(&self) -> &[Pool] {
+        &self.0
+    }
+}

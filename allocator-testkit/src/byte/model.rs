@@ -9,7 +9,7 @@ use allocator_traits::{AllocError, AllocResult, ByteAllocator, Region};
 
 use super::{ByteConfig, random_layout};
 use crate::pattern::verify_pattern_for;
-use crate::{At, Intervals, Pool, Rng, describe, fill_pattern};
+use crate::{At, Intervals, KeptPools, Pool, Rng, describe, fill_pattern};
 
 /// A block the [`Model`] knows to be live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -317,7 +317,7 @@ pub struct ByteHarness<A> {
     pub alloc: A,
     /// What should be live.
     pub model: Model,
-    pub(crate) pools: Vec<Pool>,
+    pub(crate) pools: KeptPools,
     /// [`ByteConfig::exact_stats`] of the configuration it was made with.
     pub(crate) exact_stats: bool,
 }
@@ -325,7 +325,12 @@ pub struct ByteHarness<A> {
 impl<A: ByteAllocator> ByteHarness<A> {
     /// A fresh, uninitialised allocator from `make` and an empty model.
     pub fn uninit(make: &dyn Fn() -> A, context: impl Into<String>) -> Self {
-        Self { alloc: make(), model: Model::with_context(context), pools: Vec::new(), exact_stats: false }
+        Self {
+            alloc: make(),
+            model: Model::with_context(context),
+            pools: KeptPools::default(),
+            exact_stats: false,
+        }
     }
 
     /// An allocator initialised with one pool of `cfg.region_size` bytes.
@@ -338,34 +343,22 @@ impl<A: ByteAllocator> ByteHarness<A> {
         heap.exact_stats = cfg.exact_stats;
         let pool = Pool::new(cfg.region_size, cfg.region_align);
         let region = pool.region();
-        heap.pools.push(pool);
+        heap.pools.keep(pool);
         heap.add(region, true).unwrap_or_else(|e| panic!("init with a good {region:?} failed: {e:?}"));
         heap
     }
 
     /// Keeps `pool` alive as long as the heap (without handing it over).
     pub fn keep(&mut self, pool: Pool) -> &Pool {
-        self.pools.push(pool);
-        self.pools.last().expect("just pushed")
+        self.pools.keep(pool)
     }
 
     /// Hands `region` (memory of a kept pool) to the allocator with `init`
     /// (`first`) or `add_memory`; on success the model manages it too.
     pub fn add(&mut self, region: Region, first: bool) -> AllocResult {
-        assert!(
-            self.pools.iter().any(|p| p.region().start <= region.start && region.end <= p.region().end),
-            "{region:?} is not memory of a pool this heap keeps"
-        );
-        // SAFETY: the region lies inside a pool this heap keeps (checked) and
-        // that outlives the allocator (field order); the checks hand each
-        // part of a pool to one allocator only.
-        let result = unsafe {
-            if first {
-                self.alloc.init(region.start, region.size())
-            } else {
-                self.alloc.add_memory(region.start, region.size())
-            }
-        };
+        // SAFETY: the pools outlive the allocator (field order: it drops
+        // first) and the checks hand each part of a pool to one allocator.
+        let result = unsafe { self.pools.hand_over(&mut self.alloc, region, first) };
         if result.is_ok() {
             self.model.add_region(region);
         }
