@@ -77,16 +77,7 @@ impl<A: ByteAllocator> AllocatorRc<A> {
     ///
     /// # Examples
     ///
-    /// ```
-    /// use allocator_rc::AllocatorRc;
-    /// use allocator_tlsf::TlsfByteAllocator;
-    ///
-    /// let pool: &'static mut [u8] = Box::leak(vec![0u8; 1 << 16].into_boxed_slice());
-    /// let heap = AllocatorRc::new(TlsfByteAllocator::new(), pool).unwrap();
-    /// let mut v = allocator_api2::vec::Vec::new_in(heap.clone());
-    /// v.extend_from_slice(&[1u32, 2, 3]);
-    /// assert!(heap.stats().used_bytes > 0);
-    /// ```
+    /// A `Vec` in a TLSF heap: the [crate] documentation.
     ///
     /// A pool that does not live forever is refused at compile time: blocks
     /// could outlive it.
