@@ -368,6 +368,8 @@ pub struct BuddyByteAllocator<const ORDER: usize = 32> {
     total: usize,
     /// The bytes of the blocks handed out.
     used: usize,
+    /// The most `used` seen after an allocation or a reallocation.
+    peak_used: usize,
     /// List and bitmap touches, so tests can show that a free's cost does
     /// not depend on how many blocks are free.
     #[cfg(test)]
@@ -418,6 +420,7 @@ impl<const ORDER: usize> BuddyByteAllocator<ORDER> {
             region_count: 0,
             total: 0,
             used: 0,
+            peak_used: 0,
             #[cfg(test)]
             steps: 0,
         }
@@ -712,6 +715,7 @@ impl<const ORDER: usize> BuddyByteAllocator<ORDER> {
             unsafe { self.push(&region, block.map_addr(|a| a + (1 << found)), found) };
         }
         self.used += 1 << order;
+        self.peak_used = self.peak_used.max(self.used);
         // SAFETY: free blocks lie in regions, which never contain address 0.
         Ok(unsafe { NonNull::new_unchecked(block) })
     }
@@ -745,6 +749,7 @@ impl<const ORDER: usize> BuddyByteAllocator<ORDER> {
             unsafe { self.unlink(region, addr + (1 << k), k) };
         }
         self.used += new_size - (1 << order);
+        self.peak_used = self.peak_used.max(self.used);
         true
     }
 }
@@ -905,6 +910,10 @@ unsafe impl<const ORDER: usize> ByteAllocator for BuddyByteAllocator<ORDER> {
 
     fn used_bytes(&self) -> usize {
         self.used
+    }
+
+    fn peak_used_bytes(&self) -> Option<usize> {
+        Some(self.peak_used)
     }
 
     fn available_bytes(&self) -> usize {

@@ -819,3 +819,19 @@ fn assert_valid_finds_corruption() {
     heap.assert_valid();
     assert_eq!(heap.used_bytes(), 0);
 }
+
+#[test]
+fn peak_used_bytes_keeps_the_most_live() {
+    let pool = Pool::new(1 << 16, 1 << 16);
+    let mut heap: BuddyByteAllocator = heap_over(&pool, 0, 1 << 16);
+    assert_eq!(heap.peak_used_bytes(), Some(0));
+    let a = heap.alloc(layout(100, 8)).unwrap();
+    let b = heap.alloc(layout(1000, 8)).unwrap();
+    assert_eq!(heap.peak_used_bytes(), Some(128 + 1024));
+    // SAFETY: allocated above with these layouts, freed once.
+    unsafe {
+        heap.dealloc(a, layout(100, 8));
+        heap.dealloc(b, layout(1000, 8));
+    }
+    assert_eq!((heap.used_bytes(), heap.peak_used_bytes()), (0, Some(128 + 1024)));
+}

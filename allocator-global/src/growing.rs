@@ -481,6 +481,10 @@ unsafe impl<B: ByteAllocator, S: PageSource> ByteAllocator for Growing<B, S> {
         self.inner.used_bytes()
     }
 
+    fn peak_used_bytes(&self) -> Option<usize> {
+        self.inner.peak_used_bytes()
+    }
+
     fn available_bytes(&self) -> usize {
         self.inner.available_bytes()
     }

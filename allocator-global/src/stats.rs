@@ -17,6 +17,10 @@ pub struct Statistics {
     pub used_bytes: usize,
     /// The bytes still free (`ByteAllocator::available_bytes`).
     pub available_bytes: usize,
+    /// The most bytes live at once, where the engine tracks it
+    /// (`ByteAllocator::peak_used_bytes`; every engine of this workspace
+    /// does).
+    pub peak_used_bytes: Option<usize>,
     /// How many times the heap grew from its page source.
     pub grow_count: usize,
     /// The bytes taken from the page source, in all.

@@ -417,6 +417,11 @@ unsafe impl<B: ByteAllocator, C: SizeClasses> ByteAllocator for SlabByteAllocato
         self.heap.used_bytes()
     }
 
+    /// See [`Heap::peak_used_bytes`].
+    fn peak_used_bytes(&self) -> Option<usize> {
+        Some(self.heap.peak_used_bytes())
+    }
+
     /// See [`Heap::available_bytes`].
     fn available_bytes(&self) -> usize {
         self.heap.available_bytes()

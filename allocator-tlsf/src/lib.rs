@@ -229,6 +229,8 @@ pub struct TlsfByteAllocator {
     total_bytes: usize,
     /// Sum of the real sizes of the live blocks.
     used_bytes: usize,
+    /// The most `used_bytes` seen after an allocation or a reallocation.
+    peak_used_bytes: usize,
     /// Bytes taken by rlsf's end markers, one per chunk: never allocatable.
     sentinel_bytes: usize,
     /// In this crate's tests: a smaller largest chunk than [`MAX_CHUNK`], so
@@ -279,6 +281,7 @@ impl TlsfByteAllocator {
             claimed: [Region { start: 0, end: 0 }; MAX_REGIONS],
             total_bytes: 0,
             used_bytes: 0,
+            peak_used_bytes: 0,
             sentinel_bytes: 0,
             #[cfg(test)]
             chunk_cap: None,
@@ -701,6 +704,7 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
         let ptr = self.engine.allocate(layout).ok_or(AllocError::NoMemory)?;
         // SAFETY: `ptr` was just allocated by the engine with `layout.align()`.
         self.used_bytes += unsafe { Self::block_size(ptr, layout.align()) };
+        self.peak_used_bytes = self.peak_used_bytes.max(self.used_bytes);
         Ok(ptr)
     }
 
@@ -780,6 +784,7 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
         // SAFETY: `new_pos` is now a live allocation with `old.align()`.
         let new_block = unsafe { Self::block_size(new_pos, old.align()) };
         self.used_bytes = self.used_bytes - old_block + new_block;
+        self.peak_used_bytes = self.peak_used_bytes.max(self.used_bytes);
         #[cfg(feature = "debug-checks")]
         if new_pos != pos {
             // rlsf moved the block to a fresh one and freed the old one, or
@@ -805,6 +810,11 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
     #[inline]
     fn used_bytes(&self) -> usize {
         self.used_bytes
+    }
+
+    #[inline]
+    fn peak_used_bytes(&self) -> Option<usize> {
+        Some(self.peak_used_bytes)
     }
 
     /// The payload rlsf really reserved: from `pos` to the end of its block

@@ -744,3 +744,23 @@ fn assert_valid_passes_through_churn_and_finds_corruption() {
     heap.assert_valid();
     assert_eq!(heap.used_bytes(), 0);
 }
+
+#[test]
+fn peak_used_bytes_keeps_the_most_live() {
+    let pool = Pool::new(64 * 1024, 4096);
+    let mut heap = heap_on(&pool);
+    assert_eq!(heap.peak_used_bytes(), Some(0));
+    let a = heap.alloc(layout(1000, 8)).unwrap();
+    let b = heap.alloc(layout(3000, 8)).unwrap();
+    let both = heap.used_bytes();
+    // SAFETY: allocated above with these layouts, freed once.
+    unsafe { heap.dealloc(a, layout(1000, 8)) };
+    assert_eq!(heap.peak_used_bytes(), Some(both), "a free leaves the peak");
+    // SAFETY: as above; grown in place or moved, then freed.
+    let b = unsafe { heap.realloc(b, layout(3000, 8), 8000) }.unwrap();
+    assert!(heap.peak_used_bytes().unwrap() >= heap.used_bytes());
+    // SAFETY: as above.
+    unsafe { heap.dealloc(b, layout(8000, 8)) };
+    assert_eq!(heap.used_bytes(), 0);
+    assert!(heap.peak_used_bytes().unwrap() >= both);
+}

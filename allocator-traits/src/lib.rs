@@ -258,6 +258,14 @@ pub unsafe trait ByteAllocator: BaseAllocator {
     /// (its rounding included).
     fn used_bytes(&self) -> usize;
 
+    /// The most [`used_bytes`](Self::used_bytes) seen since the allocator
+    /// was made (after an allocation or a reallocation), where the backend
+    /// tracks it; every backend of this workspace does. The provided
+    /// implementation says `None`.
+    fn peak_used_bytes(&self) -> Option<usize> {
+        None
+    }
+
     /// The bytes still free. `used_bytes() + available_bytes() <=
     /// total_bytes()` always holds; fragmentation may keep a request of
     /// `available_bytes()` bytes from succeeding.

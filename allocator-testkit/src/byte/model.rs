@@ -293,6 +293,9 @@ impl Model {
             "{at} used + available > total: {}",
             stats()
         );
+        if let Some(peak) = alloc.peak_used_bytes() {
+            assert!(peak >= used, "{at} peak_used_bytes {peak} is below used_bytes {used}");
+        }
         let managed = self.managed_bytes();
         assert!(
             total <= managed,
