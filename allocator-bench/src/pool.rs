@@ -139,6 +139,7 @@ mod tests {
 
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot call mincore")]
     fn an_unfaulted_pool_counts_the_pages_touched() {
         let pool = Pool::unfaulted(1 << 20).unwrap();
         assert_eq!(pool.resident_bytes(), Some(0));
