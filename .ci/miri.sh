@@ -67,6 +67,11 @@ if [ "${1:-}" = --lane ]; then
       # The per-CPU layer with threads (small sizes under Miri).
       miri_test "" -p allocator-global --test percpu
       miri_test "" -p allocator-tlsf --lib --test differential --test conformance
+      # The benchmark's adapters of every contestant, single and locked (the
+      # unsafe code the suites drive), and its clock.
+      miri_test "" -p allocator-bench --bin allocator-bench contestants::tests
+      miri_test "" -p allocator-bench --bin allocator-bench locked::tests
+      miri_test "" -p allocator-bench --bin allocator-bench cputime::tests
       ;;
     b)
       miri_test "" -p allocator-traits --lib
