@@ -158,7 +158,8 @@ pub trait BaseAllocator {
 /// [`realloc`](Self::realloc) is aligned to the layout's alignment, is valid,
 /// writable memory of at least the layout's size that overlaps no other live
 /// block, and stays so until it is passed to [`dealloc`](Self::dealloc) or
-/// `realloc`; `realloc` preserves the contents as documented. This is why the
+/// `realloc`; `realloc` preserves the contents as documented; and a size
+/// [`block_size`](Self::block_size) reports is true (see there). This is why the
 /// trait is `unsafe` (ax-allocator's is safe, so a safe `alloc` that returns
 /// `0x1000` made its bridges write to arbitrary memory from safe code), as
 /// `GlobalAlloc` and `Allocator` are.
@@ -319,6 +320,35 @@ pub unsafe trait ByteAllocator: BaseAllocator {
     unsafe fn usable_size(&self, pos: NonNull<u8>, layout: Layout) -> usize {
         let _ = pos;
         layout.size()
+    }
+
+    /// Whether [`block_size`](Self::block_size) finds the size of every
+    /// live block from its address and alignment alone, so that a block can
+    /// be freed without its size (a C library's `free`). The provided value
+    /// is `false`.
+    const FINDS_BLOCK_SIZE: bool = false;
+
+    /// The size of the live block at `pos`, found from the allocator's own
+    /// metadata (a TLSF header, the class of the slab holding it), given only
+    /// the alignment it was allocated with; `None` where the backend cannot
+    /// find it (always when [`FINDS_BLOCK_SIZE`](Self::FINDS_BLOCK_SIZE) is
+    /// `false`: the provided implementation).
+    ///
+    /// `Some(n)` is a promise of the `unsafe` trait: `n` is at least the size
+    /// the block was allocated with, every one of its `n` bytes is the
+    /// caller's (as for [`usable_size`](Self::usable_size)), and the layout
+    /// `(n, align)` may stand for the block's layout in
+    /// [`dealloc`](Self::dealloc), [`realloc`](Self::realloc),
+    /// [`usable_size`](Self::usable_size) and this method, as if the block
+    /// had been allocated with it.
+    ///
+    /// # Safety
+    ///
+    /// `pos` is a live block of this allocator allocated (or last
+    /// reallocated) with alignment `align` and any size.
+    unsafe fn block_size(&self, pos: NonNull<u8>, align: usize) -> Option<usize> {
+        let _ = (pos, align);
+        None
     }
 
     /// Checks every invariant the backend states for its structure (lists
