@@ -518,6 +518,14 @@ unsafe impl<B: ByteAllocator, S: PageSource> ByteAllocator for Growing<B, S> {
         // SAFETY: the caller's contract; every block came from `inner`.
         unsafe { self.inner.usable_size(pos, layout) }
     }
+
+    const FINDS_BLOCK_SIZE: bool = B::FINDS_BLOCK_SIZE;
+
+    /// As for [`ByteAllocator::block_size`]: the engine's.
+    unsafe fn block_size(&self, pos: NonNull<u8>, align: usize) -> Option<usize> {
+        // SAFETY: the caller's contract; every block came from `inner`.
+        unsafe { self.inner.block_size(pos, align) }
+    }
 }
 
 impl<B: ByteAllocator, S: PageSource> Growing<B, S> {

@@ -392,6 +392,54 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> GlobalAllocator<B, 
         unsafe { heap.usable_size(ptr, layout) }
     }
 
+    /// The size of the live block at `ptr` found by the engine from its
+    /// address and alignment ([`ByteAllocator::block_size`]), under the
+    /// lock; `None` when the engine cannot find sizes, or for a block of the
+    /// emergency arena (which exists only while a reported caller bug aborts
+    /// the process).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a live block of this allocator allocated with alignment
+    /// `align`.
+    pub unsafe fn block_size(&self, ptr: NonNull<u8>, align: usize) -> Option<usize> {
+        if !B::FINDS_BLOCK_SIZE || emergency::holds(ptr) {
+            return None;
+        }
+        let heap = self.lock_heap()?;
+        // SAFETY: the caller's contract; every block comes from the heap.
+        unsafe { heap.block_size(ptr, align) }
+    }
+
+    /// Frees the live block at `ptr` without its size, under one lock: the
+    /// engine finds it ([`ByteAllocator::block_size`]). Returns `false`, and
+    /// frees nothing, when the engine cannot find sizes (the block stays
+    /// live: the caller must free it with its layout); an emergency block
+    /// is never freed and counts as done.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a live block of this allocator allocated with alignment
+    /// `align`; when this returns `true` it is freed.
+    pub unsafe fn dealloc_unsized(&self, ptr: NonNull<u8>, align: usize) -> bool {
+        if emergency::holds(ptr) {
+            return true;
+        }
+        if !B::FINDS_BLOCK_SIZE {
+            return false;
+        }
+        // With the lock held by a thread reporting a caller bug, the block
+        // leaks: the process is about to abort.
+        let Some(mut heap) = self.lock_heap() else { return true };
+        // SAFETY: the caller's contract; every block comes from the heap.
+        let Some(size) = (unsafe { heap.block_size(ptr, align) }) else { return false };
+        let Ok(layout) = Layout::from_size_align(size, align) else { return false };
+        // SAFETY: by `block_size`'s promise, `(size, align)` stands for the
+        // live block's layout.
+        unsafe { heap.dealloc(ptr, layout) };
+        true
+    }
+
     /// Takes a chunk of at least `size` bytes straight from the page source,
     /// bypassing the engine (a C library maps huge blocks so, as glibc does
     /// above its mmap threshold: they go back to the source the moment they

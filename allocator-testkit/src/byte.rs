@@ -64,6 +64,81 @@ pub fn usable_sizes<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
     }
 }
 
+/// `block_size` tells the truth where the engine says it finds sizes
+/// (`FINDS_BLOCK_SIZE`), and says `None` where it does not: blocks of random
+/// layouts are allocated; each found size is at least the layout's and at
+/// most its usable size, and its bytes past the layout are written (they are
+/// the caller's); a third of the blocks are then resized, and every block is
+/// freed in a random order, each with the layout `(found size, alignment)`
+/// alone, as a C `free` does; the engine must be intact and empty after.
+pub fn found_sizes<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
+    for seed in cfg.seed_list() {
+        let mut heap = ByteHarness::new(make, cfg, format!("found_sizes seed {seed:#x}"));
+        let mut rng = Rng::new(seed);
+        for _ in 0..cfg.ops.min(400) {
+            let layout = random_layout(&mut rng, cfg.max_size, cfg.churn_align());
+            let Ok(index) = heap.alloc(layout, &[AllocError::NoMemory]) else { break };
+            let block = heap.model.blocks()[index];
+            // SAFETY: `block` is live in this allocator with its layout.
+            let found = unsafe { heap.alloc.block_size(block.ptr, layout.align()) };
+            if !A::FINDS_BLOCK_SIZE {
+                assert_eq!(
+                    found, None,
+                    "found_sizes seed {seed:#x}: a size found though FINDS_BLOCK_SIZE is false"
+                );
+                continue;
+            }
+            let found =
+                found.unwrap_or_else(|| panic!("found_sizes seed {seed:#x}: no size found for {layout:?}"));
+            // SAFETY: as above.
+            let usable = unsafe { heap.alloc.usable_size(block.ptr, layout) };
+            assert!(
+                layout.size() <= found && found <= usable,
+                "found_sizes seed {seed:#x}: {layout:?} found {found} bytes, usable {usable}"
+            );
+            // SAFETY: the found bytes are the caller's (what is checked): the
+            // ones past the layout's size, which the model's pattern leaves.
+            unsafe { block.ptr.add(layout.size()).write_bytes(0x5A, found - layout.size()) };
+        }
+        heap.model.verify_all();
+        if !A::FINDS_BLOCK_SIZE {
+            heap.free_all();
+            continue;
+        }
+        // Resize a third of the blocks through their found layouts.
+        for index in (0..heap.model.len()).step_by(3) {
+            let block = heap.model.blocks()[index];
+            // SAFETY: `block` is live with its layout's alignment.
+            let found = unsafe { heap.alloc.block_size(block.ptr, block.layout.align()) }.unwrap();
+            let stand_in = Layout::from_size_align(found, block.layout.align()).unwrap();
+            let new_size = rng.below(cfg.max_size + 1);
+            // SAFETY: `(found, align)` stands for the live block's layout
+            // (`block_size`'s promise).
+            if let Ok(moved) = unsafe { heap.alloc.realloc(block.ptr, stand_in, new_size) } {
+                // SAFETY: `moved` was just returned by `realloc` of the
+                // block to `new_size` bytes.
+                unsafe { heap.model.reallocated(index, moved, new_size) };
+            }
+        }
+        heap.model.verify_all();
+        while !heap.model.is_empty() {
+            let block = heap.model.remove(rng.below(heap.model.len()));
+            // SAFETY: the block is live with this alignment; it is freed once
+            // (forgotten by the model just above).
+            let found = unsafe { heap.alloc.block_size(block.ptr, block.layout.align()) }.unwrap();
+            let stand_in = Layout::from_size_align(found, block.layout.align()).unwrap();
+            // SAFETY: `block_size`'s promise: `stand_in` stands for its layout.
+            unsafe { heap.alloc.dealloc(block.ptr, stand_in) };
+        }
+        assert_eq!(
+            heap.alloc.used_bytes(),
+            0,
+            "found_sizes seed {seed:#x}: used_bytes after freeing every block"
+        );
+        heap.alloc.assert_valid();
+    }
+}
+
 /// Measures the largest block and the available bytes on a fresh heap, and
 /// again after churn and freeing everything: they must be equal (nothing
 /// leaks, nothing stays pinned).

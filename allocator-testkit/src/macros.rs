@@ -22,7 +22,7 @@ macro_rules! byte_allocator_tests {
         $crate::__conformance_module!($name, byte, $make, $cfg, [
             random_churn, recovery, out_of_memory, zero_size, realloc, regions, before_init, tiny_regions,
             unaligned_regions, overflowing_regions, overlapping_regions, init_twice, huge_layouts, alignments,
-            neighbour_frees, realloc_chains, padded_values, remove_regions, max_layout, usable_sizes
+            neighbour_frees, realloc_chains, padded_values, remove_regions, max_layout, usable_sizes, found_sizes
         ]);
     };
     ($make:expr, $cfg:expr $(,)?) => {

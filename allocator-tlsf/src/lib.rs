@@ -832,6 +832,25 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
         (header.as_ptr().addr() + size).saturating_sub(pos.as_ptr().addr()).max(layout.size())
     }
 
+    /// rlsf's block header holds the size, so every block's is found.
+    const FINDS_BLOCK_SIZE: bool = true;
+
+    /// The payload of the block at `pos` as [`usable_size`](Self::usable_size)
+    /// reads it from rlsf's header: rlsf frees and resizes by the header
+    /// and the alignment alone, so `(n, align)` serves as the layout.
+    ///
+    /// # Safety
+    ///
+    /// As for [`ByteAllocator::block_size`].
+    #[inline]
+    unsafe fn block_size(&self, pos: NonNull<u8>, align: usize) -> Option<usize> {
+        let layout = Layout::from_size_align(0, align).ok()?;
+        // SAFETY: `pos` is a live block of ours allocated with `align`
+        // (caller's contract); `usable_size` reads only its header, found
+        // from the alignment, and takes the layout's size as a lower bound.
+        Some(unsafe { self.usable_size(pos, layout) })
+    }
+
     /// The bytes in free blocks: `total_bytes - used_bytes` minus rlsf's end
     /// marker of [`GRANULARITY`] bytes per pool chunk. Each free block still
     /// needs its header when it is allocated, and fragmentation may split
