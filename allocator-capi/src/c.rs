@@ -4,17 +4,172 @@
 //! Each takes the heap `&H` and (where C sets errno) a `fn(Errno)`; the
 //! rules are in the [crate documentation](crate#cs-rules-and-the-choices-made-where-c-leaves-one).
 //!
-//! # The header
+//! # Two ways to free without a size
 //!
-//! Every block starts with an engine block (or a chunk) at `base`; the
-//! pointer C gets is `base + offset`, where `offset` is 16 or the alignment
-//! asked for, whichever is larger. The 16 bytes before the pointer hold two
-//! words: the size of the engine block (its layout is `(size, offset)`) or
-//! of the chunk, and `offset`, with bit 0 set for a chunk.
+//! **No header** (a heap with a [`Registry`](crate::Registry) whose engine
+//! finds sizes: [`CMalloc`](crate::CMalloc) over TLSF, or over the slab heap
+//! with an index of its slabs): the pointer C gets is the engine block
+//! itself. `free` asks the engine for the size
+//! ([`CHeap::dealloc_unsized`]), at alignment 16; the registry records the
+//! two kinds of block the engine cannot size that way, huge chunks (by
+//! size) and blocks aligned beyond 16 (by alignment), and `free` looks a
+//! pointer up only when one of that kind is live and the pointer is
+//! aligned as they are.
+//!
+//! **A header** (any other heap): every block starts with an engine block
+//! (or a chunk) at `base`; the pointer C gets is `base + offset`, where
+//! `offset` is 16 or the alignment asked for, whichever is larger. The 16
+//! bytes before the pointer hold two words: the size of the engine block
+//! (its layout is `(size, offset)`) or of the chunk, and `offset`, with bit
+//! 0 set for a chunk.
 
 use core::{alloc::Layout, ffi::c_void, ptr::NonNull};
 
-use crate::{CHeap, Errno, MIN_ALIGN, PAGE_SIZE};
+use crate::{
+    CHeap, Errno, MIN_ALIGN, PAGE_SIZE,
+    registry::{MIN_RECORDED_ALIGN, Registry, Tag},
+};
+
+/// The registry, when the heap frees blocks without a header.
+#[inline]
+fn headerless<H: CHeap>(heap: &H) -> Option<&Registry> {
+    heap.registry().filter(|_| heap.finds_block_sizes())
+}
+
+/// [`allocate`] with no header: a chunk of its own, recorded, at or above the
+/// heap's direct threshold; an engine block otherwise, recorded if aligned
+/// beyond 16.
+fn allocate_headerless<H: CHeap>(
+    heap: &H,
+    registry: &Registry,
+    size: usize,
+    align: usize,
+    zero: bool,
+) -> Option<NonNull<u8>> {
+    if size >= heap.direct_threshold() && align <= PAGE_SIZE {
+        if let Some(chunk) = heap.alloc_chunk(size, PAGE_SIZE) {
+            let fits =
+                chunk.size >= size && chunk.size % 2 == 0 && chunk.start.as_ptr().addr() % PAGE_SIZE == 0;
+            if fits && registry.record(heap, chunk.start, Tag::Chunk(chunk.size)) {
+                if zero && !chunk.zeroed {
+                    // SAFETY: the chunk holds `size` bytes.
+                    unsafe { chunk.start.write_bytes(0, size) };
+                }
+                return Some(chunk.start);
+            }
+            // SAFETY: a chunk of `alloc_chunk`, unused, given back once.
+            unsafe { heap.dealloc_chunk(chunk.start, chunk.size) };
+        }
+    }
+    let layout = Layout::from_size_align(size, align.max(MIN_ALIGN)).ok()?;
+    let block = heap.alloc(layout)?;
+    if layout.align() > MIN_ALIGN {
+        debug_assert!(layout.align() >= MIN_RECORDED_ALIGN);
+        if !registry.record(heap, block, Tag::Aligned(layout.align())) {
+            // SAFETY: the block just allocated with `layout`, unused.
+            unsafe { heap.dealloc(block, layout) };
+            return None;
+        }
+    }
+    if zero {
+        // SAFETY: the block holds `size` bytes.
+        unsafe { block.write_bytes(0, size) };
+    }
+    Some(block)
+}
+
+/// What a header-free block is, from the registry: a chunk, an engine
+/// block aligned beyond 16, or a plain engine block. With `take`, the
+/// record is dropped (the block is being freed).
+fn kind<H: CHeap>(heap: &H, registry: &Registry, block: NonNull<u8>, take: bool) -> Tag {
+    let recorded = if take { registry.take(heap, block) } else { registry.get(block) };
+    recorded.unwrap_or(Tag::Aligned(MIN_ALIGN))
+}
+
+/// Frees a header-free block whose record (if any) `tag` was taken.
+///
+/// # Safety
+///
+/// `block` is a live header-free block of these functions, `tag` its kind.
+unsafe fn release_headerless<H: CHeap>(heap: &H, block: NonNull<u8>, tag: Tag) {
+    match tag {
+        // SAFETY: the chunk `(block, size)` of `alloc_chunk`, freed once.
+        Tag::Chunk(size) => unsafe { heap.dealloc_chunk(block, size) },
+        // SAFETY: an engine block of this alignment; `dealloc_unsized` fails
+        // only for the emergency arena's blocks, which are never freed.
+        Tag::Aligned(align) => {
+            let _ = unsafe { heap.dealloc_unsized(block, align) };
+        }
+    }
+}
+
+/// The bytes of a header-free block (`None`: an emergency block, whose
+/// size no engine records).
+///
+/// # Safety
+///
+/// `block` is a live header-free block of these functions, `tag` its kind.
+unsafe fn size_headerless<H: CHeap>(heap: &H, block: NonNull<u8>, tag: Tag) -> Option<usize> {
+    match tag {
+        Tag::Chunk(size) => Some(size),
+        // SAFETY: an engine block of this alignment.
+        Tag::Aligned(align) => unsafe { heap.block_size(block, align) },
+    }
+}
+
+/// [`realloc`] of a header-free block to `size > 0` bytes.
+///
+/// # Safety
+///
+/// `block` is a live header-free block of these functions.
+unsafe fn realloc_headerless<H: CHeap>(
+    heap: &H,
+    registry: &Registry,
+    errno: fn(Errno),
+    block: NonNull<u8>,
+    size: usize,
+) -> *mut c_void {
+    let tag = kind(heap, registry, block, false);
+    // SAFETY: the caller's contract.
+    let Some(old_size) = (unsafe { size_headerless(heap, block, tag) }) else {
+        return or_enomem(None, errno);
+    };
+    let align = match tag {
+        Tag::Chunk(_) if size <= old_size && size > old_size / 2 => {
+            // A chunk that still fits and is at least half used stays.
+            return block.as_ptr().cast();
+        }
+        Tag::Chunk(_) => MIN_ALIGN,
+        Tag::Aligned(align) => align,
+    };
+    let stays_engine_block =
+        matches!(tag, Tag::Aligned(_)) && (align > MIN_ALIGN || size < heap.direct_threshold());
+    if stays_engine_block {
+        let Ok(layout) = Layout::from_size_align(old_size, align) else { return or_enomem(None, errno) };
+        // SAFETY: `(old_size, align)` stands for the live block's layout
+        // (`block_size`'s promise).
+        let Some(moved) = (unsafe { heap.realloc(block, layout, size) }) else {
+            return or_enomem(None, errno);
+        };
+        if align > MIN_ALIGN && moved != block {
+            registry.moved(block, moved);
+        }
+        return moved.as_ptr().cast();
+    }
+    // A chunk that must change, or an engine block becoming huge: a new
+    // block, the contents copied, the old freed.
+    let Some(new) = allocate_headerless(heap, registry, size, align, false) else {
+        return or_enomem(None, errno);
+    };
+    // SAFETY: the old block holds `old_size` bytes, the new one `size`; they
+    // are distinct live blocks. The old block is freed once, its record
+    // taken.
+    unsafe {
+        core::ptr::copy_nonoverlapping(block.as_ptr(), new.as_ptr(), old_size.min(size));
+        release_headerless(heap, block, kind(heap, registry, block, true));
+    }
+    new.as_ptr().cast()
+}
 
 /// The bytes of the header before every pointer.
 const HEADER: usize = 16;
@@ -90,6 +245,9 @@ impl Header {
 /// be zero), an engine block otherwise.
 fn allocate<H: CHeap>(heap: &H, size: usize, align: usize, zero: bool) -> Option<NonNull<u8>> {
     debug_assert!(align.is_power_of_two() && align >= MIN_ALIGN);
+    if let Some(registry) = headerless(heap) {
+        return allocate_headerless(heap, registry, size, align, zero);
+    }
     let offset = align;
     debug_assert!(offset >= HEADER, "the header fits before the pointer");
     let total = size.checked_add(offset)?;
@@ -170,6 +328,11 @@ pub unsafe fn malloc<H: CHeap>(heap: &H, errno: fn(Errno), size: usize) -> *mut 
 /// `ptr` is null or a live pointer returned by these functions over `heap`.
 pub unsafe fn free<H: CHeap>(heap: &H, ptr: *mut c_void) {
     let Some(user) = NonNull::new(ptr.cast::<u8>()) else { return };
+    if let Some(registry) = headerless(heap) {
+        // SAFETY: the caller's contract: a live block of these functions,
+        // its record (if any) taken once.
+        return unsafe { release_headerless(heap, user, kind(heap, registry, user, true)) };
+    }
     // SAFETY: the caller's contract: a live pointer of these functions.
     unsafe { release(heap, user, Header::read(user)) }
 }
@@ -198,6 +361,15 @@ pub unsafe fn realloc<H: CHeap>(heap: &H, errno: fn(Errno), ptr: *mut c_void, si
     let Some(user) = NonNull::new(ptr.cast::<u8>()) else {
         return or_enomem(allocate(heap, size, MIN_ALIGN, false), errno);
     };
+    if let Some(registry) = headerless(heap) {
+        if size == 0 {
+            // SAFETY: the caller's contract: a live block, freed once.
+            unsafe { release_headerless(heap, user, kind(heap, registry, user, true)) };
+            return core::ptr::null_mut();
+        }
+        // SAFETY: the caller's contract.
+        return unsafe { realloc_headerless(heap, registry, errno, user, size) };
+    }
     // SAFETY: the caller's contract: a live pointer of these functions.
     let header = unsafe { Header::read(user) };
     if size == 0 {
@@ -349,6 +521,10 @@ pub unsafe fn pvalloc<H: CHeap>(heap: &H, errno: fn(Errno), size: usize) -> *mut
 /// As for [`free`].
 pub unsafe fn malloc_usable_size<H: CHeap>(heap: &H, ptr: *mut c_void) -> usize {
     let Some(user) = NonNull::new(ptr.cast::<u8>()) else { return 0 };
+    if let Some(registry) = headerless(heap) {
+        // SAFETY: the caller's contract: a live block of these functions.
+        return unsafe { size_headerless(heap, user, kind(heap, registry, user, false)) }.unwrap_or(0);
+    }
     // SAFETY: the caller's contract: a live pointer of these functions.
     let header = unsafe { Header::read(user) };
     let whole = match header.layout() {

@@ -8,6 +8,8 @@ use core::{
 
 use allocator_global::{ByteAllocator, CpuId, GlobalAllocator, PageSource, PerCpu};
 
+use crate::Registry;
+
 /// Blocks of at least this many bytes are chunks of their own straight from
 /// a [`GlobalAllocator`]'s page source (when it has room): 256 KiB, twice
 /// glibc's initial mmap threshold (glibc raises its own up to 32 MiB as
@@ -77,6 +79,60 @@ pub unsafe trait CHeap: Sync {
         layout.size()
     }
 
+    /// Whether [`block_size`](Self::block_size) finds the size of every
+    /// block of [`alloc`](Self::alloc) and [`realloc`](Self::realloc) from
+    /// its address and alignment (the engine's
+    /// [`FINDS_BLOCK_SIZE`](allocator_traits::ByteAllocator::FINDS_BLOCK_SIZE)).
+    /// The provided implementation says `false`.
+    fn finds_block_sizes(&self) -> bool {
+        false
+    }
+
+    /// The size of a live block found from its address and the alignment
+    /// it was allocated with: at least the size asked for, every byte the
+    /// caller's, and `(size, align)` may stand for its layout in
+    /// [`dealloc`](Self::dealloc), [`realloc`](Self::realloc) and
+    /// [`usable_size`](Self::usable_size). `None` where the heap cannot
+    /// find it (the provided implementation).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a live block of [`alloc`](Self::alloc) or
+    /// [`realloc`](Self::realloc) of this heap, allocated with alignment
+    /// `align`.
+    unsafe fn block_size(&self, ptr: NonNull<u8>, align: usize) -> Option<usize> {
+        let _ = (ptr, align);
+        None
+    }
+
+    /// Frees a live block without its size, the heap finding it; `false`
+    /// (nothing freed) when it cannot. The provided implementation is
+    /// [`block_size`](Self::block_size) then [`dealloc`](Self::dealloc).
+    ///
+    /// # Safety
+    ///
+    /// As for [`block_size`](Self::block_size); when this returns `true`,
+    /// the block is freed.
+    unsafe fn dealloc_unsized(&self, ptr: NonNull<u8>, align: usize) -> bool {
+        // SAFETY: the caller's contract.
+        let Some(size) = (unsafe { self.block_size(ptr, align) }) else { return false };
+        let Ok(layout) = Layout::from_size_align(size, align) else { return false };
+        // SAFETY: `(size, align)` stands for the block's layout
+        // (`block_size`'s promise).
+        unsafe { self.dealloc(ptr, layout) };
+        true
+    }
+
+    /// The registry of the blocks [`block_size`](Self::block_size) cannot
+    /// size (huge chunks, blocks aligned beyond 16), with which the C
+    /// functions keep no header before any block when
+    /// [`finds_block_sizes`](Self::finds_block_sizes) too; `None` (the
+    /// provided implementation) puts a 16-byte header before every block.
+    /// [`CMalloc`] provides one.
+    fn registry(&self) -> Option<&Registry> {
+        None
+    }
+
     /// Blocks of this many bytes or more are asked of
     /// [`alloc_chunk`](Self::alloc_chunk) first. The provided implementation
     /// says `usize::MAX` (never).
@@ -134,6 +190,21 @@ where
     unsafe fn usable_size(&self, ptr: NonNull<u8>, layout: Layout) -> usize {
         // SAFETY: the caller's contract.
         unsafe { GlobalAllocator::usable_size(self, ptr, layout) }
+    }
+
+    fn finds_block_sizes(&self) -> bool {
+        B::FINDS_BLOCK_SIZE
+    }
+
+    unsafe fn block_size(&self, ptr: NonNull<u8>, align: usize) -> Option<usize> {
+        // SAFETY: the caller's contract is `GlobalAllocator::block_size`'s.
+        unsafe { GlobalAllocator::block_size(self, ptr, align) }
+    }
+
+    #[inline]
+    unsafe fn dealloc_unsized(&self, ptr: NonNull<u8>, align: usize) -> bool {
+        // SAFETY: the caller's contract is `GlobalAllocator::dealloc_unsized`'s.
+        unsafe { GlobalAllocator::dealloc_unsized(self, ptr, align) }
     }
 
     fn direct_threshold(&self) -> usize {
@@ -198,5 +269,178 @@ where
         // SAFETY: the caller's contract: a chunk of `alloc_chunk` above,
         // which is the shared heap's.
         unsafe { CHeap::dealloc_chunk(self.heap(), start, size) }
+    }
+}
+
+/// A heap for the C functions with no header before any block: `H`, whose
+/// engine finds a block's size from its address
+/// ([`CHeap::finds_block_sizes`]), and the [`Registry`] of the blocks it
+/// cannot size (huge chunks, blocks aligned beyond 16). Over a heap that
+/// does not find sizes, the functions keep their 16-byte header, as over
+/// `H` alone.
+///
+/// It dereferences to `H` and forwards [`GlobalAlloc`] to it, so one
+/// `static` serves Rust (as the `#[global_allocator]`) and C.
+pub struct CMalloc<H> {
+    heap: H,
+    registry: Registry,
+}
+
+impl<H> CMalloc<H> {
+    /// The C heap over `heap`.
+    pub const fn new(heap: H) -> Self {
+        Self { heap, registry: Registry::new() }
+    }
+
+    /// The heap.
+    pub fn heap(&self) -> &H {
+        &self.heap
+    }
+}
+
+impl<H> core::ops::Deref for CMalloc<H> {
+    type Target = H;
+
+    fn deref(&self) -> &H {
+        &self.heap
+    }
+}
+
+impl<H: core::fmt::Debug> core::fmt::Debug for CMalloc<H> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CMalloc").field("heap", &self.heap).field("registry", &self.registry).finish()
+    }
+}
+
+/// The fork protocol over a [`GlobalAllocator`]: the registry's lock, then
+/// the heap's.
+impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> CMalloc<GlobalAllocator<B, S, R>> {
+    /// Before `fork`: takes the registry's lock, then the heap's
+    /// ([`GlobalAllocator::fork_prepare`]).
+    ///
+    /// # Safety
+    ///
+    /// As for [`GlobalAllocator::fork_prepare`]: followed, in this thread,
+    /// by [`fork_parent`](Self::fork_parent) (and, in the child,
+    /// [`fork_child`](Self::fork_child)).
+    pub unsafe fn fork_prepare(&self) {
+        self.registry.lock_for_fork();
+        // SAFETY: the caller's contract.
+        unsafe { self.heap.fork_prepare() };
+    }
+
+    /// After `fork`, in the parent: releases both locks.
+    ///
+    /// # Safety
+    ///
+    /// [`fork_prepare`](Self::fork_prepare) ran in this thread before the
+    /// `fork`.
+    pub unsafe fn fork_parent(&self) {
+        // SAFETY: the caller's contract: both locks are held by this thread.
+        unsafe {
+            self.heap.fork_parent();
+            self.registry.unlock_after_fork();
+        }
+    }
+
+    /// After `fork`, in the child: releases both locks (the child's copies).
+    ///
+    /// # Safety
+    ///
+    /// As for [`fork_parent`](Self::fork_parent), in the child.
+    pub unsafe fn fork_child(&self) {
+        // SAFETY: the caller's contract: the child's copies of both locks
+        // are held by its only thread.
+        unsafe {
+            self.heap.fork_child();
+            self.registry.unlock_after_fork();
+        }
+    }
+}
+
+// SAFETY: every method but `registry` is `H`'s, whose promise this repeats;
+// the registry only decides which of `H`'s methods the C functions call.
+unsafe impl<H: CHeap> CHeap for CMalloc<H> {
+    #[inline]
+    fn alloc(&self, layout: Layout) -> Option<NonNull<u8>> {
+        self.heap.alloc(layout)
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: the caller's contract.
+        unsafe { self.heap.dealloc(ptr, layout) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: NonNull<u8>, layout: Layout, new_size: usize) -> Option<NonNull<u8>> {
+        // SAFETY: the caller's contract.
+        unsafe { self.heap.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn usable_size(&self, ptr: NonNull<u8>, layout: Layout) -> usize {
+        // SAFETY: the caller's contract.
+        unsafe { self.heap.usable_size(ptr, layout) }
+    }
+
+    #[inline]
+    fn finds_block_sizes(&self) -> bool {
+        self.heap.finds_block_sizes()
+    }
+
+    unsafe fn block_size(&self, ptr: NonNull<u8>, align: usize) -> Option<usize> {
+        // SAFETY: the caller's contract.
+        unsafe { self.heap.block_size(ptr, align) }
+    }
+
+    #[inline]
+    unsafe fn dealloc_unsized(&self, ptr: NonNull<u8>, align: usize) -> bool {
+        // SAFETY: the caller's contract.
+        unsafe { self.heap.dealloc_unsized(ptr, align) }
+    }
+
+    #[inline]
+    fn registry(&self) -> Option<&Registry> {
+        Some(&self.registry)
+    }
+
+    fn direct_threshold(&self) -> usize {
+        self.heap.direct_threshold()
+    }
+
+    fn alloc_chunk(&self, size: usize, align: usize) -> Option<Chunk> {
+        self.heap.alloc_chunk(size, align)
+    }
+
+    unsafe fn dealloc_chunk(&self, start: NonNull<u8>, size: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { self.heap.dealloc_chunk(start, size) }
+    }
+}
+
+// SAFETY: every method is `H`'s, whose `GlobalAlloc` promise this repeats.
+unsafe impl<H: GlobalAlloc> GlobalAlloc for CMalloc<H> {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract.
+        unsafe { self.heap.alloc(layout) }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract.
+        unsafe { self.heap.dealloc(ptr, layout) }
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract.
+        unsafe { self.heap.alloc_zeroed(layout) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller's contract.
+        unsafe { self.heap.realloc(ptr, layout, new_size) }
     }
 }

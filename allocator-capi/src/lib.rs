@@ -116,8 +116,10 @@
 
 pub mod c;
 mod heap;
+mod registry;
 
-pub use heap::{CHeap, Chunk, DEFAULT_DIRECT_THRESHOLD};
+pub use heap::{CHeap, CMalloc, Chunk, DEFAULT_DIRECT_THRESHOLD};
+pub use registry::Registry;
 
 /// The alignment of every pointer handed out: `alignof(max_align_t)` on
 /// 64-bit targets (x86_64, aarch64, riscv64), and no less on 32-bit ones.
