@@ -57,6 +57,8 @@
 mod linux {
     use core::sync::atomic::{AtomicBool, Ordering};
 
+    #[cfg(not(feature = "percpu"))]
+    use allocator_capi::CMalloc;
     use allocator_capi::Errno;
     use allocator_global::{GlobalAllocator, GrowthPolicy, MmapSource};
     #[cfg(feature = "percpu")]
@@ -125,17 +127,10 @@ mod linux {
     #[cfg(feature = "percpu")]
     pub static HEAP: PerCpu<Engine, MmapSource, YieldLock, ThreadSlots, 8> = PerCpu::new(locked());
 
-    /// The process's heap.
+    /// The process's heap, with no header before any block where the engine
+    /// finds sizes (TLSF, the slab's `MallocClasses`).
     #[cfg(not(feature = "percpu"))]
-    pub static HEAP: Locked = locked();
-
-    /// The locked heap under [`HEAP`], whose lock the fork handlers hold.
-    fn shared() -> &'static Locked {
-        #[cfg(feature = "percpu")]
-        return HEAP.heap();
-        #[cfg(not(feature = "percpu"))]
-        return &HEAP;
-    }
+    pub static HEAP: CMalloc<Locked> = CMalloc::new(locked());
 
     /// errno, through glibc's per-thread slot.
     fn set_errno(error: Errno) {
@@ -151,20 +146,46 @@ mod linux {
         // SAFETY: glibc calls it in the forking thread before the fork, which
         // is not inside the heap (a `malloc` does not fork); one of the two
         // handlers below follows in each process.
-        unsafe { shared().fork_prepare() }
+        #[cfg(feature = "percpu")]
+        // SAFETY: as above.
+        unsafe {
+            HEAP.heap().fork_prepare()
+        }
+        #[cfg(not(feature = "percpu"))]
+        // SAFETY: as above.
+        unsafe {
+            HEAP.fork_prepare()
+        }
     }
 
     /// `pthread_atfork` parent handler: releases the lock.
     extern "C" fn fork_parent() {
+        #[cfg(feature = "percpu")]
         // SAFETY: `fork_prepare` ran in this thread before the fork.
-        unsafe { shared().fork_parent() }
+        unsafe {
+            HEAP.heap().fork_parent()
+        }
+        #[cfg(not(feature = "percpu"))]
+        // SAFETY: as above.
+        unsafe {
+            HEAP.fork_parent()
+        }
     }
 
     /// `pthread_atfork` child handler: releases the lock copied held.
     extern "C" fn fork_child() {
         // SAFETY: the child of a fork made after `fork_prepare`, before
         // anything else runs in it.
-        unsafe { shared().fork_child() }
+        #[cfg(feature = "percpu")]
+        // SAFETY: as above.
+        unsafe {
+            HEAP.heap().fork_child()
+        }
+        #[cfg(not(feature = "percpu"))]
+        // SAFETY: as above.
+        unsafe {
+            HEAP.fork_child()
+        }
     }
 
     /// Runs when the library is loaded (before `main`): registers the fork
