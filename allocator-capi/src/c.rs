@@ -6,8 +6,8 @@
 //!
 //! # Two ways to free without a size
 //!
-//! **No header** (a heap with a [`Registry`](crate::Registry) whose engine
-//! finds sizes: [`CMalloc`](crate::CMalloc) over TLSF, or over the slab heap
+//! **No header** (a heap with a [`Registry`] whose engine
+//! finds sizes: [`CMalloc`] over TLSF, or over the slab heap
 //! with an index of its slabs): the pointer C gets is the engine block
 //! itself. `free` asks the engine for the size
 //! ([`CHeap::dealloc_unsized`]), at alignment 16; the registry records the
@@ -25,6 +25,8 @@
 
 use core::{alloc::Layout, ffi::c_void, ptr::NonNull};
 
+#[cfg(doc)]
+use crate::CMalloc;
 use crate::{
     CHeap, Errno, MIN_ALIGN, PAGE_SIZE,
     registry::{MIN_RECORDED_ALIGN, Registry, Tag},
@@ -95,9 +97,9 @@ unsafe fn release_headerless<H: CHeap>(heap: &H, block: NonNull<u8>, tag: Tag) {
     match tag {
         // SAFETY: the chunk `(block, size)` of `alloc_chunk`, freed once.
         Tag::Chunk(size) => unsafe { heap.dealloc_chunk(block, size) },
-        // SAFETY: an engine block of this alignment; `dealloc_unsized` fails
-        // only for the emergency arena's blocks, which are never freed.
         Tag::Aligned(align) => {
+            // SAFETY: an engine block of this alignment. `dealloc_unsized`
+            // fails only for the emergency arena's blocks, never freed.
             let _ = unsafe { heap.dealloc_unsized(block, align) };
         }
     }

@@ -2,17 +2,20 @@
 //! `realloc`, `reallocarray`, `posix_memalign`, `aligned_alloc`, `memalign`,
 //! `valloc`, `pvalloc` and `malloc_usable_size`, with C's rules.
 //!
-//! A kernel chooses its heap as a `static` (a
-//! [`GlobalAllocator`](allocator_global::GlobalAllocator), or any type
-//! implementing [`CHeap`]) and [`c_malloc!`] emits the `extern "C"` symbols
-//! over it, so the kernel's C code links against them:
+//! A kernel chooses its heap as a `static` (a [`CMalloc`] over a
+//! [`GlobalAllocator`](allocator_global::GlobalAllocator), a bare
+//! `GlobalAllocator`, or any type implementing [`CHeap`]) and [`c_malloc!`]
+//! emits the `extern "C"` symbols over it, so the kernel's C code links
+//! against them. A `CMalloc` dereferences to its heap and forwards
+//! `GlobalAlloc`, so the same `static` can be the `#[global_allocator]`:
 //!
 //! ```
-//! use allocator_capi::Errno;
+//! use allocator_capi::{CMalloc, Errno};
 //! use allocator_global::{GlobalAllocator, NoSource};
 //! use allocator_tlsf::TlsfByteAllocator;
 //!
-//! static HEAP: GlobalAllocator<TlsfByteAllocator> = GlobalAllocator::new(TlsfByteAllocator::new(), NoSource);
+//! static HEAP: CMalloc<GlobalAllocator<TlsfByteAllocator>> =
+//!     CMalloc::new(GlobalAllocator::new(TlsfByteAllocator::new(), NoSource));
 //!
 //! /// The kernel's `errno` (per thread in a real kernel).
 //! fn set_errno(error: Errno) {
@@ -74,8 +77,9 @@
 //! - `valloc(n)` is `memalign(page, n)`, `pvalloc(n)` the same with `n`
 //!   rounded up to the page ([`PAGE_SIZE`], 4 KiB).
 //! - `malloc_usable_size(p)` is at least what was asked for `p`, every byte
-//!   of it writable (the engine's [`usable_size`](allocator_traits::ByteAllocator::usable_size)
-//!   minus this layer's header); `malloc_usable_size(NULL)` is 0.
+//!   of it writable (the engine's block size; with a header, the engine's
+//!   [`usable_size`](allocator_traits::ByteAllocator::usable_size) minus
+//!   the header); `malloc_usable_size(NULL)` is 0.
 //!
 //! # errno in `no_std`
 //!
@@ -85,18 +89,31 @@
 //! hosted Linux, or a function that ignores it. [`Errno::code`] gives the
 //! values Linux, the BSDs and macOS share (`ENOMEM` 12, `EINVAL` 22).
 //!
-//! # The header, and what it costs
+//! # `free` without a size: the engine, or a header
 //!
-//! `free(p)` gets no size, and the engines' `dealloc` needs the layout (the
-//! slab cannot tell its own class blocks from its backing allocator's
-//! without the size). So every block carries a 16-byte header just before
-//! the pointer: the size of the engine's block and the offset of the pointer
-//! in it (16, or the alignment for an aligned allocation), with a flag for a
-//! chunk taken straight from the page source. A `malloc(n)` is an engine
-//! block of `n + 16` bytes aligned to 16; a `memalign(a, n)` with `a > 16`
-//! one of `n + a` bytes aligned to `a`. glibc's chunk header is 8 bytes
-//! (its minimum chunk 32); `malloc(24)` takes a 40-byte slab class here and
-//! a 32-byte chunk in glibc.
+//! `free(p)` gets no size, and an engine's `dealloc` needs the layout.
+//!
+//! - **No header** over a [`CMalloc`] whose engine finds a block's size from
+//!   its address ([`ByteAllocator::FINDS_BLOCK_SIZE`](allocator_traits::ByteAllocator::FINDS_BLOCK_SIZE):
+//!   TLSF reads its block header; the slab heap with
+//!   `allocator_slab::MallocClasses` looks the slab up in its index of slabs
+//!   and gives larger blocks to TLSF). `malloc(n)` is an engine block of `n`
+//!   bytes aligned to 16, nothing before it. The two kinds of block an
+//!   engine cannot size by address, huge chunks straight from the page
+//!   source and blocks aligned beyond 16, are recorded in the `CMalloc`'s
+//!   [`Registry`] (a hash table whose slots are a block of the same heap),
+//!   and `free` looks a pointer up there only while such a block is live
+//!   and the pointer is aligned as they are (to a page, or to 32).
+//! - **A 16-byte header** over any other heap (a bare `GlobalAllocator`, a
+//!   per-CPU layer, whose shared heap would have to be locked to find a
+//!   size, or an engine that cannot find sizes: buddy, the slab heap's
+//!   default table): the size of the engine's block and the offset of the
+//!   pointer in it (16, or the alignment for an aligned allocation), with a
+//!   flag for a chunk. A `malloc(n)` is an engine block of `n + 16` bytes
+//!   aligned to 16; a `memalign(a, n)` with `a > 16` one of `n + a` bytes
+//!   aligned to `a`. glibc's chunk header is 8 bytes (its minimum chunk
+//!   32); `malloc(24)` takes a 40-byte slab class so, and a 32-byte chunk
+//!   in glibc.
 //!
 //! # Huge blocks and `calloc` without writing zeros
 //!
@@ -158,7 +175,9 @@ impl Errno {
 /// `aligned_alloc`, `memalign`, `valloc`, `pvalloc` and
 /// `malloc_usable_size`, each a call of the function of the same name in
 /// [`c`] over `&HEAP`. `HEAP` is a path to a `static` whose type implements
-/// [`CHeap`]; `set_errno` a path to a `fn(Errno)` (see the
+/// [`CHeap`] (a [`CMalloc`] for blocks with no header, see the
+/// [crate documentation](crate#free-without-a-size-the-engine-or-a-header));
+/// `set_errno` a path to a `fn(Errno)` (see the
 /// [crate documentation](crate#errno-in-no_std)).
 ///
 /// With a trailing `, mangled` the functions are emitted without

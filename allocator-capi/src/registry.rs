@@ -188,8 +188,17 @@ impl Table {
     }
 }
 
-/// The registry of the blocks a header-free C heap cannot size by address:
-/// see the [module](self) documentation.
+/// The registry of the blocks a header-free C heap ([`CMalloc`](crate::CMalloc))
+/// cannot size by address: huge chunks taken straight from the page source
+/// and blocks aligned beyond 16.
+///
+/// An open-addressing hash table (linear probing, deletion by backward
+/// shift, at most half full) of `(pointer, tag)` pairs under a spin lock;
+/// its slots are a block of the heap it serves, given back when the last
+/// record goes. Every recorded pointer is aligned to 32 (a chunk's to a
+/// page), and two counters say whether any of each kind is recorded, so a
+/// `free` of any other pointer, or of any pointer while nothing of its kind
+/// is recorded, reads an atomic and takes no lock.
 pub struct Registry {
     table: spin::Mutex<Table>,
     /// Chunks recorded (their pointers are page-aligned).
