@@ -24,6 +24,7 @@ fn the_reference_passes_with_these_configs() {
     byte::remove_regions(&buggy(Bug::None), &BYTES);
     byte::max_layout(&buggy(Bug::None), &BYTES);
     byte::usable_sizes(&buggy(Bug::None), &BYTES);
+    byte::found_sizes(&buggy(Bug::None), &BYTES);
     page::random_churn(&|| BitmapPages::with_bug(SetBug::None), &PAGES);
     page::huge_requests(&|| BitmapPages::with_bug(SetBug::None), &PAGES);
     id::random_churn(&|| BitmapIds::with_bug(SetBug::None), &IDS);
@@ -33,6 +34,18 @@ fn the_reference_passes_with_these_configs() {
 #[should_panic(expected = "was corrupted")]
 fn usable_sizes_past_the_block() {
     byte::usable_sizes(&buggy(Bug::UsableLies), &BYTES);
+}
+
+#[test]
+#[should_panic(expected = "was corrupted")]
+fn found_sizes_past_the_block() {
+    byte::found_sizes(&buggy(Bug::FoundTooLarge), &BYTES);
+}
+
+#[test]
+#[should_panic(expected = "found only")]
+fn found_sizes_short_of_the_layout() {
+    byte::found_sizes(&buggy(Bug::FoundTooSmall), &BYTES);
 }
 
 #[test]

@@ -58,6 +58,10 @@ pub enum Bug {
     RemoveLive,
     /// `usable_size` reports 64 bytes past the block.
     UsableLies,
+    /// `block_size` reports 64 bytes past the block.
+    FoundTooLarge,
+    /// `block_size` reports half the block.
+    FoundTooSmall,
 }
 
 /// Best fit over a free list indexed by address (to coalesce) and by size
@@ -298,6 +302,17 @@ unsafe impl ByteAllocator for FreeList {
 
     unsafe fn usable_size(&self, _pos: NonNull<u8>, layout: Layout) -> usize {
         layout.size() + if self.bug == Bug::UsableLies { 64 } else { 0 }
+    }
+
+    const FINDS_BLOCK_SIZE: bool = true;
+
+    unsafe fn block_size(&self, pos: NonNull<u8>, _align: usize) -> Option<usize> {
+        let len = *self.live.get(&pos.as_ptr().addr())?;
+        Some(match self.bug {
+            Bug::FoundTooLarge => len + 64,
+            Bug::FoundTooSmall => len / 2,
+            _ => len,
+        })
     }
 }
 
