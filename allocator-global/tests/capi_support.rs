@@ -1,4 +1,5 @@
-//! What a C library over `GlobalAllocator` uses: `usable_size`, chunks
+//! What a C library over `GlobalAllocator` uses: `usable_size`, the size of
+//! a block found by the engine (`block_size`, `dealloc_unsized`), chunks
 //! straight from the source (`alloc_chunk`, zero-filled under `MmapSource`),
 //! and the fork protocol.
 
@@ -25,6 +26,43 @@ fn usable_size_is_the_engines() {
         heap.dealloc_block(block, layout);
     }
     assert_eq!(heap.used_bytes(), 0);
+}
+
+/// TLSF finds sizes: a block is freed by its address and alignment alone,
+/// across the heap's growth; buddy does not: nothing is freed, the block
+/// stays live for a free with its layout.
+#[test]
+fn blocks_freed_without_their_size() {
+    let heap: GlobalAllocator<TlsfByteAllocator, SystemSource> =
+        GlobalAllocator::new(TlsfByteAllocator::new(), SystemSource::new());
+    let blocks: Vec<_> = (0..2000)
+        .map(|i| {
+            let layout = Layout::from_size_align(i * 37 % 5000, if i % 3 == 0 { 64 } else { 16 }).unwrap();
+            (heap.alloc_block(layout).unwrap(), layout)
+        })
+        .collect();
+    assert!(heap.grow_count() > 1, "the blocks span several chunks");
+    for &(block, layout) in blocks.iter().rev() {
+        // SAFETY: `block` is live, allocated with `layout.align()`.
+        let found = unsafe { heap.block_size(block, layout.align()) }.unwrap();
+        assert!(found >= layout.size());
+        // SAFETY: as above; freed once.
+        assert!(unsafe { heap.dealloc_unsized(block, layout.align()) });
+    }
+    assert_eq!(heap.used_bytes(), 0);
+
+    let buddy: GlobalAllocator<allocator_buddy::BuddyByteAllocator, SystemSource> =
+        GlobalAllocator::new(allocator_buddy::BuddyByteAllocator::new(), SystemSource::new());
+    let layout = Layout::from_size_align(100, 16).unwrap();
+    let block = buddy.alloc_block(layout).unwrap();
+    // SAFETY: `block` is live with `layout`.
+    unsafe {
+        assert_eq!(buddy.block_size(block, 16), None);
+        assert!(!buddy.dealloc_unsized(block, 16), "buddy cannot find the size");
+        assert!(buddy.used_bytes() > 0, "so the block is still live");
+        buddy.dealloc_block(block, layout);
+    }
+    assert_eq!(buddy.used_bytes(), 0);
 }
 
 #[test]
