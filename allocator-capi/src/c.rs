@@ -50,9 +50,10 @@ fn allocate_headerless<H: CHeap>(
 ) -> Option<NonNull<u8>> {
     if size >= heap.direct_threshold() && align <= PAGE_SIZE {
         if let Some(chunk) = heap.alloc_chunk(size, PAGE_SIZE) {
-            let fits =
-                chunk.size >= size && chunk.size % 2 == 0 && chunk.start.as_ptr().addr() % PAGE_SIZE == 0;
-            if fits && registry.record(heap, chunk.start, Tag::Chunk(chunk.size)) {
+            let fits = chunk.size >= size
+                && chunk.size % PAGE_SIZE == 0
+                && chunk.start.as_ptr().addr() % PAGE_SIZE == 0;
+            if fits && registry.record(heap, chunk.start, Tag::Chunk { size: chunk.size, align }) {
                 if zero && !chunk.zeroed {
                     // SAFETY: the chunk holds `size` bytes.
                     unsafe { chunk.start.write_bytes(0, size) };
@@ -96,7 +97,7 @@ fn kind<H: CHeap>(heap: &H, registry: &Registry, block: NonNull<u8>, take: bool)
 unsafe fn release_headerless<H: CHeap>(heap: &H, block: NonNull<u8>, tag: Tag) {
     match tag {
         // SAFETY: the chunk `(block, size)` of `alloc_chunk`, freed once.
-        Tag::Chunk(size) => unsafe { heap.dealloc_chunk(block, size) },
+        Tag::Chunk { size, .. } => unsafe { heap.dealloc_chunk(block, size) },
         Tag::Aligned(align) => {
             // SAFETY: an engine block of this alignment. `dealloc_unsized`
             // fails only for the emergency arena's blocks, never freed.
@@ -113,7 +114,7 @@ unsafe fn release_headerless<H: CHeap>(heap: &H, block: NonNull<u8>, tag: Tag) {
 /// `block` is a live header-free block of these functions, `tag` its kind.
 unsafe fn size_headerless<H: CHeap>(heap: &H, block: NonNull<u8>, tag: Tag) -> Option<usize> {
     match tag {
-        Tag::Chunk(size) => Some(size),
+        Tag::Chunk { size, .. } => Some(size),
         // SAFETY: an engine block of this alignment.
         Tag::Aligned(align) => unsafe { heap.block_size(block, align) },
     }
@@ -137,11 +138,11 @@ unsafe fn realloc_headerless<H: CHeap>(
         return or_enomem(None, errno);
     };
     let align = match tag {
-        Tag::Chunk(_) if size <= old_size && size > old_size / 2 => {
+        Tag::Chunk { .. } if size <= old_size && size > old_size / 2 => {
             // A chunk that still fits and is at least half used stays.
             return block.as_ptr().cast();
         }
-        Tag::Chunk(_) => MIN_ALIGN,
+        Tag::Chunk { align, .. } => align,
         Tag::Aligned(align) => align,
     };
     let stays_engine_block =

@@ -29,24 +29,36 @@ const FIRST_CAPACITY: usize = 64;
 /// What the registry knows of a recorded pointer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Tag {
-    /// A chunk of this many bytes from [`CHeap::alloc_chunk`].
-    Chunk(usize),
+    /// A chunk from [`CHeap::alloc_chunk`]: its size in bytes (a multiple
+    /// of the page) and the alignment asked for the block (at most a page;
+    /// a `realloc` keeps it).
+    Chunk {
+        /// The chunk's size.
+        size: usize,
+        /// The block's alignment.
+        align: usize,
+    },
     /// An engine block allocated with this alignment (above `MIN_ALIGN`).
     Aligned(usize),
 }
 
 impl Tag {
     /// The tag as one word: a chunk's size is a multiple of the page, so
-    /// bit 0 marks a chunk; an alignment is a power of two of at least 32.
+    /// bit 0 marks a chunk and bits 1 to 5 hold its alignment's logarithm
+    /// (at most 12); an alignment is a power of two of at least 32.
     fn encode(self) -> usize {
         match self {
-            Self::Chunk(size) => size | 1,
+            Self::Chunk { size, align } => size | (align.trailing_zeros() as usize) << 1 | 1,
             Self::Aligned(align) => align,
         }
     }
 
     fn decode(word: usize) -> Self {
-        if word & 1 != 0 { Self::Chunk(word & !1) } else { Self::Aligned(word) }
+        if word & 1 != 0 {
+            Self::Chunk { size: word & !(PAGE_SIZE - 1), align: 1 << ((word >> 1) & 0x1f) }
+        } else {
+            Self::Aligned(word)
+        }
     }
 }
 
@@ -230,7 +242,7 @@ impl Registry {
 
     fn counter(&self, tag: Tag) -> &AtomicUsize {
         match tag {
-            Tag::Chunk(_) => &self.chunks,
+            Tag::Chunk { .. } => &self.chunks,
             Tag::Aligned(_) => &self.aligned,
         }
     }
@@ -240,7 +252,9 @@ impl Registry {
     /// table cannot grow (nothing recorded).
     pub(crate) fn record<H: CHeap + ?Sized>(&self, heap: &H, ptr: NonNull<u8>, tag: Tag) -> bool {
         debug_assert!(match tag {
-            Tag::Chunk(_) => ptr.as_ptr().addr() % PAGE_SIZE == 0,
+            Tag::Chunk { size, align } => {
+                ptr.as_ptr().addr() % PAGE_SIZE == 0 && size % PAGE_SIZE == 0 && align <= PAGE_SIZE
+            }
             Tag::Aligned(align) => align >= MIN_RECORDED_ALIGN && ptr.as_ptr().addr() % align == 0,
         });
         let mut table = self.table.lock();
@@ -333,7 +347,7 @@ impl Registry {
                 continue;
             }
             entries += 1;
-            chunks += usize::from(matches!(Tag::decode(word), Tag::Chunk(_)));
+            chunks += usize::from(matches!(Tag::decode(word), Tag::Chunk { .. }));
             assert_eq!(table.find(key), Some(index), "registry: entry {key:#x} unreachable from its home");
         }
         assert_eq!(entries, table.len, "registry: length");

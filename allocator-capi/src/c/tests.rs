@@ -130,6 +130,18 @@ fn header_free_blocks_are_the_engines() {
             if i % 2 == 0 { free(&heap, q) } else { assert!(realloc(&heap, set_errno, q, 0).is_null()) }
         }
         free(&heap, huge);
+        // A chunk resized below the threshold keeps the alignment asked for
+        // it: a page for `valloc`, 16 for `malloc` (a plain block then).
+        let paged = valloc(&heap, set_errno, 1 << 20);
+        paged.cast::<u8>().write(3);
+        let small = realloc(&heap, set_errno, paged, 300);
+        assert_eq!(small.addr() % PAGE_SIZE, 0);
+        assert_eq!(small.cast::<u8>().read(), 3);
+        assert_eq!(registry.counts(), (0, 1), "now an aligned engine block");
+        free(&heap, small);
+        let plain = realloc(&heap, set_errno, malloc(&heap, set_errno, 1 << 20), 300);
+        assert_eq!(registry.counts(), (0, 0), "a plain engine block, not recorded");
+        free(&heap, plain);
     }
     registry.assert_valid();
     assert_eq!(registry.counts(), (0, 0));
