@@ -832,6 +832,28 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
         (header.as_ptr().addr() + size).saturating_sub(pos.as_ptr().addr()).max(layout.size())
     }
 
+    /// rlsf's header holds every block's size, so every size is found.
+    const FINDS_BLOCK_SIZE: bool = true;
+
+    /// The payload rlsf reserved for the block at `pos`, read from its block
+    /// header: [`usable_size`](ByteAllocator::usable_size) with a zero-size
+    /// layout of alignment `align` (rlsf finds the header from the
+    /// alignment alone). At least the size asked for, every byte the
+    /// caller's; a layout of this size and `align` frees the block as the
+    /// original did (rlsf reads the size from the header, and the
+    /// `used_bytes` count is the header's size either way).
+    ///
+    /// # Safety
+    ///
+    /// As for [`ByteAllocator::block_size`].
+    unsafe fn block_size(&self, pos: NonNull<u8>, align: usize) -> Option<usize> {
+        let layout = Layout::from_size_align(0, align).ok()?;
+        // SAFETY: `pos` is a live block of this allocator allocated with
+        // alignment `align` (caller's contract); `usable_size` reads only its
+        // header, found from the alignment, never from the layout's size.
+        Some(unsafe { self.usable_size(with_region_provenance(pos), layout) })
+    }
+
     /// The bytes in free blocks: `total_bytes - used_bytes` minus rlsf's end
     /// marker of [`GRANULARITY`] bytes per pool chunk. Each free block still
     /// needs its header when it is allocated, and fragmentation may split
