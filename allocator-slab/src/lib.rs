@@ -230,8 +230,8 @@ pub use allocator_tlsf::TlsfByteAllocator;
 use allocator_traits::{AllocResult, BaseAllocator, ByteAllocator};
 pub use classes::{
     COLOUR_STEP, FINE_WORST_WASTE_PERCENT, FineClasses, FineClassesTo4096, MAX_BLOCKS_PER_SLAB,
-    MAX_CLASS_SIZE, MAX_CLASSES, MAX_SLAB_SIZE, MIN_CLASS_SIZE, MIN_SLAB_SIZE, PowerOfTwoClasses,
-    SizeClasses,
+    MAX_CLASS_SIZE, MAX_CLASSES, MAX_SLAB_SIZE, MIN_CLASS_SIZE, MIN_SLAB_SIZE, MallocClasses,
+    PowerOfTwoClasses, SizeClasses,
 };
 pub use heap::{
     CACHED_EMPTY_SLABS, ClassStats, HEAP_ALIGN, Heap, HeapClassStats, MIN_HEAP_SIZE, MIN_REGION_SIZE,
@@ -471,6 +471,22 @@ unsafe impl<B: ByteAllocator, C: SizeClasses> ByteAllocator for SlabByteAllocato
         // SAFETY: a layout no class serves went to the backing allocator,
         // where `pos` is a live block of `layout` (caller's contract).
         unsafe { self.heap.backing().usable_size(pos, layout) }
+    }
+
+    /// With the slab index ([`SizeClasses::SLAB_INDEX`]) over a backing
+    /// allocator that finds its blocks' sizes: every size is found.
+    const FINDS_BLOCK_SIZE: bool = C::SLAB_INDEX && B::FINDS_BLOCK_SIZE;
+
+    /// A class block's class size, found through the slab index; a large
+    /// block's is the backing allocator's answer; `None` without the index.
+    /// See [`Heap::block_size`].
+    ///
+    /// # Safety
+    ///
+    /// As for [`ByteAllocator::block_size`].
+    unsafe fn block_size(&self, pos: NonNull<u8>, align: usize) -> Option<usize> {
+        // SAFETY: the caller's contract.
+        unsafe { self.heap.block_size(pos, align) }
     }
 }
 
