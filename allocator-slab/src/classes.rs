@@ -110,7 +110,22 @@ pub trait SizeClasses {
     /// and every size up to `c`'s own has no smaller such class, so goes to
     /// `c` too. With the rule, a size just past a class (1025 bytes) goes to
     /// the backing allocator while a larger one (1200 bytes) goes to a class,
-    /// so the usable size of a backing block could name a class.
+    /// so the usable size of a backing block could name a class:
+    ///
+    /// ```compile_fail
+    /// use allocator_slab::{SizeClasses, SlabByteAllocator, TlsfByteAllocator};
+    /// use allocator_traits::ByteAllocator;
+    ///
+    /// struct Exact;
+    /// impl SizeClasses for Exact {
+    ///     const SIZES: &'static [usize] = &[8, 1024, 2048];
+    ///     const EXACT_FIT_ABOVE: usize = 1024;
+    ///     const SLAB_INDEX: bool = true;
+    /// }
+    /// let mut heap: SlabByteAllocator<TlsfByteAllocator, Exact> =
+    ///     SlabByteAllocator::with_classes(TlsfByteAllocator::new());
+    /// let _ = heap.alloc(core::alloc::Layout::new::<u64>());
+    /// ```
     const SLAB_INDEX: bool = false;
 
     /// The number of classes.

@@ -289,6 +289,11 @@ impl fmt::Debug for SlabCounts<'_> {
     }
 }
 
+/// The most blocks [`Heap::remove_memory`] takes inside a region being
+/// removed, to make the backing allocator give the slab index's new table
+/// outside it.
+const MAX_PLUGS: usize = 32;
+
 /// The smallest region [`Heap::add_memory`] and
 /// [`SlabByteAllocator`](crate::SlabByteAllocator) accept: one that holds a
 /// slab of the smallest class wherever it starts (a slab is aligned to its
@@ -700,23 +705,108 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     /// - [`AllocError::InvalidParam`]: the backing allocator cannot give
     ///   regions back.
     ///
+    /// With the slab index ([`SizeClasses::SLAB_INDEX`]), the index's table
+    /// is a block of the backing allocator while the heap holds a slab: when
+    /// it lies in the region and no slab does, it moves to a block the
+    /// backing allocator gives outside it, and the removal is tried once
+    /// more; if the backing allocator gives none outside, the answer stays
+    /// [`AllocError::MemoryOverlap`] (the table serves the live slabs). (A
+    /// large block in the region still refuses the removal after the table
+    /// moved; the backing allocator's free memory is then cut differently,
+    /// by a header or so.)
+    ///
     /// # Complexity
     ///
     /// The backing allocator's `remove_memory` (twice when the first attempt
     /// fails with `MemoryOverlap` while empty slabs are cached in the
-    /// region), plus O(cached slabs), at most [`MAX_CLASSES`](crate::MAX_CLASSES) x
-    /// [`CACHED_EMPTY_SLABS`].
+    /// region, once more when the index's table moves), plus O(cached
+    /// slabs), at most [`MAX_CLASSES`](crate::MAX_CLASSES) x
+    /// [`CACHED_EMPTY_SLABS`], plus O(indexed slabs) to move the table.
     pub fn remove_memory(&mut self, start: usize, size: usize) -> AllocResult {
-        match self.backing.remove_memory(start, size) {
-            Err(AllocError::MemoryOverlap)
-                if self.release_cached_slabs_in(start, start.saturating_add(size)) > 0 =>
-            {
-                self.backing.remove_memory(start, size)
-            }
-            result => result,
-        }?;
+        let end = start.saturating_add(size);
+        let mut result = self.backing.remove_memory(start, size);
+        if result == Err(AllocError::MemoryOverlap) && self.release_cached_slabs_in(start, end) > 0 {
+            result = self.backing.remove_memory(start, size);
+        }
+        if C::SLAB_INDEX && result == Err(AllocError::MemoryOverlap) && self.move_index_out_of(start, end) {
+            result = self.backing.remove_memory(start, size);
+        }
+        result?;
         self.known.forget(start, size);
         Ok(())
+    }
+
+    /// Moves the slab index's table, if it starts in `[start, end)`, to a
+    /// table of the same size that the backing allocator gives outside that
+    /// range, and says whether it moved. (A block of the backing allocator
+    /// lies in one region, so a table starting outside the region lies
+    /// outside it.)
+    ///
+    /// A backing allocator prefers the free memory of the region being
+    /// removed when it is the best fit (TLSF's good fit, a buddy's free
+    /// sibling of the old table), so while the new table lands inside, the
+    /// range's free memory is plugged: a block of half the range, a quarter,
+    /// ... down to the table's size, kept when it lands inside the range
+    /// (at most [`MAX_PLUGS`] of them), all freed at the end. When no plug
+    /// or table fits, the table stays.
+    #[cold]
+    fn move_index_out_of(&mut self, start: usize, end: usize) -> bool {
+        let Some(table) = self.index.table_addr() else { return false };
+        // A live slab in the range keeps the region anyway: the table
+        // stays where it is (moving it would only cost the backing
+        // allocator's bookkeeping).
+        if !(start..end).contains(&table)
+            || self.index.entries().any(|(_, slab, _)| (start..end).contains(&slab))
+        {
+            return false;
+        }
+        let capacity = self.index.capacity();
+        let layout = SlabIndex::layout(capacity);
+        let inside = |block: NonNull<u8>| (start..end).contains(&block.as_ptr().addr());
+        let mut plugs = [None::<(NonNull<u8>, Layout)>; MAX_PLUGS];
+        let mut moved = false;
+        for plug_slot in plugs.iter_mut() {
+            let before = self.backing.used_bytes();
+            match self.backing.alloc(layout) {
+                Ok(new) if !inside(new) && is_aligned(new.as_ptr().addr(), layout.align()) => {
+                    self.slab_bytes_in_backing += self.backing.used_bytes().saturating_sub(before);
+                    // SAFETY: `new` is a fresh block of `capacity` words,
+                    // aligned, ours.
+                    if let Some((old, old_layout)) = unsafe { self.index.rehash_into(new.cast(), capacity) } {
+                        // SAFETY: the old table, whose entries moved over.
+                        unsafe { self.free_index_table(old, old_layout) };
+                    }
+                    moved = true;
+                    break;
+                }
+                // SAFETY: `new` was just allocated with `layout`, unused.
+                Ok(new) => unsafe { self.backing.dealloc(new, layout) },
+                Err(_) => break,
+            }
+            let mut plug_size = (end - start) / 2;
+            while plug_size >= layout.size() && plug_slot.is_none() {
+                if let Ok(plug_layout) = Layout::from_size_align(plug_size, 1)
+                    && let Ok(plug) = self.backing.alloc(plug_layout)
+                {
+                    if inside(plug) {
+                        *plug_slot = Some((plug, plug_layout));
+                    } else {
+                        // SAFETY: `plug` was just allocated with `plug_layout`.
+                        unsafe { self.backing.dealloc(plug, plug_layout) };
+                    }
+                }
+                plug_size /= 2;
+            }
+            if plug_slot.is_none() {
+                break;
+            }
+        }
+        for (plug, plug_layout) in plugs.into_iter().flatten() {
+            // SAFETY: each plug was allocated above with its layout, unused.
+            unsafe { self.backing.dealloc(plug, plug_layout) };
+        }
+        self.note_large();
+        moved
     }
 
     /// The largest size a layout of alignment `align` may have and still be

@@ -118,6 +118,26 @@
 //! in at the head, and a slab that becomes empty is unlinked in O(1), then
 //! cached or returned.
 //!
+//! # Finding a block's size from its address
+//!
+//! A C `free(p)` has no size. A table with
+//! [`SizeClasses::SLAB_INDEX`] (such as [`MallocClasses`]: [`FineClasses`]
+//! up to 1 KiB, no exact-fit rule) makes the heap keep a **slab index**: a
+//! hash set of its live slabs' start addresses, each tagged with its class
+//! (open addressing, linear probing, at most half full, removals by
+//! backward shift; Fibonacci hashing of the address over 4 KiB). Its table
+//! is a block of the backing allocator, doubled as slabs are taken, freed
+//! with the last slab, counted like the slabs (not in `used_bytes`).
+//! [`Heap::block_size`] then masks the address for each slab size of the
+//! table (at most 4): a slab of that size in the index, with the address
+//! before its header, gives the class size; otherwise the block is the
+//! backing allocator's, which answers for it (TLSF reads its header). So
+//! `SlabByteAllocator<TlsfByteAllocator, MallocClasses>` has
+//! [`ByteAllocator::FINDS_BLOCK_SIZE`], and a block may be freed with the
+//! layout `(block_size, align)`. Without the index, a table pays nothing:
+//! every index operation is compiled out, and the heap carries three unused
+//! words.
+//!
 //! # Debug checks
 //!
 //! With the `debug-checks` feature (on in this crate's own tests; it also

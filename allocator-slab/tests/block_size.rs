@@ -427,3 +427,30 @@ fn routing_by_size_is_monotone() {
         }
     }
 }
+
+/// A region holding nothing but the index's table (its slabs live in
+/// another region) can be removed: the table moves out first.
+#[test]
+fn the_index_table_moves_out_of_a_removed_region() {
+    let small = Pool::new(16 * 1024, 4096);
+    let big = Pool::new(256 * 1024, 4096);
+    let mut heap = heap_over(&small);
+    // A slab of 4 KiB and the index's table in the small region.
+    let x = heap.alloc(layout(8, 8)).unwrap();
+    assert!(small.region().start <= x.as_ptr().addr() && x.as_ptr().addr() < small.region().end);
+    // SAFETY: as in `heap_over`.
+    unsafe { heap.add_memory(big.start(), big.size()) }.unwrap();
+    // A slab of 16 KiB, which only the big region holds.
+    let y = heap.alloc(layout(1024, 8)).unwrap();
+    assert!(big.region().start <= y.as_ptr().addr() && y.as_ptr().addr() < big.region().end);
+    // SAFETY: a live block of the 8-byte class; its slab is cached.
+    unsafe { heap.dealloc(x, layout(found(&heap, x, 8), 8)) };
+    heap.assert_valid();
+    assert_eq!(heap.remove_memory(small.start(), small.size()), Ok(()));
+    heap.assert_valid();
+    assert_eq!(found(&heap, y, 8), 1024);
+    // SAFETY: a live block of the 1024-byte class.
+    unsafe { heap.dealloc(y, layout(1024, 8)) };
+    assert_eq!(heap.used_bytes(), 0);
+    heap.assert_valid();
+}

@@ -57,6 +57,11 @@ impl SlabIndex {
         self.len
     }
 
+    /// The address of the table, if there is one.
+    pub(super) fn table_addr(&self) -> Option<usize> {
+        self.table.map(|table| table.as_ptr().addr())
+    }
+
     /// The number of words of the table (0 without one).
     pub(super) fn capacity(&self) -> usize {
         self.capacity
