@@ -90,6 +90,44 @@ pub trait SizeClasses {
     /// every slab lies at the same offset, `i * size`.
     const COLOURING: bool = true;
 
+    /// Whether the heap keeps a **slab index**: a hash set of its live
+    /// slabs' start addresses, each tagged with its class, so that the size
+    /// of a block is found from its address alone
+    /// ([`Heap::block_size`](crate::Heap::block_size), and
+    /// `ByteAllocator::block_size` of
+    /// [`SlabByteAllocator`](crate::SlabByteAllocator)): what a C `free`
+    /// without a size needs. The default, `false`, keeps no index, and every
+    /// index operation compiles to nothing.
+    ///
+    /// A table with the index must keep [`EXACT_FIT_ABOVE`](Self::EXACT_FIT_ABOVE)
+    /// at `usize::MAX` (a compile error otherwise): a block found by its
+    /// address is freed with the layout `(found size, alignment)`, so the
+    /// route from a layout to a class or to the backing allocator must be
+    /// monotone in the size. Without the exact-fit rule it is, for every
+    /// alignment: a size the backing allocator serves has no class at least
+    /// that large and that aligned, and neither has any larger size; a size
+    /// class `c` serves goes to the smallest class that large and aligned,
+    /// and every size up to `c`'s own has no smaller such class, so goes to
+    /// `c` too. With the rule, a size just past a class (1025 bytes) goes to
+    /// the backing allocator while a larger one (1200 bytes) goes to a class,
+    /// so the usable size of a backing block could name a class:
+    ///
+    /// ```compile_fail
+    /// use allocator_slab::{SizeClasses, SlabByteAllocator, TlsfByteAllocator};
+    /// use allocator_traits::ByteAllocator;
+    ///
+    /// struct Exact;
+    /// impl SizeClasses for Exact {
+    ///     const SIZES: &'static [usize] = &[8, 1024, 2048];
+    ///     const EXACT_FIT_ABOVE: usize = 1024;
+    ///     const SLAB_INDEX: bool = true;
+    /// }
+    /// let mut heap: SlabByteAllocator<TlsfByteAllocator, Exact> =
+    ///     SlabByteAllocator::with_classes(TlsfByteAllocator::new());
+    /// let _ = heap.alloc(core::alloc::Layout::new::<u64>());
+    /// ```
+    const SLAB_INDEX: bool = false;
+
     /// The number of classes.
     fn count() -> usize
     where
@@ -219,6 +257,29 @@ impl SizeClasses for FineClassesTo4096 {
     const EXACT_FIT_ABOVE: usize = 1024;
 }
 
+/// [`FineClasses`] up to 1 KiB, with the slab index on: a table for a C
+/// `malloc` whose `free` has no size. 21 classes:
+///
+/// 8, 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448,
+/// 512, 640, 768, 896, 1024.
+///
+/// [`SLAB_INDEX`](SizeClasses::SLAB_INDEX) is on, so the heap finds a
+/// block's size from its address ([`Heap::block_size`](crate::Heap::block_size)),
+/// and there is no exact-fit rule (the index needs none; see there). Above
+/// 1 KiB every layout goes to the backing allocator, which (TLSF by
+/// default) fits blocks exactly, for a header: what [`FineClasses`]'
+/// exact-fit rule achieved for the sizes its larger classes would have
+/// fitted badly. The waste bound up to 1024 bytes is [`FineClasses`]'
+/// ([`FINE_WORST_WASTE_PERCENT`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MallocClasses;
+
+impl SizeClasses for MallocClasses {
+    const SIZES: &'static [usize] =
+        &[8, 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024];
+    const SLAB_INDEX: bool = true;
+}
+
 /// The power-of-two table: 10 classes, 8, 16, 32, ..., 4096 bytes (the
 /// table of earlier versions; up to 50 % internal waste, fewer slabs).
 #[derive(Debug, Clone, Copy, Default)]
@@ -265,7 +326,17 @@ pub(crate) struct ClassTable {
     /// `by_align[class][k]`: the smallest class from `class` on whose blocks
     /// are aligned to `1 << k` (`count` for none).
     by_align: [[u8; ALIGN_SHIFTS]; MAX_CLASSES + 1],
+    /// The distinct slab sizes of the classes, increasing; the first
+    /// `slab_size_count` entries are used (at most 4: 4 to 32 KiB).
+    pub(crate) slab_sizes: [usize; SLAB_SIZE_KINDS],
+    /// The number of distinct slab sizes.
+    pub(crate) slab_size_count: usize,
 }
+
+/// The number of distinct slab sizes a table can have: the powers of two
+/// from [`MIN_SLAB_SIZE`] to [`MAX_SLAB_SIZE`].
+pub(crate) const SLAB_SIZE_KINDS: usize =
+    (MAX_SLAB_SIZE.trailing_zeros() - MIN_SLAB_SIZE.trailing_zeros()) as usize + 1;
 
 /// The overhead the slab size is chosen for: the tail and a header of four
 /// words (without `debug-checks`).
@@ -295,9 +366,14 @@ impl ClassTable {
         slab_sizes: &[usize],
         colouring: bool,
         exact_fit_above: usize,
+        slab_index: bool,
         overhead: usize,
     ) -> Self {
         let count = sizes.len();
+        assert!(
+            !slab_index || exact_fit_above == usize::MAX,
+            "a table with SLAB_INDEX keeps EXACT_FIT_ABOVE at usize::MAX (routing by size must be monotone)"
+        );
         assert!(count >= 1 && count <= MAX_CLASSES, "a size-class table has 1 to 32 classes");
         assert!(
             slab_sizes.is_empty() || slab_sizes.len() == count,
@@ -375,7 +451,23 @@ impl ClassTable {
             }
             shift += 1;
         }
-        Self { count, info, by_size, by_align }
+        // The distinct slab sizes, increasing: a bit per power of two.
+        let mut slab_sizes = [0; SLAB_SIZE_KINDS];
+        let mut slab_size_count = 0;
+        let mut slab = MIN_SLAB_SIZE;
+        while slab <= MAX_SLAB_SIZE {
+            let mut class = 0;
+            while class < count {
+                if info[class].mask + 1 == slab {
+                    slab_sizes[slab_size_count] = slab;
+                    slab_size_count += 1;
+                    break;
+                }
+                class += 1;
+            }
+            slab *= 2;
+        }
+        Self { count, info, by_size, by_align, slab_sizes, slab_size_count }
     }
 
     /// The class of `layout`: `count` or more when no class serves it.
@@ -406,6 +498,7 @@ impl<C: SizeClasses + ?Sized> Table<C> {
         C::SLAB_SIZES,
         C::COLOURING,
         C::EXACT_FIT_ABOVE,
+        C::SLAB_INDEX,
         crate::heap::SLAB_OVERHEAD,
     );
 }

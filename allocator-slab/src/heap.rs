@@ -3,6 +3,7 @@
 
 mod check;
 mod compat;
+mod index;
 mod stats;
 // The checks, or their no-op twins: the same names either way.
 #[cfg(feature = "debug-checks")]
@@ -22,6 +23,7 @@ use allocator_traits::{
 pub use stats::{ClassStats, HeapClassStats};
 
 use crate::classes::{ClassInfo, FineClasses, MAX_CLASSES, MIN_SLAB_SIZE, SizeClasses, Table};
+use index::SlabIndex;
 
 /// The smallest heap [`Heap::new`] accepts; its size must also be a multiple
 /// of this (the rule of the original crate).
@@ -227,6 +229,13 @@ impl SizeClass {
 ///   asked for are at most `live * size`;
 /// - `small_used` is the sum of `live * size` and `small_capacity` the sum
 ///   of `slabs * capacity * size` over the classes;
+/// - with the slab index ([`SizeClasses::SLAB_INDEX`]), the index holds
+///   exactly the live slabs: one entry per slab held (full, partial or
+///   cached), each naming the start of a slab of its class (whose header
+///   passes the checks above), every partial and cached slab found in it
+///   with its class; every entry is reachable from its hash position
+///   without crossing an empty word; the index is at most half full, and
+///   has no table when it holds no slab. Without the index it is empty;
 /// - the backing allocator's own invariants hold.
 pub struct Heap<B: ByteAllocator = TlsfByteAllocator, C: SizeClasses = FineClasses> {
     classes: [SizeClass; MAX_CLASSES],
@@ -246,6 +255,9 @@ pub struct Heap<B: ByteAllocator = TlsfByteAllocator, C: SizeClasses = FineClass
     /// With `debug-checks`, the regions of the backing allocator, when the
     /// heap has seen them all; without, nothing.
     known: debug::KnownRegions,
+    /// The live slabs by start address, when `C::SLAB_INDEX` (three words,
+    /// never used, otherwise).
+    index: SlabIndex,
     classes_type: PhantomData<fn() -> C>,
 }
 
@@ -276,6 +288,11 @@ impl fmt::Debug for SlabCounts<'_> {
         f.debug_list().entries(self.0.iter().map(|class| class.slabs)).finish()
     }
 }
+
+/// The most blocks [`Heap::remove_memory`] takes inside a region being
+/// removed, to make the backing allocator give the slab index's new table
+/// outside it.
+const MAX_PLUGS: usize = 32;
 
 /// The smallest region [`Heap::add_memory`] and
 /// [`SlabByteAllocator`](crate::SlabByteAllocator) accept: one that holds a
@@ -323,6 +340,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             large_used: 0,
             backing,
             known: debug::KnownRegions::UNKNOWN,
+            index: SlabIndex::EMPTY,
             classes_type: PhantomData,
         }
     }
@@ -470,7 +488,9 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         self.small_used -= Self::info(class).size;
         let size_class = &mut self.classes[class];
         size_class.frees += 1;
-        size_class.requested -= layout.size();
+        // A block found by its address (`block_size`) may be freed with its
+        // class size rather than the size it was asked with.
+        size_class.requested = size_class.requested.saturating_sub(layout.size());
         if was_full {
             size_class.full -= 1;
             // SAFETY: a full slab is in no list; `slab` is live.
@@ -510,7 +530,9 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         }
         if old_class < Self::count() && old_class == new_class {
             let size_class = &mut self.classes[old_class];
-            size_class.requested = size_class.requested - old.size() + new_size;
+            // Bounded as in `dealloc`: `old` may be the block's found size.
+            size_class.requested = (size_class.requested.saturating_sub(old.size()) + new_size)
+                .min(size_class.live() * Self::info(old_class).size);
             // The block handed back carries the region's provenance, as every
             // block the heap hands out.
             return Ok(with_region_provenance(ptr));
@@ -683,23 +705,108 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     /// - [`AllocError::InvalidParam`]: the backing allocator cannot give
     ///   regions back.
     ///
+    /// With the slab index ([`SizeClasses::SLAB_INDEX`]), the index's table
+    /// is a block of the backing allocator while the heap holds a slab: when
+    /// it lies in the region and no slab does, it moves to a block the
+    /// backing allocator gives outside it, and the removal is tried once
+    /// more; if the backing allocator gives none outside, the answer stays
+    /// [`AllocError::MemoryOverlap`] (the table serves the live slabs). (A
+    /// large block in the region still refuses the removal after the table
+    /// moved; the backing allocator's free memory is then cut differently,
+    /// by a header or so.)
+    ///
     /// # Complexity
     ///
     /// The backing allocator's `remove_memory` (twice when the first attempt
     /// fails with `MemoryOverlap` while empty slabs are cached in the
-    /// region), plus O(cached slabs), at most [`MAX_CLASSES`](crate::MAX_CLASSES) x
-    /// [`CACHED_EMPTY_SLABS`].
+    /// region, once more when the index's table moves), plus O(cached
+    /// slabs), at most [`MAX_CLASSES`](crate::MAX_CLASSES) x
+    /// [`CACHED_EMPTY_SLABS`], plus O(indexed slabs) to move the table.
     pub fn remove_memory(&mut self, start: usize, size: usize) -> AllocResult {
-        match self.backing.remove_memory(start, size) {
-            Err(AllocError::MemoryOverlap)
-                if self.release_cached_slabs_in(start, start.saturating_add(size)) > 0 =>
-            {
-                self.backing.remove_memory(start, size)
-            }
-            result => result,
-        }?;
+        let end = start.saturating_add(size);
+        let mut result = self.backing.remove_memory(start, size);
+        if result == Err(AllocError::MemoryOverlap) && self.release_cached_slabs_in(start, end) > 0 {
+            result = self.backing.remove_memory(start, size);
+        }
+        if C::SLAB_INDEX && result == Err(AllocError::MemoryOverlap) && self.move_index_out_of(start, end) {
+            result = self.backing.remove_memory(start, size);
+        }
+        result?;
         self.known.forget(start, size);
         Ok(())
+    }
+
+    /// Moves the slab index's table, if it starts in `[start, end)`, to a
+    /// table of the same size that the backing allocator gives outside that
+    /// range, and says whether it moved. (A block of the backing allocator
+    /// lies in one region, so a table starting outside the region lies
+    /// outside it.)
+    ///
+    /// A backing allocator prefers the free memory of the region being
+    /// removed when it is the best fit (TLSF's good fit, a buddy's free
+    /// sibling of the old table), so while the new table lands inside, the
+    /// range's free memory is plugged: a block of half the range, a quarter,
+    /// ... down to the table's size, kept when it lands inside the range
+    /// (at most [`MAX_PLUGS`] of them), all freed at the end. When no plug
+    /// or table fits, the table stays.
+    #[cold]
+    fn move_index_out_of(&mut self, start: usize, end: usize) -> bool {
+        let Some(table) = self.index.table_addr() else { return false };
+        // A live slab in the range keeps the region anyway: the table
+        // stays where it is (moving it would only cost the backing
+        // allocator's bookkeeping).
+        if !(start..end).contains(&table)
+            || self.index.entries().any(|(_, slab, _)| (start..end).contains(&slab))
+        {
+            return false;
+        }
+        let capacity = self.index.capacity();
+        let layout = SlabIndex::layout(capacity);
+        let inside = |block: NonNull<u8>| (start..end).contains(&block.as_ptr().addr());
+        let mut plugs = [None::<(NonNull<u8>, Layout)>; MAX_PLUGS];
+        let mut moved = false;
+        for plug_slot in plugs.iter_mut() {
+            let before = self.backing.used_bytes();
+            match self.backing.alloc(layout) {
+                Ok(new) if !inside(new) && is_aligned(new.as_ptr().addr(), layout.align()) => {
+                    self.slab_bytes_in_backing += self.backing.used_bytes().saturating_sub(before);
+                    // SAFETY: `new` is a fresh block of `capacity` words,
+                    // aligned, ours.
+                    if let Some((old, old_layout)) = unsafe { self.index.rehash_into(new.cast(), capacity) } {
+                        // SAFETY: the old table, whose entries moved over.
+                        unsafe { self.free_index_table(old, old_layout) };
+                    }
+                    moved = true;
+                    break;
+                }
+                // SAFETY: `new` was just allocated with `layout`, unused.
+                Ok(new) => unsafe { self.backing.dealloc(new, layout) },
+                Err(_) => break,
+            }
+            let mut plug_size = (end - start) / 2;
+            while plug_size >= layout.size() && plug_slot.is_none() {
+                if let Ok(plug_layout) = Layout::from_size_align(plug_size, 1)
+                    && let Ok(plug) = self.backing.alloc(plug_layout)
+                {
+                    if inside(plug) {
+                        *plug_slot = Some((plug, plug_layout));
+                    } else {
+                        // SAFETY: `plug` was just allocated with `plug_layout`.
+                        unsafe { self.backing.dealloc(plug, plug_layout) };
+                    }
+                }
+                plug_size /= 2;
+            }
+            if plug_slot.is_none() {
+                break;
+            }
+        }
+        for (plug, plug_layout) in plugs.into_iter().flatten() {
+            // SAFETY: each plug was allocated above with its layout, unused.
+            unsafe { self.backing.dealloc(plug, plug_layout) };
+        }
+        self.note_large();
+        moved
     }
 
     /// The largest size a layout of alignment `align` may have and still be
@@ -853,6 +960,13 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     unsafe fn release_slab(&mut self, slab: NonNull<SlabHeader>, class: usize) {
         // SAFETY: the caller's contract: a live slab of ours.
         unsafe { debug::forget_slab(slab) };
+        if C::SLAB_INDEX {
+            // SAFETY: the caller's contract.
+            let start = unsafe { slab_base(slab, Self::info(class)) }.as_ptr().addr();
+            let found = self.index.remove(start);
+            debug_assert!(found, "allocator-slab: a live slab missing from the slab index");
+            self.free_index_if_empty();
+        }
         let before = self.backing.used_bytes();
         // SAFETY: the slab was allocated by the backing allocator with
         // `slab_layout(Self::info(class))` and no block of it is in use.
@@ -890,26 +1004,39 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     }
 
     /// Takes a new slab of `class` from the backing allocator (after
-    /// returning the cached empty slabs, if the first try fails).
+    /// returning the cached empty slabs, if the first try fails), and, with
+    /// the slab index, indexes it.
     fn new_slab(&mut self, class: usize) -> AllocResult<NonNull<SlabHeader>> {
         let layout = slab_layout(Self::info(class));
-        let mut before = self.backing.used_bytes();
-        let base = match self.backing.alloc(layout) {
-            Ok(base) => base,
-            Err(_) if self.release_cached_slabs() > 0 => {
-                before = self.backing.used_bytes();
-                self.backing.alloc(layout).map_err(|_| AllocError::NoMemory)?
+        let mut base = self.take_chunk(layout)?;
+        if C::SLAB_INDEX && self.reserve_index_entry().is_err() {
+            // No room to index the slab: it goes back. Then once more the
+            // other way round, the table first: a region with room for a
+            // slab and a table in one order only (a region of
+            // `MIN_REGION_SIZE`, whose slab takes the aligned middle) holds
+            // them so.
+            // SAFETY: `base` was just allocated with `layout`, unused.
+            unsafe { self.give_back_chunk(base, layout) };
+            let retry = self.reserve_index_entry().and_then(|()| self.take_chunk(layout));
+            base = match retry {
+                Ok(base) => base,
+                Err(error) => {
+                    self.free_index_if_empty();
+                    return Err(error);
+                }
+            };
+            // Taking the chunk may have returned cached slabs, and with the
+            // last of them the table: make sure of the room again.
+            if let Err(error) = self.reserve_index_entry() {
+                // SAFETY: as above.
+                unsafe { self.give_back_chunk(base, layout) };
+                self.free_index_if_empty();
+                return Err(error);
             }
-            Err(_) => return Err(AllocError::NoMemory),
-        };
-        if !is_aligned(base.as_ptr().addr(), layout.align()) {
-            // A backing allocator that breaks its contract must not make us
-            // mask into someone else's memory.
-            // SAFETY: `base` was just allocated with `layout`.
-            unsafe { self.backing.dealloc(base, layout) };
-            return Err(AllocError::NoMemory);
         }
-        self.slab_bytes_in_backing += self.backing.used_bytes().saturating_sub(before);
+        if C::SLAB_INDEX {
+            self.index.insert(base.as_ptr().addr(), class);
+        }
         self.note_large();
         self.small_capacity += Self::info(class).capacity * Self::info(class).size;
         let size_class = &mut self.classes[class];
@@ -935,6 +1062,179 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             })
         };
         Ok(slab)
+    }
+
+    /// A chunk of `layout` (a slab's) from the backing allocator, after
+    /// returning the cached empty slabs if the first try fails, counted in
+    /// `slab_bytes_in_backing`.
+    fn take_chunk(&mut self, layout: Layout) -> AllocResult<NonNull<u8>> {
+        let mut before = self.backing.used_bytes();
+        let base = match self.backing.alloc(layout) {
+            Ok(base) => base,
+            Err(_) if self.release_cached_slabs() > 0 => {
+                before = self.backing.used_bytes();
+                self.backing.alloc(layout).map_err(|_| AllocError::NoMemory)?
+            }
+            Err(_) => return Err(AllocError::NoMemory),
+        };
+        if !is_aligned(base.as_ptr().addr(), layout.align()) {
+            // A backing allocator that breaks its contract must not make us
+            // mask into someone else's memory.
+            // SAFETY: `base` was just allocated with `layout`.
+            unsafe { self.backing.dealloc(base, layout) };
+            return Err(AllocError::NoMemory);
+        }
+        self.slab_bytes_in_backing += self.backing.used_bytes().saturating_sub(before);
+        Ok(base)
+    }
+
+    /// Returns a chunk from [`take_chunk`](Self::take_chunk) that never
+    /// became a slab.
+    ///
+    /// # Safety
+    ///
+    /// `base` was allocated by `take_chunk` with `layout`, and nothing of it
+    /// is in use.
+    unsafe fn give_back_chunk(&mut self, base: NonNull<u8>, layout: Layout) {
+        let before = self.backing.used_bytes();
+        // SAFETY: the caller's contract.
+        unsafe { self.backing.dealloc(base, layout) };
+        self.slab_bytes_in_backing =
+            self.slab_bytes_in_backing.saturating_sub(before.saturating_sub(self.backing.used_bytes()));
+        self.note_large();
+    }
+
+    /// Frees the slab index's table if it holds no slab (the index keeps no
+    /// table without slabs, so an empty region can be removed).
+    fn free_index_if_empty(&mut self) {
+        if let Some((table, layout)) = self.index.take_if_empty() {
+            // SAFETY: the index's table, no longer used.
+            unsafe { self.free_index_table(table, layout) };
+            self.note_large();
+        }
+    }
+
+    /// Makes room in the slab index for one more slab: a table twice as
+    /// large (the first one when there is none) from the backing allocator
+    /// when one more entry would fill more than half of it, the entries
+    /// moved over and the old table freed. The table's bytes count as slab
+    /// bytes (`slab_bytes_in_backing`), so `used_bytes` stays the blocks
+    /// handed out.
+    ///
+    /// # Errors
+    ///
+    /// [`AllocError::NoMemory`]: the backing allocator cannot give the table,
+    /// even after the cached empty slabs went back to it.
+    #[cold]
+    fn reserve_index_entry(&mut self) -> AllocResult {
+        let mut released = false;
+        loop {
+            let capacity = self.index.capacity_for_one_more();
+            if capacity == self.index.capacity() {
+                return Ok(());
+            }
+            let layout = SlabIndex::layout(capacity);
+            let before = self.backing.used_bytes();
+            match self.backing.alloc(layout) {
+                Ok(table) if is_aligned(table.as_ptr().addr(), layout.align()) => {
+                    self.slab_bytes_in_backing += self.backing.used_bytes().saturating_sub(before);
+                    // SAFETY: `table` is a fresh block of `capacity` words,
+                    // aligned, ours.
+                    let old = unsafe { self.index.rehash_into(table.cast(), capacity) };
+                    if let Some((old, old_layout)) = old {
+                        // SAFETY: the old table, whose entries moved over.
+                        unsafe { self.free_index_table(old, old_layout) };
+                    }
+                    self.note_large();
+                    return Ok(());
+                }
+                Ok(table) => {
+                    // A backing allocator that breaks its contract.
+                    // SAFETY: `table` was just allocated with `layout`.
+                    unsafe { self.backing.dealloc(table, layout) };
+                    return Err(AllocError::NoMemory);
+                }
+                // Returning the cached slabs changes the index (and may free
+                // its table): measure again.
+                Err(_) if !released && self.release_cached_slabs() > 0 => released = true,
+                Err(_) => return Err(AllocError::NoMemory),
+            }
+        }
+    }
+
+    /// Frees a table of the slab index, counting it off the slab bytes.
+    ///
+    /// # Safety
+    ///
+    /// `table` is a table of the index allocated from the backing allocator
+    /// with `layout`, no longer used by the index.
+    unsafe fn free_index_table(&mut self, table: NonNull<u8>, layout: Layout) {
+        let before = self.backing.used_bytes();
+        // SAFETY: the caller's contract.
+        unsafe { self.backing.dealloc(table, layout) };
+        self.slab_bytes_in_backing =
+            self.slab_bytes_in_backing.saturating_sub(before.saturating_sub(self.backing.used_bytes()));
+    }
+
+    /// The size of the live block at `ptr`, allocated with alignment `align`,
+    /// found from its address: with the slab index
+    /// ([`SizeClasses::SLAB_INDEX`]), the class size of a class block, the
+    /// backing allocator's [`block_size`](ByteAllocator::block_size) for a
+    /// large block (`None` when the backing allocator cannot find sizes);
+    /// `None` without the index.
+    ///
+    /// For each slab size `z` of the table (at most 4), the block would lie
+    /// in the slab starting at `ptr` rounded down to `z`: if the index holds
+    /// a slab of that size there, and `ptr` lies before its header (blocks
+    /// come before the header), the block is a block of that slab's class.
+    /// O(distinct slab sizes) expected lookups in a hash set at most half
+    /// full, then the backing allocator's cost for a large block.
+    ///
+    /// A large block is never taken for a class block: a live slab is the
+    /// live backing block `[S, S + z - SLAB_TAIL)`, and a hit means `S <=
+    /// ptr < S + header_offset <= S + z - SLAB_TAIL`, so a large block at
+    /// `ptr` would overlap the slab, which the backing allocator never lets
+    /// two live blocks do (a block of TLSF may start in the [`SLAB_TAIL`]
+    /// bytes after a slab, inside the slab's aligned span: the bound on
+    /// `ptr` tells it apart). A class block is never missed: it lies in its
+    /// slab before the header, and its slab is in the index.
+    ///
+    /// `Some(n)` keeps the promise of [`ByteAllocator::block_size`]: the
+    /// layout `(n, align)` goes to the same class (or to the backing
+    /// allocator) as the layout the block was allocated with, since routing
+    /// by size is monotone for tables with the index (see
+    /// [`SizeClasses::SLAB_INDEX`]).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a live block of this heap allocated (or last reallocated)
+    /// with alignment `align`.
+    pub unsafe fn block_size(&self, ptr: NonNull<u8>, align: usize) -> Option<usize> {
+        if !C::SLAB_INDEX {
+            return None;
+        }
+        let addr = ptr.as_ptr().addr();
+        let table = &Table::<C>::TABLE;
+        for &slab_size in &table.slab_sizes[..table.slab_size_count] {
+            let start = addr & !(slab_size - 1);
+            if let Some(class) = self.index.find(start) {
+                let info = Self::info(class);
+                if info.mask + 1 == slab_size && addr < start + info.header_offset {
+                    return Some(info.size);
+                }
+            }
+        }
+        // SAFETY: no live slab holds `ptr`, so it is a large block, a live
+        // block of the backing allocator allocated with `align` (caller's
+        // contract).
+        unsafe { self.backing.block_size(ptr, align) }
+    }
+
+    /// The number of words of the slab index's table (0 without one) and
+    /// its entries.
+    #[cfg(test)]
+    pub(crate) fn index_shape(&self) -> (usize, usize) {
+        (self.index.capacity(), self.index.len())
     }
 
     /// A layout no class serves: ask the backing allocator, and again after

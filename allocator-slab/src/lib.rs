@@ -118,6 +118,26 @@
 //! in at the head, and a slab that becomes empty is unlinked in O(1), then
 //! cached or returned.
 //!
+//! # Finding a block's size from its address
+//!
+//! A C `free(p)` has no size. A table with
+//! [`SizeClasses::SLAB_INDEX`] (such as [`MallocClasses`]: [`FineClasses`]
+//! up to 1 KiB, no exact-fit rule) makes the heap keep a **slab index**: a
+//! hash set of its live slabs' start addresses, each tagged with its class
+//! (open addressing, linear probing, at most half full, removals by
+//! backward shift; Fibonacci hashing of the address over 4 KiB). Its table
+//! is a block of the backing allocator, doubled as slabs are taken, freed
+//! with the last slab, counted like the slabs (not in `used_bytes`).
+//! [`Heap::block_size`] then masks the address for each slab size of the
+//! table (at most 4): a slab of that size in the index, with the address
+//! before its header, gives the class size; otherwise the block is the
+//! backing allocator's, which answers for it (TLSF reads its header). So
+//! `SlabByteAllocator<TlsfByteAllocator, MallocClasses>` has
+//! [`ByteAllocator::FINDS_BLOCK_SIZE`], and a block may be freed with the
+//! layout `(block_size, align)`. Without the index, a table pays nothing:
+//! every index operation is compiled out, and the heap carries three unused
+//! words.
+//!
 //! # Debug checks
 //!
 //! With the `debug-checks` feature (on in this crate's own tests; it also
@@ -230,8 +250,8 @@ pub use allocator_tlsf::TlsfByteAllocator;
 use allocator_traits::{AllocResult, BaseAllocator, ByteAllocator};
 pub use classes::{
     COLOUR_STEP, FINE_WORST_WASTE_PERCENT, FineClasses, FineClassesTo4096, MAX_BLOCKS_PER_SLAB,
-    MAX_CLASS_SIZE, MAX_CLASSES, MAX_SLAB_SIZE, MIN_CLASS_SIZE, MIN_SLAB_SIZE, PowerOfTwoClasses,
-    SizeClasses,
+    MAX_CLASS_SIZE, MAX_CLASSES, MAX_SLAB_SIZE, MIN_CLASS_SIZE, MIN_SLAB_SIZE, MallocClasses,
+    PowerOfTwoClasses, SizeClasses,
 };
 pub use heap::{
     CACHED_EMPTY_SLABS, ClassStats, HEAP_ALIGN, Heap, HeapClassStats, MIN_HEAP_SIZE, MIN_REGION_SIZE,
@@ -471,6 +491,22 @@ unsafe impl<B: ByteAllocator, C: SizeClasses> ByteAllocator for SlabByteAllocato
         // SAFETY: a layout no class serves went to the backing allocator,
         // where `pos` is a live block of `layout` (caller's contract).
         unsafe { self.heap.backing().usable_size(pos, layout) }
+    }
+
+    /// With the slab index ([`SizeClasses::SLAB_INDEX`]) over a backing
+    /// allocator that finds its blocks' sizes: every size is found.
+    const FINDS_BLOCK_SIZE: bool = C::SLAB_INDEX && B::FINDS_BLOCK_SIZE;
+
+    /// A class block's class size, found through the slab index; a large
+    /// block's is the backing allocator's answer; `None` without the index.
+    /// See [`Heap::block_size`].
+    ///
+    /// # Safety
+    ///
+    /// As for [`ByteAllocator::block_size`].
+    unsafe fn block_size(&self, pos: NonNull<u8>, align: usize) -> Option<usize> {
+        // SAFETY: the caller's contract.
+        unsafe { self.heap.block_size(pos, align) }
     }
 }
 

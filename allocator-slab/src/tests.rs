@@ -17,6 +17,7 @@ use crate::{
 };
 
 mod classes;
+mod slab_index;
 
 // Most of these tests count slabs and blocks of the power-of-two table (the
 // heaps they build use it); the default table has its own tests in

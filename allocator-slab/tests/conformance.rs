@@ -6,7 +6,8 @@
 
 use allocator_buddy::BuddyByteAllocator;
 use allocator_slab::{
-    FineClassesTo4096, MIN_REGION_SIZE, PowerOfTwoClasses, SizeClasses, SlabByteAllocator, TlsfByteAllocator,
+    FineClassesTo4096, MIN_REGION_SIZE, MallocClasses, PowerOfTwoClasses, SizeClasses, SlabByteAllocator,
+    TlsfByteAllocator,
 };
 use allocator_testkit::ByteConfig;
 
@@ -91,6 +92,27 @@ allocator_testkit::byte_allocator_tests!(
     mod small_regions_custom_over_buddy,
     SlabByteAllocator::<_, Custom>::with_classes(BuddyByteAllocator::new()),
     ByteConfig::new().with_min_region_size(MIN_REGION_SIZE).with_region_size(256 * 1024).with_max_size(8 * 1024)
+);
+// The malloc table, with the slab index: the index's tables are blocks of
+// the backing allocator too, and must leave the statistics and the region
+// removals as they were.
+#[cfg(not(miri))]
+allocator_testkit::byte_allocator_tests!(
+    mod malloc_over_tlsf,
+    SlabByteAllocator::<_, MallocClasses>::with_classes(TlsfByteAllocator::new()),
+    ByteConfig::new().with_min_region_size(MIN_REGION_SIZE)
+);
+#[cfg(not(miri))]
+allocator_testkit::byte_allocator_tests!(
+    mod small_regions_malloc_over_tlsf,
+    SlabByteAllocator::<_, MallocClasses>::with_classes(TlsfByteAllocator::new()),
+    ByteConfig::new().with_min_region_size(MIN_REGION_SIZE).with_region_size(256 * 1024).with_max_size(8 * 1024)
+);
+#[cfg(not(miri))]
+allocator_testkit::byte_allocator_tests!(
+    mod malloc_over_buddy,
+    SlabByteAllocator::<_, MallocClasses>::with_classes(BuddyByteAllocator::new()),
+    ByteConfig::new().with_min_region_size(MIN_REGION_SIZE)
 );
 // Small regions: 256 KiB. Holding a block of every class at once takes a
 // slab of each, 112 KiB of slabs, and TLSF needs about twice a slab's size

@@ -825,6 +825,9 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
     ///
     /// As for [`ByteAllocator::usable_size`].
     unsafe fn usable_size(&self, pos: NonNull<u8>, layout: Layout) -> usize {
+        // The header is ours: reached with the region's provenance, not
+        // through the caller's pointer (whose tag may cover the block only).
+        let pos = with_region_provenance(pos);
         // SAFETY: `pos` is a live block of this allocator with `layout`
         // (caller's contract), so its header is rlsf's used-block header.
         let (header, size) =
@@ -832,12 +835,16 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
         (header.as_ptr().addr() + size).saturating_sub(pos.as_ptr().addr()).max(layout.size())
     }
 
-    /// rlsf's block header holds the size, so every block's is found.
+    /// rlsf's header holds every block's size, so every size is found.
     const FINDS_BLOCK_SIZE: bool = true;
 
-    /// The payload of the block at `pos` as [`usable_size`](Self::usable_size)
-    /// reads it from rlsf's header: rlsf frees and resizes by the header
-    /// and the alignment alone, so `(n, align)` serves as the layout.
+    /// The payload rlsf reserved for the block at `pos`, read from its block
+    /// header: [`usable_size`](ByteAllocator::usable_size) with a zero-size
+    /// layout of alignment `align` (rlsf finds the header from the
+    /// alignment alone). At least the size asked for, every byte the
+    /// caller's; a layout of this size and `align` frees the block as the
+    /// original did (rlsf reads the size from the header, and the
+    /// `used_bytes` count is the header's size either way).
     ///
     /// # Safety
     ///

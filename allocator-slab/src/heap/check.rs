@@ -2,6 +2,8 @@
 
 use allocator_traits::ByteAllocator;
 
+use core::ptr::NonNull;
+
 use super::{CACHED_EMPTY_SLABS, Heap, SlabHeader, debug, header_of, slab_base};
 use crate::classes::SizeClasses;
 
@@ -49,6 +51,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
                     info.capacity
                 );
                 self.check_slab(slab, hdr, class);
+                self.check_indexed(slab, class);
                 used_in_partial += used;
                 prev = Some(slab);
                 cursor = hdr.next;
@@ -69,6 +72,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
                     "allocator-slab: a cached slab of {} B is not empty and fresh",
                     info.size
                 );
+                self.check_indexed(slab, class);
                 cursor = hdr.next;
             }
             assert_eq!(empty, size_class.empty_count, "allocator-slab: the cache count of {} B", info.size);
@@ -102,7 +106,76 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             self.small_capacity, small_capacity,
             "allocator-slab: small_capacity is not the sum of the slabs"
         );
+        self.check_index();
         self.backing.assert_valid();
+    }
+
+    /// With the slab index: the slab `slab` of `class` is in it, with its
+    /// class.
+    fn check_indexed(&self, slab: NonNull<SlabHeader>, class: usize) {
+        if !C::SLAB_INDEX {
+            return;
+        }
+        // SAFETY: `slab` is a live slab of `class` (caller).
+        let start = unsafe { slab_base(slab, Self::info(class)) }.as_ptr().addr();
+        assert_eq!(
+            self.index.find(start),
+            Some(class),
+            "allocator-slab: the slab of {} B at {start:#x} is not in the slab index with its class",
+            Self::info(class).size
+        );
+    }
+
+    /// The slab index holds exactly the live slabs (see the invariants on
+    /// [`Heap`]); without the index, it is empty.
+    fn check_index(&self) {
+        self.index.check();
+        if !C::SLAB_INDEX {
+            assert_eq!(self.index.capacity(), 0, "allocator-slab: a slab index without SLAB_INDEX");
+            return;
+        }
+        let mut per_class = [0u32; crate::MAX_CLASSES];
+        for (_, start, class) in self.index.entries() {
+            assert!(
+                class < Self::count(),
+                "allocator-slab: the slab index names class {class} at {start:#x}"
+            );
+            per_class[class] += 1;
+            let info = Self::info(class);
+            // The slab's header, reached with the provenance of its region
+            // (the heap's own memory); the index holds only addresses.
+            let Some(slab) = allocator_traits::region::addr_to_ptr(start + info.header_offset) else {
+                panic!("allocator-slab: the slab index holds address 0");
+            };
+            let slab = slab.cast::<SlabHeader>();
+            // SAFETY: an entry names a live slab of its class (the invariant
+            // checked here; a broken one is a heap bug), so its header is
+            // initialised; the reference lives only for this iteration.
+            let hdr: &SlabHeader = unsafe { slab.as_ref() };
+            self.check_slab(slab, hdr, class);
+            assert!(
+                (hdr.used as usize) <= info.capacity,
+                "allocator-slab: the indexed slab of {} B at {start:#x} holds {} blocks",
+                info.size,
+                hdr.used
+            );
+        }
+        for (class, (&indexed, size_class)) in
+            per_class.iter().zip(&self.classes).take(Self::count()).enumerate()
+        {
+            assert_eq!(
+                indexed,
+                size_class.slabs,
+                "allocator-slab: the slab index holds {indexed} slabs of {} B, the class {}",
+                Self::info(class).size,
+                size_class.slabs
+            );
+        }
+        assert_eq!(
+            self.index.capacity() == 0,
+            self.index.len() == 0,
+            "allocator-slab: the slab index keeps a table with no slab (or none with slabs)"
+        );
     }
 
     /// Checks one slab of `class` in a list: aligned to its size, its

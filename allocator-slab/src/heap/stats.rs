@@ -28,7 +28,10 @@ pub struct ClassStats {
     /// Blocks a slab holds.
     pub blocks_per_slab: usize,
     /// The sizes the layouts of the live blocks asked for (at most
-    /// `live * size`).
+    /// `live * size`). A block freed (or resized) with a larger layout than
+    /// it was allocated with, its size found by
+    /// [`Heap::block_size`](crate::Heap::block_size), takes that larger
+    /// size off (never below 0), so with such frees this undercounts.
     pub requested_bytes: usize,
     /// Blocks handed out since the heap was made.
     pub allocs: u64,
