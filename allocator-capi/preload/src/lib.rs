@@ -11,7 +11,11 @@
 //! `GlobalAllocator<Engine, MmapSource, YieldLock>` (see [`allocator_global`]):
 //!
 //! - **Engine**, chosen by feature: `slab` (default, `SlabByteAllocator`
-//!   over TLSF), `tlsf` or `buddy`.
+//!   over TLSF with the `MallocClasses` table, whose slab index finds a
+//!   block's size from its address), `tlsf` or `buddy`. Over slab and TLSF
+//!   the heap is a `CMalloc` and no block carries a header; over buddy
+//!   (which cannot find sizes) and behind the per-thread caches every block
+//!   has a 16-byte header.
 //! - **Growth and trim**: chunks from `mmap` (64 KiB first, doubling to
 //!   8 MiB); a chunk that becomes wholly free is unmapped while more than
 //!   `KEEP_FREE` (2 MiB) stays free. Blocks of 256 KiB and more are
@@ -49,8 +53,8 @@
 //! formatting, no thread-locals, no `std` collections), and a panic cannot
 //! unwind out of an `extern "C"` function: it aborts the process.
 //!
-//! The C rules (`malloc(0)`, `realloc(p, 0)`, errno values, the header of 16
-//! bytes before each block) are [`allocator_capi`]'s.
+//! The C rules (`malloc(0)`, `realloc(p, 0)`, errno values, which blocks
+//! carry a header) are [`allocator_capi`]'s.
 #![cfg_attr(not(target_os = "linux"), allow(unused))]
 
 #[cfg(target_os = "linux")]
@@ -65,7 +69,8 @@ mod linux {
     use allocator_global::{PerCpu, ThreadSlots};
 
     #[cfg(feature = "slab")]
-    type Engine = allocator_slab::SlabByteAllocator;
+    type Engine =
+        allocator_slab::SlabByteAllocator<allocator_tlsf::TlsfByteAllocator, allocator_slab::MallocClasses>;
     #[cfg(all(feature = "tlsf", not(feature = "slab")))]
     type Engine = allocator_tlsf::TlsfByteAllocator;
     #[cfg(all(feature = "buddy", not(any(feature = "slab", feature = "tlsf"))))]
@@ -120,7 +125,11 @@ mod linux {
 
     /// The locked heap, from a fresh engine.
     const fn locked() -> Locked {
-        GlobalAllocator::with_policy(Engine::new(), MmapSource::new(), POLICY)
+        #[cfg(feature = "slab")]
+        let engine = Engine::with_classes(allocator_tlsf::TlsfByteAllocator::new());
+        #[cfg(not(feature = "slab"))]
+        let engine = Engine::new();
+        GlobalAllocator::with_policy(engine, MmapSource::new(), POLICY)
     }
 
     /// The process's heap: per-thread caches in front of the locked heap.
