@@ -75,6 +75,8 @@ if [ "${1:-}" = --lane ]; then
       # The C functions with no header (the registry's table, blocks freed by
       # the engine's found size); growing heaps keep their chunks at exit.
       miri_test -Zmiri-ignore-leaks -p allocator-capi --lib header_free
+      # The slab index: sizes found by address, its table grown and moved.
+      miri_test "" -p allocator-slab --test block_size
       ;;
     b)
       miri_test "" -p allocator-traits --lib
