@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
-ALL_TARGETS=(tlsf buddy slab_buddy slab_tlsf bitmap_pages bitmap_ids)
+ALL_TARGETS=(tlsf buddy slab_buddy slab_tlsf slab_malloc bitmap_pages bitmap_ids)
 if [[ $# -gt 0 ]]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 
 cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked

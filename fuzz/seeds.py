@@ -96,7 +96,7 @@ def id_seeds(rng):
 def main():
     rng = random.Random(0x5EED)
     groups = {
-        ("tlsf", "buddy", "slab_buddy", "slab_tlsf"): byte_seeds(rng),
+        ("tlsf", "buddy", "slab_buddy", "slab_tlsf", "slab_malloc"): byte_seeds(rng),
         ("bitmap_pages",): page_seeds(rng),
         ("bitmap_ids",): id_seeds(rng),
     }

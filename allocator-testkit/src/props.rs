@@ -124,7 +124,13 @@ pub fn run_byte_ops<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig, op
             }
             ByteOp::Free { index } => {
                 if !heap.model.is_empty() {
-                    heap.free(index % heap.model.len());
+                    // Where the engine finds sizes, every other free is a C
+                    // `free`: by address and alignment alone.
+                    if A::FINDS_BLOCK_SIZE && index % 2 == 1 {
+                        heap.free_found(index % heap.model.len());
+                    } else {
+                        heap.free(index % heap.model.len());
+                    }
                 }
             }
             ByteOp::AddRegion { size } => {

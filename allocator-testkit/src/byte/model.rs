@@ -410,6 +410,28 @@ impl<A: ByteAllocator> ByteHarness<A> {
         unsafe { self.alloc.dealloc(block.ptr, block.layout) };
     }
 
+    /// Verifies and frees block `index` as a C `free` does, by its address
+    /// and alignment alone: with the layout `(block_size, align)` the
+    /// allocator finds (which it must, as it says `FINDS_BLOCK_SIZE`).
+    pub fn free_found(&mut self, index: usize) {
+        let block = self.model.remove(index);
+        // SAFETY: the block is live in this allocator with this alignment.
+        let found = unsafe { self.alloc.block_size(block.ptr, block.layout.align()) };
+        let found =
+            found.unwrap_or_else(|| panic!("{} no size found for {:?}", self.model.at(), block.layout));
+        assert!(
+            found >= block.layout.size(),
+            "{} found {found} bytes for {:?}",
+            self.model.at(),
+            block.layout
+        );
+        let stand_in =
+            Layout::from_size_align(found, block.layout.align()).expect("a found size forms a layout");
+        // SAFETY: `block_size`'s promise: `stand_in` stands for the block's
+        // layout; the block is freed once (forgotten above).
+        unsafe { self.alloc.dealloc(block.ptr, stand_in) };
+    }
+
     /// Frees every live block, then checks that `used_bytes()` is 0.
     pub fn free_all(&mut self) {
         while !self.model.is_empty() {
