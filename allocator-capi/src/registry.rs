@@ -6,11 +6,11 @@
 //!
 //! An open-addressing hash table (linear probing, deletion by backward
 //! shift, at most half full: an [`AddressTable`]) of `(pointer, tag)` pairs
-//! under a spin lock, its slots a block of the heap it serves. Every recorded pointer is
-//! aligned to [`MIN_RECORDED_ALIGN`] (a chunk's to a page), and two counters
-//! say whether any of each kind is recorded, so a `free` of any other
-//! pointer, or of any pointer while nothing is recorded, reads two atomics
-//! and takes no lock.
+//! under a spin lock, its slots a block of the heap it serves. Every
+//! recorded pointer is aligned to [`MIN_RECORDED_ALIGN`] (a chunk's to a
+//! page), and two counters say whether any of each kind is recorded, so a
+//! `free` of any other pointer, or of any pointer while nothing is
+//! recorded, reads two atomics and takes no lock.
 
 use core::{
     ptr::NonNull,
