@@ -5,18 +5,19 @@
 //! so no block needs a header.
 //!
 //! An open-addressing hash table (linear probing, deletion by backward
-//! shift, at most half full) of `(pointer, tag)` pairs under a spin lock,
-//! its slots a block of the heap it serves. Every recorded pointer is
-//! aligned to [`MIN_RECORDED_ALIGN`] (a chunk's to a page), and two counters
-//! say whether any of each kind is recorded, so a `free` of any other
-//! pointer, or of any pointer while nothing is recorded, reads two atomics
-//! and takes no lock.
+//! shift, at most half full: an [`AddressTable`]) of `(pointer, tag)` pairs
+//! under a spin lock, its slots a block of the heap it serves. Every
+//! recorded pointer is aligned to [`MIN_RECORDED_ALIGN`] (a chunk's to a
+//! page), and two counters say whether any of each kind is recorded, so a
+//! `free` of any other pointer, or of any pointer while nothing is
+//! recorded, reads two atomics and takes no lock.
 
 use core::{
-    alloc::Layout,
     ptr::NonNull,
     sync::atomic::{AtomicUsize, Ordering},
 };
+
+use allocator_traits::address_table::AddressTable;
 
 use crate::{CHeap, PAGE_SIZE};
 
@@ -62,141 +63,37 @@ impl Tag {
     }
 }
 
-/// The table: `capacity` slots of two words (pointer, tag), 0 an empty
-/// slot's pointer.
-struct Table {
-    slots: Option<NonNull<[usize; 2]>>,
-    capacity: usize,
-    len: usize,
+/// The table: entries `[pointer, tag word]`, the pointer the key (32-aligned,
+/// so nothing of its own in the low five bits).
+type Table = AddressTable<2, { MIN_RECORDED_ALIGN.trailing_zeros() }>;
+
+/// Makes room in `table` for one more entry, moving it to a block of the
+/// heap twice as large when it would be more than half full; `false` when
+/// the heap has no room for it.
+fn reserve<H: CHeap + ?Sized>(table: &mut Table, heap: &H) -> bool {
+    let capacity = table.capacity_for_one_more(FIRST_CAPACITY);
+    if capacity == table.capacity() {
+        return true;
+    }
+    let Some(layout) = Table::layout(capacity) else { return false };
+    let Some(block) = heap.alloc(layout) else { return false };
+    // SAFETY: a fresh block of the heap with the table's layout for
+    // `capacity` (a power of two, at least twice the entries), used by
+    // nothing else while the table holds it.
+    if let Some((old, old_layout)) = unsafe { table.rehash_into(block, capacity) } {
+        // SAFETY: the old table, a block of this heap with `old_layout`,
+        // whose entries moved over.
+        unsafe { heap.dealloc(old, old_layout) };
+    }
+    true
 }
 
-// SAFETY: the slots are a heap block owned by the table alone, reached only
-// under the registry's lock.
-unsafe impl Send for Table {}
-
-impl Table {
-    /// The layout of a table of `capacity` slots.
-    fn layout(capacity: usize) -> Option<Layout> {
-        Layout::array::<[usize; 2]>(capacity).ok()
-    }
-
-    /// The home slot of `addr` (Fibonacci hashing; recorded pointers are
-    /// 32-aligned, so the low five bits carry nothing).
-    fn home(addr: usize, capacity: usize) -> usize {
-        const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
-        let hash = ((addr >> 5) as u64).wrapping_mul(GOLDEN);
-        (hash >> (64 - capacity.trailing_zeros())) as usize
-    }
-
-    /// The slot `index`.
-    ///
-    /// # Safety
-    ///
-    /// `index < capacity` and the table has slots.
-    unsafe fn slot(&self, index: usize) -> *mut [usize; 2] {
-        debug_assert!(index < self.capacity);
-        let slots = self.slots.expect("a table with capacity has slots");
-        // SAFETY: the caller's contract: `index` lies in the slots' block.
-        unsafe { slots.as_ptr().add(index) }
-    }
-
-    /// The slot holding `addr`, if any.
-    fn find(&self, addr: usize) -> Option<usize> {
-        if self.len == 0 {
-            return None;
-        }
-        let mask = self.capacity - 1;
-        let mut index = Self::home(addr, self.capacity);
-        loop {
-            // SAFETY: `index` is masked below the capacity.
-            let [key, _] = unsafe { self.slot(index).read() };
-            if key == addr {
-                return Some(index);
-            }
-            if key == 0 {
-                return None;
-            }
-            index = (index + 1) & mask;
-        }
-    }
-
-    /// Writes `(addr, word)` into the first empty slot from `addr`'s home
-    /// (there is one: the table is at most half full).
-    fn place(&mut self, addr: usize, word: usize) {
-        let mask = self.capacity - 1;
-        let mut index = Self::home(addr, self.capacity);
-        // SAFETY: every index is masked below the capacity.
-        unsafe {
-            while (*self.slot(index))[0] != 0 {
-                index = (index + 1) & mask;
-            }
-            self.slot(index).write([addr, word]);
-        }
-        self.len += 1;
-    }
-
-    /// Empties slot `index`, shifting back the entries after it that
-    /// probed past it, so every entry stays reachable from its home with no
-    /// empty slot between.
-    fn remove_at(&mut self, mut hole: usize) {
-        let mask = self.capacity - 1;
-        let mut index = hole;
-        loop {
-            index = (index + 1) & mask;
-            // SAFETY: masked indices.
-            let entry = unsafe { self.slot(index).read() };
-            if entry[0] == 0 {
-                break;
-            }
-            let home = Self::home(entry[0], self.capacity);
-            // The entry may fill the hole iff its home is not in the cyclic
-            // range (hole, index].
-            if (index.wrapping_sub(home) & mask) >= (index.wrapping_sub(hole) & mask) {
-                // SAFETY: masked indices.
-                unsafe { self.slot(hole).write(entry) };
-                hole = index;
-            }
-        }
-        // SAFETY: a masked index.
-        unsafe { self.slot(hole).write([0, 0]) };
-        self.len -= 1;
-    }
-
-    /// Gives the slots of an empty table back to the heap.
-    fn release<H: CHeap + ?Sized>(&mut self, heap: &H) {
-        debug_assert_eq!(self.len, 0);
-        let old = core::mem::replace(self, Table { slots: None, capacity: 0, len: 0 });
-        if let (Some(slots), Some(layout)) = (old.slots, Self::layout(old.capacity)) {
-            // SAFETY: the slots were a block of this heap with `layout`, no
-            // longer used.
-            unsafe { heap.dealloc(slots.cast(), layout) };
-        }
-    }
-
-    /// Makes room for one more entry, moving the table to a block of the
-    /// heap twice as large when it would be more than half full; `false`
-    /// when the heap has no room for it.
-    fn reserve<H: CHeap + ?Sized>(&mut self, heap: &H) -> bool {
-        if (self.len + 1) * 2 <= self.capacity {
-            return true;
-        }
-        let capacity = (self.capacity * 2).max(FIRST_CAPACITY);
-        let Some(layout) = Self::layout(capacity) else { return false };
-        let Some(block) = heap.alloc(layout) else { return false };
-        // SAFETY: a fresh block of `capacity` slots, all written empty.
-        unsafe { block.cast::<[usize; 2]>().as_ptr().write_bytes(0, capacity) };
-        let old = core::mem::replace(self, Table { slots: Some(block.cast()), capacity, len: 0 });
-        let mut old = old;
-        for index in 0..old.capacity {
-            // SAFETY: `index` is below the old capacity.
-            let [key, word] = unsafe { old.slot(index).read() };
-            if key != 0 {
-                self.place(key, word);
-            }
-        }
-        old.len = 0;
-        old.release(heap);
-        true
+/// Gives the block of `table` back to the heap once it holds no entry.
+fn release_if_empty<H: CHeap + ?Sized>(table: &mut Table, heap: &H) {
+    if let Some((old, layout)) = table.take_if_empty() {
+        // SAFETY: the table's block, a block of this heap with `layout`, no
+        // longer used.
+        unsafe { heap.dealloc(old, layout) };
     }
 }
 
@@ -224,7 +121,7 @@ impl Registry {
     /// record.
     pub const fn new() -> Self {
         Self {
-            table: spin::Mutex::new(Table { slots: None, capacity: 0, len: 0 }),
+            table: spin::Mutex::new(Table::EMPTY),
             chunks: AtomicUsize::new(0),
             aligned: AtomicUsize::new(0),
         }
@@ -258,10 +155,10 @@ impl Registry {
             Tag::Aligned(align) => align >= MIN_RECORDED_ALIGN && ptr.as_ptr().addr() % align == 0,
         });
         let mut table = self.table.lock();
-        if !table.reserve(heap) {
+        if !reserve(&mut table, heap) {
             return false;
         }
-        table.place(ptr.as_ptr().addr(), tag.encode());
+        table.insert([ptr.as_ptr().addr(), tag.encode()]);
         self.counter(tag).fetch_add(1, Ordering::Relaxed);
         true
     }
@@ -271,10 +168,8 @@ impl Registry {
         if !self.may_hold(ptr) {
             return None;
         }
-        let table = self.table.lock();
-        let index = table.find(ptr.as_ptr().addr())?;
-        // SAFETY: `find` returns an index below the capacity.
-        Some(Tag::decode(unsafe { table.slot(index).read() }[1]))
+        let [_, word] = self.table.lock().get(ptr.as_ptr().addr())?;
+        Some(Tag::decode(word))
     }
 
     /// Forgets `ptr` and returns its tag, if recorded. The last record
@@ -284,14 +179,10 @@ impl Registry {
             return None;
         }
         let mut table = self.table.lock();
-        let index = table.find(ptr.as_ptr().addr())?;
-        // SAFETY: `find` returns an index below the capacity.
-        let tag = Tag::decode(unsafe { table.slot(index).read() }[1]);
-        table.remove_at(index);
+        let [_, word] = table.remove(ptr.as_ptr().addr())?;
+        let tag = Tag::decode(word);
         self.counter(tag).fetch_sub(1, Ordering::Relaxed);
-        if table.len == 0 {
-            table.release(heap);
-        }
+        release_if_empty(&mut table, heap);
         Some(tag)
     }
 
@@ -300,11 +191,8 @@ impl Registry {
     /// is the slot taken.
     pub(crate) fn moved(&self, old: NonNull<u8>, new: NonNull<u8>) {
         let mut table = self.table.lock();
-        if let Some(index) = table.find(old.as_ptr().addr()) {
-            // SAFETY: `find` returns an index below the capacity.
-            let word = unsafe { table.slot(index).read() }[1];
-            table.remove_at(index);
-            table.place(new.as_ptr().addr(), word);
+        if let Some([_, word]) = table.remove(old.as_ptr().addr()) {
+            table.insert([new.as_ptr().addr(), word]);
         }
     }
 
@@ -331,27 +219,22 @@ impl Registry {
         unsafe { self.table.force_unlock() };
     }
 
-    /// Checks the table: every entry reachable from its home without an
-    /// empty slot between, the length and the counters equal to the entries.
+    /// Checks the table ([`AddressTable::assert_valid`]: every entry
+    /// reachable from its home without an empty slot between, the length
+    /// equal to the entries, at most half full), that it has no block
+    /// without records, and that the counters equal the entries of each
+    /// kind.
     ///
     /// # Panics
     ///
     /// If the table is corrupt.
     pub fn assert_valid(&self) {
         let table = self.table.lock();
-        let (mut entries, mut chunks) = (0, 0);
-        for index in 0..table.capacity {
-            // SAFETY: `index` is below the capacity.
-            let [key, word] = unsafe { table.slot(index).read() };
-            if key == 0 {
-                continue;
-            }
-            entries += 1;
-            chunks += usize::from(matches!(Tag::decode(word), Tag::Chunk { .. }));
-            assert_eq!(table.find(key), Some(index), "registry: entry {key:#x} unreachable from its home");
-        }
-        assert_eq!(entries, table.len, "registry: length");
-        assert_eq!(self.counts(), (chunks, entries - chunks), "registry: counters");
+        table.assert_valid();
+        assert_eq!(table.capacity() == 0, table.is_empty(), "registry: a table without records");
+        let chunks =
+            table.entries().filter(|(_, [_, word])| matches!(Tag::decode(*word), Tag::Chunk { .. })).count();
+        assert_eq!(self.counts(), (chunks, table.len() - chunks), "registry: counters");
     }
 }
 

@@ -761,7 +761,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             return false;
         }
         let capacity = self.index.capacity();
-        let layout = SlabIndex::layout(capacity);
+        let Some(layout) = SlabIndex::layout(capacity) else { return false };
         let inside = |block: NonNull<u8>| (start..end).contains(&block.as_ptr().addr());
         let mut plugs = [None::<(NonNull<u8>, Layout)>; MAX_PLUGS];
         let mut moved = false;
@@ -1133,7 +1133,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             if capacity == self.index.capacity() {
                 return Ok(());
             }
-            let layout = SlabIndex::layout(capacity);
+            let Some(layout) = SlabIndex::layout(capacity) else { return Err(AllocError::NoMemory) };
             let before = self.backing.used_bytes();
             match self.backing.alloc(layout) {
                 Ok(table) if is_aligned(table.as_ptr().addr(), layout.align()) => {

@@ -25,6 +25,7 @@
 #![no_std]
 #![deny(missing_docs)]
 
+pub mod address_table;
 pub mod bridge;
 pub mod bug;
 pub mod region;
