@@ -505,6 +505,12 @@ unsafe impl<B: ByteAllocator, C: SizeClasses> ByteAllocator for SlabByteAllocato
     ///
     /// As for [`ByteAllocator::block_size`].
     unsafe fn block_size(&self, pos: NonNull<u8>, align: usize) -> Option<usize> {
+        // Over a backing allocator that cannot find sizes, no size is
+        // found, class blocks' included: the trait promises a size for
+        // every block or for none.
+        if !Self::FINDS_BLOCK_SIZE {
+            return None;
+        }
         // SAFETY: the caller's contract.
         unsafe { self.heap.block_size(pos, align) }
     }
