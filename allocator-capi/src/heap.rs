@@ -82,7 +82,7 @@ pub unsafe trait CHeap: Sync {
     /// Whether [`block_size`](Self::block_size) finds the size of every
     /// block of [`alloc`](Self::alloc) and [`realloc`](Self::realloc) from
     /// its address and alignment (the engine's
-    /// [`FINDS_BLOCK_SIZE`](allocator_traits::ByteAllocator::FINDS_BLOCK_SIZE)).
+    /// [`finds_block_sizes`](allocator_traits::ByteAllocator::finds_block_sizes)).
     /// The provided implementation says `false`.
     fn finds_block_sizes(&self) -> bool {
         false
@@ -193,7 +193,7 @@ where
     }
 
     fn finds_block_sizes(&self) -> bool {
-        B::FINDS_BLOCK_SIZE
+        B::finds_block_sizes()
     }
 
     unsafe fn block_size(&self, ptr: NonNull<u8>, align: usize) -> Option<usize> {

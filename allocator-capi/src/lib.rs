@@ -94,7 +94,7 @@
 //! `free(p)` gets no size, and an engine's `dealloc` needs the layout.
 //!
 //! - **No header** over a [`CMalloc`] whose engine finds a block's size from
-//!   its address ([`ByteAllocator::FINDS_BLOCK_SIZE`](allocator_traits::ByteAllocator::FINDS_BLOCK_SIZE):
+//!   its address ([`ByteAllocator::finds_block_sizes`](allocator_traits::ByteAllocator::finds_block_sizes):
 //!   TLSF reads its block header; the slab heap with
 //!   `allocator_slab::MallocClasses` looks the slab up in its index of slabs
 //!   and gives larger blocks to TLSF). `malloc(n)` is an engine block of `n`

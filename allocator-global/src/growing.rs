@@ -519,7 +519,9 @@ unsafe impl<B: ByteAllocator, S: PageSource> ByteAllocator for Growing<B, S> {
         unsafe { self.inner.usable_size(pos, layout) }
     }
 
-    const FINDS_BLOCK_SIZE: bool = B::FINDS_BLOCK_SIZE;
+    fn finds_block_sizes() -> bool {
+        B::finds_block_sizes()
+    }
 
     /// As for [`ByteAllocator::block_size`]: the engine's.
     unsafe fn block_size(&self, pos: NonNull<u8>, align: usize) -> Option<usize> {

@@ -403,7 +403,7 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> GlobalAllocator<B, 
     /// `ptr` is a live block of this allocator allocated with alignment
     /// `align`.
     pub unsafe fn block_size(&self, ptr: NonNull<u8>, align: usize) -> Option<usize> {
-        if !B::FINDS_BLOCK_SIZE || emergency::holds(ptr) {
+        if !B::finds_block_sizes() || emergency::holds(ptr) {
             return None;
         }
         let heap = self.lock_heap()?;
@@ -425,7 +425,7 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> GlobalAllocator<B, 
         if emergency::holds(ptr) {
             return true;
         }
-        if !B::FINDS_BLOCK_SIZE {
+        if !B::finds_block_sizes() {
             return false;
         }
         // With the lock held by a thread reporting a caller bug, the block

@@ -133,7 +133,7 @@
 //! before its header, gives the class size; otherwise the block is the
 //! backing allocator's, which answers for it (TLSF reads its header). So
 //! `SlabByteAllocator<TlsfByteAllocator, MallocClasses>` has
-//! [`ByteAllocator::FINDS_BLOCK_SIZE`], and a block may be freed with the
+//! [`ByteAllocator::finds_block_sizes`], and a block may be freed with the
 //! layout `(block_size, align)`. Without the index, a table pays nothing:
 //! every index operation is compiled out, and the heap carries three unused
 //! words.
@@ -495,7 +495,9 @@ unsafe impl<B: ByteAllocator, C: SizeClasses> ByteAllocator for SlabByteAllocato
 
     /// With the slab index ([`SizeClasses::SLAB_INDEX`]) over a backing
     /// allocator that finds its blocks' sizes: every size is found.
-    const FINDS_BLOCK_SIZE: bool = C::SLAB_INDEX && B::FINDS_BLOCK_SIZE;
+    fn finds_block_sizes() -> bool {
+        C::SLAB_INDEX && B::finds_block_sizes()
+    }
 
     /// A class block's class size, found through the slab index; a large
     /// block's is the backing allocator's answer; `None` without the index.
@@ -508,7 +510,7 @@ unsafe impl<B: ByteAllocator, C: SizeClasses> ByteAllocator for SlabByteAllocato
         // Over a backing allocator that cannot find sizes, no size is
         // found, class blocks' included: the trait promises a size for
         // every block or for none.
-        if !Self::FINDS_BLOCK_SIZE {
+        if !Self::finds_block_sizes() {
             return None;
         }
         // SAFETY: the caller's contract.

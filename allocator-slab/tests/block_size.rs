@@ -48,10 +48,10 @@ fn slabs(heap: &Malloc) -> usize {
 
 #[test]
 fn sizes_are_found_only_with_the_index() {
+    assert!(Malloc::finds_block_sizes());
+    assert!(TlsfByteAllocator::finds_block_sizes());
+    assert!(!SlabByteAllocator::<TlsfByteAllocator, FineClasses>::finds_block_sizes());
     const {
-        assert!(Malloc::FINDS_BLOCK_SIZE);
-        assert!(TlsfByteAllocator::FINDS_BLOCK_SIZE);
-        assert!(!SlabByteAllocator::<TlsfByteAllocator, FineClasses>::FINDS_BLOCK_SIZE);
         assert!(MallocClasses::SLAB_INDEX && !FineClasses::SLAB_INDEX);
         assert!(MallocClasses::EXACT_FIT_ABOVE == usize::MAX);
     }
@@ -287,7 +287,9 @@ impl BaseAllocator for NoTables {
 // SAFETY: every block is TLSF's (whose `unsafe impl` keeps the promise);
 // refusing an allocation promises nothing.
 unsafe impl ByteAllocator for NoTables {
-    const FINDS_BLOCK_SIZE: bool = true;
+    fn finds_block_sizes() -> bool {
+        true
+    }
 
     fn alloc(&mut self, layout: Layout) -> AllocResult<NonNull<u8>> {
         // The index's tables are the only 64-aligned blocks the tests ask for.

@@ -65,7 +65,7 @@ pub fn usable_sizes<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
 }
 
 /// `block_size` tells the truth where the engine says it finds sizes
-/// (`FINDS_BLOCK_SIZE`), and says `None` where it does not: blocks of random
+/// (`finds_block_sizes`), and says `None` where it does not: blocks of random
 /// layouts are allocated; each found size is at least the layout's, and
 /// its bytes past the layout are written (they are
 /// the caller's); a third of the blocks are then resized, and every block is
@@ -81,10 +81,10 @@ pub fn found_sizes<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
             let block = heap.model.blocks()[index];
             // SAFETY: `block` is live in this allocator with its layout.
             let found = unsafe { heap.alloc.block_size(block.ptr, layout.align()) };
-            if !A::FINDS_BLOCK_SIZE {
+            if !A::finds_block_sizes() {
                 assert_eq!(
                     found, None,
-                    "found_sizes seed {seed:#x}: a size found though FINDS_BLOCK_SIZE is false"
+                    "found_sizes seed {seed:#x}: a size found though finds_block_sizes() is false"
                 );
                 continue;
             }
@@ -99,7 +99,7 @@ pub fn found_sizes<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
             unsafe { block.ptr.add(layout.size()).write_bytes(0x5A, found - layout.size()) };
         }
         heap.model.verify_all();
-        if !A::FINDS_BLOCK_SIZE {
+        if !A::finds_block_sizes() {
             heap.free_all();
             continue;
         }

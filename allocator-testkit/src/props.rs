@@ -126,7 +126,7 @@ pub fn run_byte_ops<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig, op
                 if !heap.model.is_empty() {
                     // Where the engine finds sizes, every other free is a C
                     // `free`: by address and alignment alone.
-                    if A::FINDS_BLOCK_SIZE && index % 2 == 1 {
+                    if A::finds_block_sizes() && index % 2 == 1 {
                         heap.free_found(index % heap.model.len());
                     } else {
                         heap.free(index % heap.model.len());

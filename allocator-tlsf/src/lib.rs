@@ -836,7 +836,9 @@ unsafe impl ByteAllocator for TlsfByteAllocator {
     }
 
     /// rlsf's header holds every block's size, so every size is found.
-    const FINDS_BLOCK_SIZE: bool = true;
+    fn finds_block_sizes() -> bool {
+        true
+    }
 
     /// The payload rlsf reserved for the block at `pos`, read from its block
     /// header: [`usable_size`](ByteAllocator::usable_size) with a zero-size

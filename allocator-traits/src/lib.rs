@@ -325,14 +325,21 @@ pub unsafe trait ByteAllocator: BaseAllocator {
 
     /// Whether [`block_size`](Self::block_size) finds the size of every
     /// live block from its address and alignment alone, so that a block can
-    /// be freed without its size (a C library's `free`). The provided value
-    /// is `false`.
-    const FINDS_BLOCK_SIZE: bool = false;
+    /// be freed without its size (a C library's `free`). A property of the
+    /// type, not of a value (a function rather than a `const`, so that
+    /// `dyn ByteAllocator` stays possible). The provided implementation says
+    /// `false`.
+    fn finds_block_sizes() -> bool
+    where
+        Self: Sized,
+    {
+        false
+    }
 
     /// The size of the live block at `pos`, found from the allocator's own
     /// metadata (a TLSF header, the class of the slab holding it), given only
     /// the alignment it was allocated with; `None` where the backend cannot
-    /// find it (always when [`FINDS_BLOCK_SIZE`](Self::FINDS_BLOCK_SIZE) is
+    /// find it (always when [`finds_block_sizes`](Self::finds_block_sizes) is
     /// `false`: the provided implementation).
     ///
     /// `Some(n)` is a promise of the `unsafe` trait: `n` is at least the size

@@ -412,7 +412,7 @@ impl<A: ByteAllocator> ByteHarness<A> {
 
     /// Verifies and frees block `index` as a C `free` does, by its address
     /// and alignment alone: with the layout `(block_size, align)` the
-    /// allocator finds (which it must, as it says `FINDS_BLOCK_SIZE`).
+    /// allocator finds (which it must, as it says `finds_block_sizes`).
     pub fn free_found(&mut self, index: usize) {
         let block = self.model.remove(index);
         // SAFETY: the block is live in this allocator with this alignment.

@@ -304,7 +304,9 @@ unsafe impl ByteAllocator for FreeList {
         layout.size() + if self.bug == Bug::UsableLies { 64 } else { 0 }
     }
 
-    const FINDS_BLOCK_SIZE: bool = true;
+    fn finds_block_sizes() -> bool {
+        true
+    }
 
     unsafe fn block_size(&self, pos: NonNull<u8>, _align: usize) -> Option<usize> {
         let len = *self.live.get(&pos.as_ptr().addr())?;
