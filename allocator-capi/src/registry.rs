@@ -163,21 +163,35 @@ impl Registry {
         true
     }
 
-    /// The tag of `ptr`, if recorded.
+    /// The tag of `ptr`, if recorded. Inlined up to the lookup, which only
+    /// a pointer that may be recorded reaches.
+    #[inline]
     pub(crate) fn get(&self, ptr: NonNull<u8>) -> Option<Tag> {
         if !self.may_hold(ptr) {
             return None;
         }
+        self.look_up(ptr)
+    }
+
+    #[inline(never)]
+    fn look_up(&self, ptr: NonNull<u8>) -> Option<Tag> {
         let [_, word] = self.table.lock().get(ptr.as_ptr().addr())?;
         Some(Tag::decode(word))
     }
 
     /// Forgets `ptr` and returns its tag, if recorded. The last record
-    /// gone, the table goes back to the heap.
+    /// gone, the table goes back to the heap. Inlined up to the lookup, as
+    /// [`get`](Self::get).
+    #[inline]
     pub(crate) fn take<H: CHeap + ?Sized>(&self, heap: &H, ptr: NonNull<u8>) -> Option<Tag> {
         if !self.may_hold(ptr) {
             return None;
         }
+        self.take_recorded(heap, ptr)
+    }
+
+    #[inline(never)]
+    fn take_recorded<H: CHeap + ?Sized>(&self, heap: &H, ptr: NonNull<u8>) -> Option<Tag> {
         let mut table = self.table.lock();
         let [_, word] = table.remove(ptr.as_ptr().addr())?;
         let tag = Tag::decode(word);

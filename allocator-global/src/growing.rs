@@ -524,6 +524,7 @@ unsafe impl<B: ByteAllocator, S: PageSource> ByteAllocator for Growing<B, S> {
     }
 
     /// As for [`ByteAllocator::block_size`]: the engine's.
+    #[inline]
     unsafe fn block_size(&self, pos: NonNull<u8>, align: usize) -> Option<usize> {
         // SAFETY: the caller's contract; every block came from `inner`.
         unsafe { self.inner.block_size(pos, align) }

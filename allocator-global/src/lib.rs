@@ -421,6 +421,7 @@ impl<B: ByteAllocator, S: PageSource, R: lock_api::RawMutex> GlobalAllocator<B, 
     ///
     /// `ptr` is a live block of this allocator allocated with alignment
     /// `align`; when this returns `true` it is freed.
+    #[inline]
     pub unsafe fn dealloc_unsized(&self, ptr: NonNull<u8>, align: usize) -> bool {
         if emergency::holds(ptr) {
             return true;

@@ -257,11 +257,17 @@ impl SizeClasses for FineClassesTo4096 {
     const EXACT_FIT_ABOVE: usize = 1024;
 }
 
-/// [`FineClasses`] up to 1 KiB, with the slab index on: a table for a C
-/// `malloc` whose `free` has no size. 21 classes:
+/// [`FineClasses`] from 16 to 1024 bytes, with the slab index on: a table
+/// for a C `malloc` whose `free` has no size. 20 classes (C's blocks are
+/// aligned to 16, so FineClasses' 8-byte class would serve none):
 ///
-/// 8, 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448,
+/// 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448,
 /// 512, 640, 768, 896, 1024.
+///
+/// Every class but the smallest has 8 KiB slabs (the 16-byte one 4 KiB, so
+/// a region of [`MIN_REGION_SIZE`](crate::MIN_REGION_SIZE) serves it): a
+/// block's slab is found with one lookup in the index for most blocks, two
+/// for the rest.
 ///
 /// [`SLAB_INDEX`](SizeClasses::SLAB_INDEX) is on, so the heap finds a
 /// block's size from its address ([`Heap::block_size`](crate::Heap::block_size)),
@@ -276,7 +282,11 @@ pub struct MallocClasses;
 
 impl SizeClasses for MallocClasses {
     const SIZES: &'static [usize] =
-        &[8, 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024];
+        &[16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024];
+    const SLAB_SIZES: &'static [usize] = &[
+        4096, 8192, 8192, 8192, 8192, 8192, 8192, 8192, 8192, 8192, 8192, 8192, 8192, 8192, 8192, 8192, 8192,
+        8192, 8192, 8192,
+    ];
     const SLAB_INDEX: bool = true;
 }
 
@@ -326,8 +336,9 @@ pub(crate) struct ClassTable {
     /// `by_align[class][k]`: the smallest class from `class` on whose blocks
     /// are aligned to `1 << k` (`count` for none).
     by_align: [[u8; ALIGN_SHIFTS]; MAX_CLASSES + 1],
-    /// The distinct slab sizes of the classes, increasing; the first
-    /// `slab_size_count` entries are used (at most 4: 4 to 32 KiB).
+    /// The distinct slab sizes of the classes, the size of the most classes
+    /// first; the first `slab_size_count` entries are used (at most 4: 4 to
+    /// 32 KiB).
     pub(crate) slab_sizes: [usize; SLAB_SIZE_KINDS],
     /// The number of distinct slab sizes.
     pub(crate) slab_size_count: usize,
@@ -451,21 +462,33 @@ impl ClassTable {
             }
             shift += 1;
         }
-        // The distinct slab sizes, increasing: a bit per power of two.
+        // The distinct slab sizes, the one of the most classes first (a
+        // block's slab is looked up size by size): count the classes of each
+        // power of two, then take the largest count left, smallest size
+        // first on a tie.
+        let mut uses = [0usize; SLAB_SIZE_KINDS];
+        let mut class = 0;
+        while class < count {
+            uses[(info[class].mask + 1).trailing_zeros() as usize
+                - MIN_SLAB_SIZE.trailing_zeros() as usize] += 1;
+            class += 1;
+        }
         let mut slab_sizes = [0; SLAB_SIZE_KINDS];
         let mut slab_size_count = 0;
-        let mut slab = MIN_SLAB_SIZE;
-        while slab <= MAX_SLAB_SIZE {
-            let mut class = 0;
-            while class < count {
-                if info[class].mask + 1 == slab {
-                    slab_sizes[slab_size_count] = slab;
-                    slab_size_count += 1;
-                    break;
+        loop {
+            let (mut best, mut kind) = (0, 0);
+            while kind < SLAB_SIZE_KINDS {
+                if uses[kind] > uses[best] {
+                    best = kind;
                 }
-                class += 1;
+                kind += 1;
             }
-            slab *= 2;
+            if uses[best] == 0 {
+                break;
+            }
+            slab_sizes[slab_size_count] = MIN_SLAB_SIZE << best;
+            slab_size_count += 1;
+            uses[best] = 0;
         }
         Self { count, info, by_size, by_align, slab_sizes, slab_size_count }
     }

@@ -1209,6 +1209,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     ///
     /// `ptr` is a live block of this heap allocated (or last reallocated)
     /// with alignment `align`.
+    #[inline]
     pub unsafe fn block_size(&self, ptr: NonNull<u8>, align: usize) -> Option<usize> {
         if !C::SLAB_INDEX {
             return None;

@@ -506,6 +506,7 @@ unsafe impl<B: ByteAllocator, C: SizeClasses> ByteAllocator for SlabByteAllocato
     /// # Safety
     ///
     /// As for [`ByteAllocator::block_size`].
+    #[inline]
     unsafe fn block_size(&self, pos: NonNull<u8>, align: usize) -> Option<usize> {
         // Over a backing allocator that cannot find sizes, no size is
         // found, class blocks' included: the trait promises a size for

@@ -55,10 +55,13 @@ fn sizes_are_found_only_with_the_index() {
         assert!(MallocClasses::SLAB_INDEX && !FineClasses::SLAB_INDEX);
         assert!(MallocClasses::EXACT_FIT_ABOVE == usize::MAX);
     }
-    assert_eq!(
-        MallocClasses::SIZES,
-        &FineClasses::SIZES[..FineClasses::SIZES.iter().position(|&s| s == 1024).unwrap() + 1]
-    );
+    // FineClasses' classes from 16 (C's alignment) to 1024, in 8 KiB slabs
+    // but the smallest (4 KiB, for the smallest region).
+    let from = FineClasses::SIZES.iter().position(|&s| s == 16).unwrap();
+    let to = FineClasses::SIZES.iter().position(|&s| s == 1024).unwrap();
+    assert_eq!(MallocClasses::SIZES, &FineClasses::SIZES[from..=to]);
+    assert_eq!(MallocClasses::slab_size(0), Some(4096));
+    assert!((1..MallocClasses::SIZES.len()).all(|c| MallocClasses::slab_size(c) == Some(8192)));
     // Without the index the heap cannot tell, and says so.
     let pool = Pool::new(256 * 1024, 4096);
     let mut heap: SlabByteAllocator = SlabByteAllocator::new();
@@ -436,15 +439,17 @@ fn routing_by_size_is_monotone() {
 /// another region) can be removed: the table moves out first.
 #[test]
 fn the_index_table_moves_out_of_a_removed_region() {
-    let small = Pool::new(16 * 1024, 4096);
+    let small = Pool::new(24 * 1024, 4096);
     let big = Pool::new(256 * 1024, 4096);
     let mut heap = heap_over(&small);
-    // A slab of 4 KiB and the index's table in the small region.
+    // An 8 KiB slab (the only one a 24 KiB region holds: TLSF looks for a
+    // free block of the size plus the alignment) and the index's
+    // table in the small region.
     let x = heap.alloc(layout(8, 8)).unwrap();
     assert!(small.region().start <= x.as_ptr().addr() && x.as_ptr().addr() < small.region().end);
     // SAFETY: as in `heap_over`.
     unsafe { heap.add_memory(big.start(), big.size()) }.unwrap();
-    // A slab of 16 KiB, which only the big region holds.
+    // A slab of another class, which only the big region holds.
     let y = heap.alloc(layout(1024, 8)).unwrap();
     assert!(big.region().start <= y.as_ptr().addr() && y.as_ptr().addr() < big.region().end);
     // SAFETY: a live block of the 8-byte class; its slab is cached.

@@ -65,3 +65,23 @@ fn heap_over_table<C: SizeClasses>(arena: &Pool) -> Heap<TlsfByteAllocator, C> {
     unsafe { backing.init(arena.start(), arena.size()) }.unwrap();
     Heap::with_classes(backing)
 }
+
+/// A block's slab is looked up size by size, the slab size of the most
+/// classes first: MallocClasses' 8 KiB (19 classes), then 4 KiB (one); any
+/// table's sizes in decreasing order of use, each once.
+#[test]
+fn slab_sizes_are_looked_up_most_used_first() {
+    let malloc = &crate::classes::Table::<MallocClasses>::TABLE;
+    assert_eq!(&malloc.slab_sizes[..malloc.slab_size_count], &[8192, 4096]);
+    let fine = &crate::classes::Table::<FineClasses>::TABLE;
+    let sizes = &fine.slab_sizes[..fine.slab_size_count];
+    let uses =
+        |slab: usize| (0..FineClasses::count()).filter(|&c| FineClasses::slab_size(c) == Some(slab)).count();
+    assert!(sizes.windows(2).all(|w| uses(w[0]) >= uses(w[1])), "{sizes:?}");
+    let mut all: Vec<usize> = (0..FineClasses::count()).filter_map(FineClasses::slab_size).collect();
+    all.sort_unstable();
+    all.dedup();
+    let mut listed = sizes.to_vec();
+    listed.sort_unstable();
+    assert_eq!(listed, all, "every slab size, once");
+}
