@@ -122,14 +122,14 @@
 //!
 //! A C `free(p)` has no size. A table with
 //! [`SizeClasses::SLAB_INDEX`] (such as [`MallocClasses`]: [`FineClasses`]
-//! up to 1 KiB, no exact-fit rule) makes the heap keep a **slab index**: a
-//! hash set of its live slabs' start addresses, each tagged with its class
-//! (open addressing, linear probing, at most half full, removals by
-//! backward shift; Fibonacci hashing of the address over 4 KiB). Its table
+//! from 16 bytes to 1 KiB, no exact-fit rule) makes the heap keep a **slab
+//! index**: a hash set of its live slabs' start addresses, each tagged with
+//! its class (an [`AddressTable`](allocator_traits::address_table::AddressTable)). Its table
 //! is a block of the backing allocator, doubled as slabs are taken, freed
 //! with the last slab, counted like the slabs (not in `used_bytes`).
 //! [`Heap::block_size`] then masks the address for each slab size of the
-//! table (at most 4): a slab of that size in the index, with the address
+//! table (at most 4, the size of the most classes first): a slab of that
+//! size in the index, with the address
 //! before its header, gives the class size; otherwise the block is the
 //! backing allocator's, which answers for it (TLSF reads its header). So
 //! `SlabByteAllocator<TlsfByteAllocator, MallocClasses>` has
