@@ -785,8 +785,9 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             }
             let mut plug_size = (end - start) / 2;
             while plug_size >= layout.size() && plug_slot.is_none() {
-                if let Ok(plug_layout) = Layout::from_size_align(plug_size, 1)
-                    && let Ok(plug) = self.backing.alloc(plug_layout)
+                let plug_layout = Layout::from_size_align(plug_size, 1).ok();
+                if let Some((plug, plug_layout)) =
+                    plug_layout.and_then(|l| self.backing.alloc(l).ok().map(|plug| (plug, l)))
                 {
                     if inside(plug) {
                         *plug_slot = Some((plug, plug_layout));
