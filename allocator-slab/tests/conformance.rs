@@ -5,6 +5,8 @@
 //! (`cargo +nightly miri test -p allocator-slab --test conformance`).
 
 use allocator_buddy::BuddyByteAllocator;
+// Under Miri only a few of the tables below run.
+#[cfg_attr(miri, allow(unused_imports))]
 use allocator_slab::{
     FineClassesTo4096, MIN_REGION_SIZE, MallocClasses, PowerOfTwoClasses, SizeClasses, SlabByteAllocator,
     TlsfByteAllocator,

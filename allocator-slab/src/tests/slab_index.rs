@@ -9,7 +9,7 @@ use crate::MallocClasses;
 /// goes back to the backing allocator with the last slab.
 #[test]
 fn the_index_table_grows_and_goes_back() {
-    let arena = Pool::new(if cfg!(miri) { 512 * 1024 } else { 2 << 20 }, 4096);
+    let arena = Pool::new(if cfg!(miri) { 1 << 20 } else { 2 << 20 }, 4096);
     let mut heap: Heap<TlsfByteAllocator, MallocClasses> = heap_over_table(&arena);
     assert_eq!(heap.index_shape(), (0, 0));
     let l = layout(448, 8);
