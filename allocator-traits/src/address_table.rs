@@ -436,7 +436,7 @@ mod tests {
         let mut rng = Rng(seed);
         // Under Miri, fewer rounds over fewer keys (smaller tables, still
         // grown, collided and wrapped): every step checks every invariant.
-        let (rounds, keys) = if cfg!(miri) { (150, 48) } else { (20_000, 200) };
+        let (rounds, keys) = if cfg!(miri) { (60, 24) } else { (20_000, 200) };
         let mut model = Model::<WORDS, LOW_BITS>::new();
         let mut largest = 0;
         for _ in 0..rounds {
