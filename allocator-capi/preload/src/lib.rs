@@ -150,51 +150,39 @@ mod linux {
 
     allocator_capi::c_malloc!(HEAP, errno = set_errno);
 
-    /// `pthread_atfork` prepare handler: takes the heap's lock.
+    /// What the fork handlers lock: the locked heap under the per-thread
+    /// caches, or the `CMalloc` (its registry, then its heap). Both have
+    /// `fork_prepare`, `fork_parent` and `fork_child`.
+    #[cfg(feature = "percpu")]
+    fn forked() -> &'static Locked {
+        HEAP.heap()
+    }
+
+    /// As above, without the per-thread caches.
+    #[cfg(not(feature = "percpu"))]
+    fn forked() -> &'static CMalloc<Locked> {
+        &HEAP
+    }
+
+    /// `pthread_atfork` prepare handler: takes the heap's locks.
     extern "C" fn fork_prepare() {
         // SAFETY: glibc calls it in the forking thread before the fork, which
         // is not inside the heap (a `malloc` does not fork); one of the two
         // handlers below follows in each process.
-        #[cfg(feature = "percpu")]
-        // SAFETY: as above.
-        unsafe {
-            HEAP.heap().fork_prepare()
-        }
-        #[cfg(not(feature = "percpu"))]
-        // SAFETY: as above.
-        unsafe {
-            HEAP.fork_prepare()
-        }
+        unsafe { forked().fork_prepare() }
     }
 
-    /// `pthread_atfork` parent handler: releases the lock.
+    /// `pthread_atfork` parent handler: releases the locks.
     extern "C" fn fork_parent() {
-        #[cfg(feature = "percpu")]
         // SAFETY: `fork_prepare` ran in this thread before the fork.
-        unsafe {
-            HEAP.heap().fork_parent()
-        }
-        #[cfg(not(feature = "percpu"))]
-        // SAFETY: as above.
-        unsafe {
-            HEAP.fork_parent()
-        }
+        unsafe { forked().fork_parent() }
     }
 
-    /// `pthread_atfork` child handler: releases the lock copied held.
+    /// `pthread_atfork` child handler: releases the locks copied held.
     extern "C" fn fork_child() {
         // SAFETY: the child of a fork made after `fork_prepare`, before
         // anything else runs in it.
-        #[cfg(feature = "percpu")]
-        // SAFETY: as above.
-        unsafe {
-            HEAP.heap().fork_child()
-        }
-        #[cfg(not(feature = "percpu"))]
-        // SAFETY: as above.
-        unsafe {
-            HEAP.fork_child()
-        }
+        unsafe { forked().fork_child() }
     }
 
     /// Runs when the library is loaded (before `main`): registers the fork
