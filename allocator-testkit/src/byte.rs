@@ -35,6 +35,31 @@ pub fn random_churn<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
     }
 }
 
+/// Allocates blocks of random layouts until `cfg.ops` (at most 400) or the
+/// first failure; for each, `claimed` says how many bytes the allocator says
+/// are the caller's (`None`: nothing claimed), which must be at least the
+/// layout's size, and the bytes past the layout up to that are written: a
+/// claim reaching into another block corrupts that block's pattern, which
+/// the caller's `verify_all` finds.
+fn fill_claiming<A: ByteAllocator>(
+    heap: &mut ByteHarness<A>,
+    rng: &mut Rng,
+    cfg: &ByteConfig,
+    what: &str,
+    claimed: impl Fn(&A, Block) -> Option<usize>,
+) {
+    for _ in 0..cfg.ops.min(400) {
+        let layout = random_layout(rng, cfg.max_size, cfg.churn_align());
+        let Ok(index) = heap.alloc(layout, &[AllocError::NoMemory]) else { break };
+        let block = heap.model.blocks()[index];
+        let Some(claim) = claimed(&heap.alloc, block) else { continue };
+        assert!(claim >= layout.size(), "{what}: {layout:?} claims only {claim} bytes");
+        // SAFETY: the claimed bytes are the caller's (what is checked): the
+        // ones past the layout's size, which the model's pattern leaves.
+        unsafe { block.ptr.add(layout.size()).write_bytes(0xA5, claim - layout.size()) };
+    }
+}
+
 /// `usable_size` hands the caller only bytes of its own block: blocks of
 /// random layouts (zero sizes, odd sizes, large alignments) are allocated,
 /// each reports a usable size of at least its layout's, and the bytes past
@@ -45,20 +70,10 @@ pub fn usable_sizes<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
     for seed in cfg.seed_list() {
         let mut heap = ByteHarness::new(make, cfg, format!("usable_sizes seed {seed:#x}"));
         let mut rng = Rng::new(seed);
-        for _ in 0..cfg.ops.min(400) {
-            let layout = random_layout(&mut rng, cfg.max_size, cfg.churn_align());
-            let Ok(index) = heap.alloc(layout, &[AllocError::NoMemory]) else { break };
-            let block = heap.model.blocks()[index];
+        fill_claiming(&mut heap, &mut rng, cfg, "usable_sizes", |alloc, block| {
             // SAFETY: `block` is live in this allocator with its layout.
-            let usable = unsafe { heap.alloc.usable_size(block.ptr, block.layout) };
-            assert!(
-                usable >= layout.size(),
-                "usable_sizes seed {seed:#x}: {layout:?} reports {usable} usable bytes"
-            );
-            // SAFETY: the usable bytes are the caller's (what is checked): the
-            // ones past the layout's size, which the model's pattern leaves.
-            unsafe { block.ptr.add(layout.size()).write_bytes(0xA5, usable - layout.size()) };
-        }
+            Some(unsafe { alloc.usable_size(block.ptr, block.layout) })
+        });
         heap.model.verify_all();
         heap.free_all();
     }
@@ -75,29 +90,20 @@ pub fn found_sizes<A: ByteAllocator>(make: &dyn Fn() -> A, cfg: &ByteConfig) {
     for seed in cfg.seed_list() {
         let mut heap = ByteHarness::new(make, cfg, format!("found_sizes seed {seed:#x}"));
         let mut rng = Rng::new(seed);
-        for _ in 0..cfg.ops.min(400) {
-            let layout = random_layout(&mut rng, cfg.max_size, cfg.churn_align());
-            let Ok(index) = heap.alloc(layout, &[AllocError::NoMemory]) else { break };
-            let block = heap.model.blocks()[index];
+        fill_claiming(&mut heap, &mut rng, cfg, "found_sizes", |alloc, block| {
             // SAFETY: `block` is live in this allocator with its layout.
-            let found = unsafe { heap.alloc.block_size(block.ptr, layout.align()) };
+            let found = unsafe { alloc.block_size(block.ptr, block.layout.align()) };
             if !A::finds_block_sizes() {
                 assert_eq!(
                     found, None,
                     "found_sizes seed {seed:#x}: a size found though finds_block_sizes() is false"
                 );
-                continue;
+                return None;
             }
-            let found =
-                found.unwrap_or_else(|| panic!("found_sizes seed {seed:#x}: no size found for {layout:?}"));
-            assert!(
-                layout.size() <= found,
-                "found_sizes seed {seed:#x}: {layout:?} found only {found} bytes"
-            );
-            // SAFETY: the found bytes are the caller's (what is checked): the
-            // ones past the layout's size, which the model's pattern leaves.
-            unsafe { block.ptr.add(layout.size()).write_bytes(0x5A, found - layout.size()) };
-        }
+            Some(found.unwrap_or_else(|| {
+                panic!("found_sizes seed {seed:#x}: no size found for {:?}", block.layout)
+            }))
+        });
         heap.model.verify_all();
         if !A::finds_block_sizes() {
             heap.free_all();

@@ -43,7 +43,7 @@ fn found_sizes_past_the_block() {
 }
 
 #[test]
-#[should_panic(expected = "found only")]
+#[should_panic(expected = "claims only")]
 fn found_sizes_short_of_the_layout() {
     byte::found_sizes(&buggy(Bug::FoundTooSmall), &BYTES);
 }
