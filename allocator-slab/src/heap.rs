@@ -36,6 +36,12 @@ pub const HEAP_ALIGN: usize = 4096;
 /// to the backing allocator at once: one absorbs the alloc/free ping-pong at
 /// a slab boundary. They are all returned before the heap reports
 /// [`AllocError::NoMemory`].
+///
+/// When the cache has room, a class's only partial slab whose last block is
+/// freed stays in the partial list instead (it is *parked*), so a class that
+/// allocates and frees one block in turn never leaves its slab. A parked
+/// slab counts against this number, as cached in the statistics, and goes
+/// back with the cached ones.
 pub const CACHED_EMPTY_SLABS: usize = 1;
 
 /// The bytes at the end of each slab's aligned span that the heap does not
@@ -218,9 +224,11 @@ impl SizeClass {
 ///   finds it, its colour one of the class's;
 /// - a slab is in exactly one state: full (`used == capacity`, in no
 ///   list), partial (`0 < used < capacity`, in the class's doubly linked
-///   partial list), or cached empty (`used == 0`, nothing carved, in the
-///   singly linked `empty` list, at most [`CACHED_EMPTY_SLABS`] of them);
-///   so `slabs == full + partial + empty_count`;
+///   partial list), parked (`used == 0`, the partial list's only member),
+///   or cached empty (`used == 0`, nothing carved, in the singly linked
+///   `empty` list); parked and cached slabs together are at most
+///   [`CACHED_EMPTY_SLABS`]; so `slabs == full + partial + parked +
+///   empty_count`;
 /// - within a slab, blocks `0..carved` are carved, `used <= carved <=
 ///   capacity`, and the free list holds exactly the `carved - used` carved
 ///   blocks not handed out, each at a block boundary;
@@ -424,13 +432,20 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         if class >= Self::count() {
             return self.alloc_large(layout);
         }
+        self.alloc_in_class(class, layout.size())
+    }
+
+    /// Allocates a block of `class` (below `Self::count()`) for a layout of
+    /// `requested` bytes.
+    #[inline(always)]
+    fn alloc_in_class(&mut self, class: usize, requested: usize) -> AllocResult<NonNull<u8>> {
         let Some(slab) = self.classes[class].partial else {
-            return self.alloc_from_new_slab(class, layout.size());
+            return self.alloc_from_new_slab(class, requested);
         };
         // SAFETY: `slab` heads the class's partial list, so it is a live slab
         // of `class` with a free block.
         let block = unsafe { Self::take_block(&mut self.classes[class], slab, class) };
-        self.classes[class].requested += layout.size();
+        self.classes[class].requested += requested;
         self.small_used += Self::info(class).size;
         self.note_used();
         Ok(block)
@@ -470,6 +485,18 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             // backing allocator.
             return unsafe { self.dealloc_large(ptr, layout) };
         }
+        // SAFETY: the caller's contract; `class` is the class of `layout`.
+        unsafe { self.dealloc_in_class(ptr, layout, class) }
+    }
+
+    /// Frees the block at `ptr` of `class`, the class of `layout`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`dealloc`](Self::dealloc), and `class` is the class of
+    /// `layout` (below `Self::count()`).
+    #[inline(always)]
+    unsafe fn dealloc_in_class(&mut self, ptr: NonNull<u8>, layout: Layout, class: usize) {
         // The slab header and the free-list link are the heap's: reached, and
         // the block later handed out again, with the region's provenance.
         let ptr = with_region_provenance(ptr);
@@ -491,12 +518,15 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         // A block found by its address (`block_size`) may be freed with its
         // class size rather than the size it was asked with.
         size_class.requested = size_class.requested.saturating_sub(layout.size());
+        let mut only_partial = hdr.next.is_none() && size_class.partial == Some(slab);
         if was_full {
             size_class.full -= 1;
             // SAFETY: a full slab is in no list; `slab` is live.
-            unsafe { Self::push_partial(size_class, slab) };
+            only_partial = unsafe { self.push_partial_after_full(slab, class) };
         }
-        if now_empty {
+        // The class's only partial slab stays, parked, when it empties and
+        // the cache has room.
+        if now_empty && !(only_partial && (self.classes[class].empty_count as usize) < CACHED_EMPTY_SLABS) {
             // SAFETY: `slab` is a live, empty slab of `class` in its partial
             // list.
             unsafe { self.slab_emptied(slab, class) };
@@ -551,12 +581,25 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             self.note_large();
             return Ok(block);
         }
-        let new_ptr = self.alloc(new)?;
+        // Across classes (or between a class and the backing allocator): the
+        // classes are known, so neither step looks them up again.
+        let new_ptr = if new_class < Self::count() {
+            self.alloc_in_class(new_class, new_size)
+        } else {
+            self.alloc_large(new)
+        }?;
         // SAFETY: `new_ptr` is a fresh block of `new_size` bytes, disjoint
         // from the live block `ptr` of `old.size()` bytes.
         unsafe { core::ptr::copy_nonoverlapping(ptr.as_ptr(), new_ptr.as_ptr(), old.size().min(new_size)) };
-        // SAFETY: the caller's contract; its contents now live at `new_ptr`.
-        unsafe { self.dealloc(ptr, old) };
+        // SAFETY: the caller's contract; its contents now live at `new_ptr`,
+        // and `old_class` is the class of `old`.
+        unsafe {
+            if old_class < Self::count() {
+                self.dealloc_in_class(ptr, old, old_class);
+            } else {
+                self.dealloc_large(ptr, old);
+            }
+        }
         Ok(new_ptr)
     }
 
@@ -612,16 +655,18 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             stats.classes.iter_mut().zip(&self.classes).take(Self::count()).enumerate()
         {
             let info = Self::info(class);
+            let parked = usize::from(self.parked(class).is_some());
             *out = ClassStats {
                 size: info.size,
                 slab_size: info.mask + 1,
                 live: size_class.live(),
                 peak_live: size_class.peak_live,
                 full_slabs: size_class.full as usize,
-                partial_slabs: (size_class.slabs - size_class.full - size_class.empty_count) as usize,
+                partial_slabs: (size_class.slabs - size_class.full - size_class.empty_count) as usize
+                    - parked,
                 blocks_per_slab: info.capacity,
                 requested_bytes: size_class.requested,
-                cached_slabs: size_class.empty_count as usize,
+                cached_slabs: size_class.empty_count as usize + parked,
                 allocs: size_class.allocs,
                 frees: size_class.frees,
             };
@@ -635,6 +680,13 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     pub fn release_cached_slabs(&mut self) -> usize {
         let mut released = 0;
         for class in 0..Self::count() {
+            if let Some(slab) = self.parked(class) {
+                // SAFETY: the parked slab is the only member of the list.
+                unsafe { Self::unlink_partial(&mut self.classes[class], slab) };
+                // SAFETY: it is empty and now in no list.
+                unsafe { self.release_slab(slab, class) };
+                released += Self::info(class).mask + 1;
+            }
             while let Some(slab) = self.classes[class].empty {
                 // SAFETY: `slab` is a cached empty slab of `class`.
                 let hdr = unsafe { header(slab) };
@@ -655,6 +707,17 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     fn release_cached_slabs_in(&mut self, start: usize, end: usize) -> usize {
         let mut released = 0;
         for class in 0..Self::count() {
+            if let Some(slab) = self.parked(class) {
+                // SAFETY: a live slab of `class`.
+                let base = unsafe { slab_base(slab, Self::info(class)) }.as_ptr().addr();
+                if (start..end).contains(&base) {
+                    // SAFETY: the parked slab is the only member of the list.
+                    unsafe { Self::unlink_partial(&mut self.classes[class], slab) };
+                    // SAFETY: it is empty and now in no list.
+                    unsafe { self.release_slab(slab, class) };
+                    released += Self::info(class).mask + 1;
+                }
+            }
             // Rebuild the class's cache from the slabs that stay.
             let mut cursor = self.classes[class].empty.take();
             self.classes[class].empty_count = 0;
@@ -848,6 +911,9 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     unsafe fn take_block(size_class: &mut SizeClass, slab: NonNull<SlabHeader>, class: usize) -> NonNull<u8> {
         // SAFETY: the caller's contract.
         let hdr = unsafe { header(slab) };
+        // Read before `carved` is written: a wide load of `used` after the
+        // narrow store next to it would wait for the store to retire.
+        let used = hdr.used + 1;
         let block = match hdr.free {
             Some(block) => {
                 // SAFETY: `block` heads the free list of `slab`, a live slab
@@ -868,13 +934,13 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             }
         };
         debug::set_live(hdr, block, slab, Self::info(class), true);
-        hdr.used += 1;
+        hdr.used = used;
         size_class.allocs += 1;
         let live = size_class.live();
         if live > size_class.peak_live {
             size_class.peak_live = live;
         }
-        if hdr.used as usize == Self::info(class).capacity {
+        if used as usize == Self::info(class).capacity {
             // Full: drop it from the head of the partial list.
             size_class.full += 1;
             size_class.partial = hdr.next;
@@ -927,17 +993,60 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         }
     }
 
-    /// A slab's last block was freed: keep it in the class's cache, or return
-    /// it to the backing allocator when the cache is full.
+    /// The parked slab of `class`: its partial list's only member, when
+    /// that is empty.
+    fn parked(&self, class: usize) -> Option<NonNull<SlabHeader>> {
+        let head = self.classes[class].partial?;
+        // SAFETY: list members are live slabs of `class`; the reference
+        // lives for this read only.
+        (unsafe { head.as_ref() }.used == 0).then_some(head)
+    }
+
+    /// A free made the full `slab` partial: it joins the head of the partial
+    /// list, after a parked slab there (which is the list's only member)
+    /// leaves it for the cache. Returns whether `slab` is now the list's only
+    /// member.
+    ///
+    /// # Safety
+    ///
+    /// `slab` is a live slab of `class`, in no list.
+    unsafe fn push_partial_after_full(&mut self, slab: NonNull<SlabHeader>, class: usize) -> bool {
+        if let Some(parked) = self.parked(class) {
+            // SAFETY: the parked slab is in the list.
+            unsafe { Self::unlink_partial(&mut self.classes[class], parked) };
+            // SAFETY: it is a live, empty slab of `class`, now in no list.
+            unsafe { self.cache_or_release(parked, class) };
+        }
+        let size_class = &mut self.classes[class];
+        let only = size_class.partial.is_none();
+        // SAFETY: the caller's contract.
+        unsafe { Self::push_partial(size_class, slab) };
+        only
+    }
+
+    /// A slab's last block was freed and it is not parked: keep it in the
+    /// class's cache, or return it to the backing allocator when the cache
+    /// is full.
     ///
     /// # Safety
     ///
     /// `slab` is a live, empty slab of `class`, in its partial list.
     #[cold]
     unsafe fn slab_emptied(&mut self, slab: NonNull<SlabHeader>, class: usize) {
-        let size_class = &mut self.classes[class];
         // SAFETY: the caller's contract.
-        unsafe { Self::unlink_partial(size_class, slab) };
+        unsafe { Self::unlink_partial(&mut self.classes[class], slab) };
+        // SAFETY: the caller's contract; the slab is in no list now.
+        unsafe { self.cache_or_release(slab, class) };
+    }
+
+    /// Keeps the empty `slab` in the class's cache, or returns it to the
+    /// backing allocator when the cache is full.
+    ///
+    /// # Safety
+    ///
+    /// `slab` is a live, empty slab of `class`, in no list.
+    unsafe fn cache_or_release(&mut self, slab: NonNull<SlabHeader>, class: usize) {
+        let size_class = &mut self.classes[class];
         if (size_class.empty_count as usize) < CACHED_EMPTY_SLABS {
             // SAFETY: the caller's contract; the slab is in no list now.
             let hdr = unsafe { header(slab) };
@@ -1276,7 +1385,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         self.classes[class].slabs as usize
     }
 
-    /// The number of slabs in the partial list of `class`.
+    /// The number of partial slabs of `class` (the parked one not counted).
     #[cfg(test)]
     pub(crate) fn partial_count(&self, class: usize) -> usize {
         let mut count = 0;
@@ -1286,12 +1395,13 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             // SAFETY: list members are live slabs.
             cursor = unsafe { slab.as_ref() }.next;
         }
-        count
+        count - usize::from(self.parked(class).is_some())
     }
 
-    /// The number of cached empty slabs of `class`.
+    /// The number of cached empty slabs of `class`, the parked one
+    /// included.
     #[cfg(test)]
     pub(crate) fn cached_count(&self, class: usize) -> usize {
-        self.classes[class].empty_count as usize
+        self.classes[class].empty_count as usize + usize::from(self.parked(class).is_some())
     }
 }

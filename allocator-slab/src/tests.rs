@@ -459,6 +459,62 @@ fn slabs_pack_in_tlsf() {
     assert_eq!(heap.used_bytes(), 0);
 }
 
+/// A class's only partial slab stays parked when it empties: the
+/// alloc/free ping-pong of one block never leaves the slab. A parked slab
+/// counts as the class's cached slab, moves to the cache when another slab
+/// becomes partial, and the cache's limit holds.
+#[test]
+fn the_only_partial_slab_stays_parked() {
+    let arena = Pool::new(256 * 1024, 4096);
+    let mut heap = first_fit_heap(&arena);
+    let l = layout(64, 8);
+    let per_slab = slab_capacity(3);
+    let first = heap.alloc(l).unwrap();
+    for _ in 0..3 {
+        // SAFETY: allocated with `l`, freed once.
+        unsafe { heap.dealloc(first, l) };
+        assert_eq!((heap.slab_count(3), heap.partial_count(3), heap.cached_count(3)), (1, 0, 1));
+        heap.assert_valid();
+        let again = heap.alloc(l).unwrap();
+        assert_eq!(again, first, "the parked slab serves its freed block again");
+    }
+    assert_eq!((heap.backing().allocs, heap.backing().deallocs), (1, 0), "one slab, never returned");
+    // Two full slabs, A and B.
+    let mut blocks = Vec::from([first]);
+    blocks.extend((1..2 * per_slab).map(|_| heap.alloc(l).unwrap()));
+    assert_eq!((heap.slab_count(3), heap.partial_count(3)), (2, 0));
+    let (a, b) = blocks.split_at(per_slab);
+    for &block in a {
+        // SAFETY: as above.
+        unsafe { heap.dealloc(block, l) };
+    }
+    assert_eq!((heap.partial_count(3), heap.cached_count(3)), (0, 1), "A is parked");
+    // SAFETY: as above.
+    unsafe { heap.dealloc(b[0], l) };
+    assert_eq!((heap.partial_count(3), heap.cached_count(3)), (1, 1), "A moved to the cache for B");
+    heap.assert_valid();
+    let deallocs = heap.backing().deallocs;
+    for &block in &b[1..] {
+        // SAFETY: as above.
+        unsafe { heap.dealloc(block, l) };
+    }
+    assert_eq!(heap.backing().deallocs, deallocs + 1, "the cache is full: B goes back");
+    assert_eq!((heap.slab_count(3), heap.partial_count(3), heap.cached_count(3)), (1, 0, 1));
+    heap.assert_valid();
+    assert_eq!(heap.release_cached_slabs(), slab_size(3));
+    assert_eq!((heap.slab_count(3), heap.backing().used_bytes()), (0, 0));
+    // A parked slab goes back before `NoMemory`, as a cached one.
+    let block = heap.alloc(l).unwrap();
+    // SAFETY: as above.
+    unsafe { heap.dealloc(block, l) };
+    assert_eq!((heap.partial_count(3), heap.cached_count(3)), (0, 1));
+    let whole = heap.alloc(layout(arena.size(), 8)).expect("the parked slab is reclaimed");
+    assert_eq!(heap.slab_count(3), 0);
+    // SAFETY: allocated just above with this layout.
+    unsafe { heap.dealloc(whole, layout(arena.size(), 8)) };
+    heap.assert_valid();
+}
+
 /// Empty slabs: one per class is cached, the rest go back at once, and the
 /// cache is emptied before the heap reports `NoMemory`.
 #[test]

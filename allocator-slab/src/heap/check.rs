@@ -25,7 +25,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             let info = Self::info(class);
             let size_class = &self.classes[class];
             let live = size_class.live();
-            let (mut partial, mut used_in_partial) = (0u32, 0);
+            let (mut partial, mut used_in_partial, mut parked) = (0u32, 0, 0);
             let mut prev = None;
             let mut cursor = size_class.partial;
             while let Some(slab) = cursor {
@@ -44,8 +44,10 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
                     info.size
                 );
                 let used = hdr.used as usize;
+                let is_parked = used == 0 && prev.is_none() && hdr.next.is_none();
+                parked += u32::from(is_parked);
                 assert!(
-                    used > 0 && used < info.capacity,
+                    (used > 0 || is_parked) && used < info.capacity,
                     "allocator-slab: a slab of {} B in the partial list holds {used} of {} blocks",
                     info.size,
                     info.capacity
@@ -61,7 +63,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             while let Some(slab) = cursor {
                 empty += 1;
                 assert!(
-                    empty <= CACHED_EMPTY_SLABS as u32,
+                    empty + parked <= CACHED_EMPTY_SLABS as u32,
                     "allocator-slab: too many cached slabs of {} B",
                     info.size
                 );
