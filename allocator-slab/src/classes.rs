@@ -128,6 +128,19 @@ pub trait SizeClasses {
     /// ```
     const SLAB_INDEX: bool = false;
 
+    /// How many freed blocks each class keeps in its **block cache**, at
+    /// most [`CACHED_BLOCK_BYTES`] of them: a freed block goes there (a
+    /// write into the block, no slab header touched) while the cache has
+    /// room, and the class's next allocation takes the most recently freed
+    /// block back from it, still warm in the CPU's cache. A cached block
+    /// still counts as used in its slab, so a slab holding one is not
+    /// returned; [`Heap::release_cached_slabs`](crate::Heap::release_cached_slabs),
+    /// `remove_memory` and an allocation that would fail first return the
+    /// cached blocks to their slabs. 0 turns the cache off: every free goes
+    /// to its slab at once (what a heap's tests of slab states use). At
+    /// most 64 (a compile error otherwise).
+    const CACHED_BLOCKS: usize = 32;
+
     /// The number of classes.
     fn count() -> usize
     where
@@ -316,6 +329,8 @@ pub(crate) struct ClassInfo {
     pub(crate) colours: usize,
     /// The bytes between two colours.
     pub(crate) colour_step: usize,
+    /// The most freed blocks the class keeps in its block cache.
+    pub(crate) cache_limit: usize,
 }
 
 /// The number of alignments `1, 2, 4, ..., MAX_CLASS_SIZE`.
@@ -368,6 +383,22 @@ const fn slab_size_for(size: usize, overhead: usize) -> usize {
     slab
 }
 
+/// The most blocks a class's block cache may hold, whatever its table asks.
+pub(crate) const MAX_CACHED_BLOCKS: usize = 64;
+
+/// The most bytes of freed blocks a class's block cache holds: a few blocks
+/// of the large classes, [`SizeClasses::CACHED_BLOCKS`] of the small ones.
+pub const CACHED_BLOCK_BYTES: usize = 8 * 1024;
+
+/// The block cache's length for a class of `size` bytes: `cached_blocks`,
+/// but no more than [`CACHED_BLOCK_BYTES`] (and at least one block, unless
+/// `cached_blocks` is 0).
+const fn cache_limit(cached_blocks: usize, size: usize) -> usize {
+    assert!(cached_blocks <= MAX_CACHED_BLOCKS, "CACHED_BLOCKS is at most 64");
+    let by_bytes = if CACHED_BLOCK_BYTES / size > 1 { CACHED_BLOCK_BYTES / size } else { 1 };
+    if cached_blocks < by_bytes { cached_blocks } else { by_bytes }
+}
+
 impl ClassTable {
     /// Builds and checks the table of `sizes`; `overhead` is the header and
     /// tail each slab loses. Panics (a compile error, as it runs in a
@@ -378,6 +409,7 @@ impl ClassTable {
         colouring: bool,
         exact_fit_above: usize,
         slab_index: bool,
+        cached_blocks: usize,
         overhead: usize,
     ) -> Self {
         let count = sizes.len();
@@ -398,6 +430,7 @@ impl ClassTable {
             block_align: 0,
             colours: 0,
             colour_step: 0,
+            cache_limit: 0,
         }; MAX_CLASSES];
         let mut class = 0;
         while class < count {
@@ -429,6 +462,7 @@ impl ClassTable {
                 block_align,
                 colours: if colouring { slack / colour_step + 1 } else { 1 },
                 colour_step,
+                cache_limit: cache_limit(cached_blocks, size),
             };
             class += 1;
         }
@@ -522,6 +556,7 @@ impl<C: SizeClasses + ?Sized> Table<C> {
         C::COLOURING,
         C::EXACT_FIT_ABOVE,
         C::SLAB_INDEX,
+        C::CACHED_BLOCKS,
         crate::heap::SLAB_OVERHEAD,
     );
 }

@@ -104,9 +104,10 @@ pub(crate) const HEADER_SIZE: usize = size_of::<SlabHeader>();
 #[cfg(all(not(feature = "debug-checks"), target_pointer_width = "64"))]
 const _: () = assert!(HEADER_SIZE == 4 * size_of::<usize>());
 
-// A size class fills one cache line on 64-bit targets.
+// A size class fills two cache lines on 64-bit targets; the fields of the
+// fast paths lie in the first.
 #[cfg(target_pointer_width = "64")]
-const _: () = assert!(size_of::<SizeClass>() == 64);
+const _: () = assert!(size_of::<SizeClass>() == 128 && core::mem::offset_of!(SizeClass, requested) < 64);
 
 // The header sits at `header_offset`, which must be aligned for it, and
 // every class must fit a free-list link.
@@ -157,19 +158,22 @@ unsafe fn header<'a>(header: NonNull<SlabHeader>) -> &'a mut SlabHeader {
     unsafe { &mut *header.as_ptr() }
 }
 
-/// One size class: its partial slabs, its cached empty slabs and its
-/// counters, in one cache line of its own (eight words on 64-bit targets).
+/// One size class: its partial slabs, its block cache, its cached empty
+/// slabs and its counters, in two cache lines of its own, what every
+/// allocation and free touches in the first.
 #[derive(Clone, Copy)]
-#[repr(align(64))]
+#[repr(C, align(64))]
 struct SizeClass {
     /// Doubly linked list of slabs with a free block and a used block (and,
     /// for a moment, a fresh slab about to serve its first block). Full slabs
     /// are in no list: a free into one links it in at the head.
     partial: Option<NonNull<SlabHeader>>,
-    /// Singly linked list of empty slabs kept for reuse.
-    empty: Option<NonNull<SlabHeader>>,
-    /// The length of `empty` (at most [`CACHED_EMPTY_SLABS`]).
-    empty_count: u32,
+    /// The block cache: freed blocks of the class, most recent first, linked
+    /// through the blocks as a slab's free list is; each counts as used in
+    /// its slab.
+    cache: Option<NonNull<FreeBlock>>,
+    /// The length of `cache` (at most the class's `cache_limit`).
+    cache_len: u32,
     /// Slabs of this class taken from the backing allocator (any state).
     slabs: u32,
     /// Slabs with every block handed out.
@@ -185,11 +189,17 @@ struct SizeClass {
     peak_live: usize,
     /// The sizes asked for by the layouts of the blocks handed out now.
     requested: usize,
+    /// Singly linked list of empty slabs kept for reuse.
+    empty: Option<NonNull<SlabHeader>>,
+    /// The length of `empty` (at most [`CACHED_EMPTY_SLABS`]).
+    empty_count: u32,
 }
 
 impl SizeClass {
     const EMPTY: Self = Self {
         partial: None,
+        cache: None,
+        cache_len: 0,
         empty: None,
         empty_count: 0,
         slabs: 0,
@@ -232,9 +242,12 @@ impl SizeClass {
 /// - within a slab, blocks `0..carved` are carved, `used <= carved <=
 ///   capacity`, and the free list holds exactly the `carved - used` carved
 ///   blocks not handed out, each at a block boundary;
-/// - per class, `allocs - frees` (the live blocks) equals the blocks used
-///   in partial and full slabs, the peak is at least that, and the bytes
-///   asked for are at most `live * size`;
+/// - a class's block cache holds `cache_len` distinct blocks, at most the
+///   class's limit, each at a block boundary of a carved block of a full or
+///   partial slab of the class and on no slab's free list;
+/// - per class, `allocs - frees` (the live blocks) plus the cached blocks
+///   equals the blocks used in partial and full slabs, the peak is at least
+///   the live blocks, and the bytes asked for are at most `live * size`;
 /// - `small_used` is the sum of `live * size` and `small_capacity` the sum
 ///   of `slabs * capacity * size` over the classes;
 /// - with the slab index ([`SizeClasses::SLAB_INDEX`]), the index holds
@@ -439,16 +452,36 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     /// `requested` bytes.
     #[inline(always)]
     fn alloc_in_class(&mut self, class: usize, requested: usize) -> AllocResult<NonNull<u8>> {
-        let Some(slab) = self.classes[class].partial else {
-            return self.alloc_from_new_slab(class, requested);
+        let block = if let Some(cached) = self.classes[class].cache {
+            // SAFETY: `cached` heads the class's block cache: a freed block
+            // of `class` holding its link.
+            self.classes[class].cache = unsafe { self.uncache_block(cached, class) };
+            let size_class = &mut self.classes[class];
+            size_class.cache_len -= 1;
+            Self::count_alloc(size_class);
+            cached.cast()
+        } else {
+            let Some(slab) = self.classes[class].partial else {
+                return self.alloc_from_new_slab(class, requested);
+            };
+            // SAFETY: `slab` heads the class's partial list, so it is a live
+            // slab of `class` with a free block.
+            unsafe { Self::take_block(&mut self.classes[class], slab, class) }
         };
-        // SAFETY: `slab` heads the class's partial list, so it is a live slab
-        // of `class` with a free block.
-        let block = unsafe { Self::take_block(&mut self.classes[class], slab, class) };
         self.classes[class].requested += requested;
         self.small_used += Self::info(class).size;
         self.note_used();
         Ok(block)
+    }
+
+    /// Counts a block handed out by `size_class`, and raises its peak.
+    #[inline(always)]
+    fn count_alloc(size_class: &mut SizeClass) {
+        size_class.allocs += 1;
+        let live = size_class.live();
+        if live > size_class.peak_live {
+            size_class.peak_live = live;
+        }
     }
 
     /// Raises the peak of [`used_bytes`](Self::used_bytes) to its value now
@@ -501,6 +534,36 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         // the block later handed out again, with the region's provenance.
         let ptr = with_region_provenance(ptr);
         self.check_live(ptr, layout, class, debug::Op::Free);
+        self.small_used -= Self::info(class).size;
+        let size_class = &mut self.classes[class];
+        size_class.frees += 1;
+        // A block found by its address (`block_size`) may be freed with its
+        // class size rather than the size it was asked with.
+        size_class.requested = size_class.requested.saturating_sub(layout.size());
+        if (size_class.cache_len as usize) < Self::info(class).cache_limit {
+            let next = size_class.cache;
+            // SAFETY: `ptr` is a block of `class` the caller no longer uses;
+            // `next` is the cache's head.
+            unsafe { self.cache_block(ptr, next, class) };
+            let size_class = &mut self.classes[class];
+            size_class.cache = Some(ptr.cast());
+            size_class.cache_len += 1;
+            return;
+        }
+        // SAFETY: as above; counted as freed.
+        unsafe { self.free_to_slab(ptr, class) };
+    }
+
+    /// Returns the block at `ptr` of `class`, already counted as freed, to
+    /// its slab.
+    ///
+    /// # Safety
+    ///
+    /// `ptr`, with the region's provenance, is a block of `class` that its
+    /// slab counts as used and that nobody uses: freed by the caller of
+    /// [`dealloc`](Self::dealloc), or taken out of the block cache.
+    #[inline(always)]
+    unsafe fn free_to_slab(&mut self, ptr: NonNull<u8>, class: usize) {
         let slab = header_of(ptr, Self::info(class));
         // SAFETY: `ptr` is a live block of `class` (caller's contract), so it
         // lies in a live slab of `class`, whose header `header_of` found.
@@ -512,12 +575,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         let was_full = hdr.used as usize == Self::info(class).capacity;
         hdr.used -= 1;
         let now_empty = hdr.used == 0;
-        self.small_used -= Self::info(class).size;
         let size_class = &mut self.classes[class];
-        size_class.frees += 1;
-        // A block found by its address (`block_size`) may be freed with its
-        // class size rather than the size it was asked with.
-        size_class.requested = size_class.requested.saturating_sub(layout.size());
         let mut only_partial = hdr.next.is_none() && size_class.partial == Some(slab);
         if was_full {
             size_class.full -= 1;
@@ -669,23 +727,26 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
                 cached_slabs: size_class.empty_count as usize + parked,
                 allocs: size_class.allocs,
                 frees: size_class.frees,
+                cached_blocks: size_class.cache_len as usize,
             };
         }
         stats
     }
 
-    /// Returns every cached empty slab to the backing allocator, and the
+    /// Returns the block caches' blocks to their slabs
+    /// ([`flush_cached_blocks`](Self::flush_cached_blocks)), then every
+    /// empty slab held (cached or parked) to the backing allocator, and the
     /// number of bytes (slab sizes) returned. The heap does this by itself
     /// before it reports that it is out of memory.
     pub fn release_cached_slabs(&mut self) -> usize {
-        let mut released = 0;
+        let held = self.slab_bytes_held();
+        self.flush_cached_blocks();
         for class in 0..Self::count() {
             if let Some(slab) = self.parked(class) {
                 // SAFETY: the parked slab is the only member of the list.
                 unsafe { Self::unlink_partial(&mut self.classes[class], slab) };
                 // SAFETY: it is empty and now in no list.
                 unsafe { self.release_slab(slab, class) };
-                released += Self::info(class).mask + 1;
             }
             while let Some(slab) = self.classes[class].empty {
                 // SAFETY: `slab` is a cached empty slab of `class`.
@@ -694,18 +755,44 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
                 self.classes[class].empty_count -= 1;
                 // SAFETY: the slab is empty and now in no list.
                 unsafe { self.release_slab(slab, class) };
-                released += Self::info(class).mask + 1;
             }
         }
-        released
+        held - self.slab_bytes_held()
     }
 
-    /// Returns the cached empty slabs whose memory starts in `[start, end)`
-    /// to the backing allocator, and the number of bytes (slab sizes)
-    /// returned. O(cached slabs): at most [`MAX_CLASSES`](crate::MAX_CLASSES) x
-    /// [`CACHED_EMPTY_SLABS`].
+    /// The bytes (slab sizes) of the slabs held.
+    fn slab_bytes_held(&self) -> usize {
+        (0..Self::count())
+            .map(|class| self.classes[class].slabs as usize * (Self::info(class).mask + 1))
+            .sum()
+    }
+
+    /// Returns the blocks of every class's block cache to their slabs (see
+    /// [`SizeClasses::CACHED_BLOCKS`]); slabs that become empty are cached
+    /// or returned to the backing allocator as on any free. O(cached
+    /// blocks); [`release_cached_slabs`](Self::release_cached_slabs) does
+    /// this first.
+    pub fn flush_cached_blocks(&mut self) {
+        for class in 0..Self::count() {
+            while let Some(block) = self.classes[class].cache {
+                // SAFETY: `block` heads the class's block cache.
+                self.classes[class].cache = unsafe { self.uncache_block(block, class) };
+                self.classes[class].cache_len -= 1;
+                // SAFETY: a cached block is a block of `class` its slab
+                // counts as used, counted as freed, and now out of the
+                // cache.
+                unsafe { self.free_to_slab(block.cast(), class) };
+            }
+        }
+    }
+
+    /// Returns the block caches' blocks to their slabs, then the cached
+    /// empty slabs whose memory starts in `[start, end)` to the backing
+    /// allocator, and the number of bytes (slab sizes) returned (slabs the
+    /// blocks emptied included). O(cached blocks + cached slabs).
     fn release_cached_slabs_in(&mut self, start: usize, end: usize) -> usize {
-        let mut released = 0;
+        let held = self.slab_bytes_held();
+        self.flush_cached_blocks();
         for class in 0..Self::count() {
             if let Some(slab) = self.parked(class) {
                 // SAFETY: a live slab of `class`.
@@ -715,7 +802,6 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
                     unsafe { Self::unlink_partial(&mut self.classes[class], slab) };
                     // SAFETY: it is empty and now in no list.
                     unsafe { self.release_slab(slab, class) };
-                    released += Self::info(class).mask + 1;
                 }
             }
             // Rebuild the class's cache from the slabs that stay.
@@ -729,7 +815,6 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
                 if (start..end).contains(&base) {
                     // SAFETY: the slab is empty and now in no list.
                     unsafe { self.release_slab(slab, class) };
-                    released += Self::info(class).mask + 1;
                 } else {
                     let size_class = &mut self.classes[class];
                     // SAFETY: as above; the slab is in no list now.
@@ -739,7 +824,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
                 }
             }
         }
-        released
+        held - self.slab_bytes_held()
     }
 
     /// Gives back a region of the backing allocator, exactly as it was handed
@@ -747,7 +832,8 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     /// `add_memory`, [`add_memory`](Self::add_memory), or the trimmed
     /// region of [`try_new`](Heap::try_new) / [`try_new_in`](Self::try_new_in)),
     /// if no block of the heap lies in it: the backing allocator's
-    /// `remove_memory`, after the cached empty slabs in the region went back
+    /// `remove_memory`, after the block caches went back to their slabs and
+    /// the cached empty slabs in the region went back
     /// to it (a slab holding a live block is a live block of the backing
     /// allocator, so the backing refuses while one lies there). On success
     /// the heap and its backing allocator never touch the region again, and
@@ -783,8 +869,9 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     /// The backing allocator's `remove_memory` (twice when the first attempt
     /// fails with `MemoryOverlap` while empty slabs are cached in the
     /// region, once more when the index's table moves), plus O(cached
-    /// slabs), at most [`MAX_CLASSES`](crate::MAX_CLASSES) x
-    /// [`CACHED_EMPTY_SLABS`], plus O(indexed slabs) to move the table.
+    /// blocks + cached slabs), at most [`MAX_CLASSES`](crate::MAX_CLASSES) x
+    /// (64 + [`CACHED_EMPTY_SLABS`]), plus O(indexed slabs) to move the
+    /// table.
     pub fn remove_memory(&mut self, start: usize, size: usize) -> AllocResult {
         let end = start.saturating_add(size);
         let mut result = self.backing.remove_memory(start, size);
@@ -935,11 +1022,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         };
         debug::set_live(hdr, block, slab, Self::info(class), true);
         hdr.used = used;
-        size_class.allocs += 1;
-        let live = size_class.live();
-        if live > size_class.peak_live {
-            size_class.peak_live = live;
-        }
+        Self::count_alloc(size_class);
         if used as usize == Self::info(class).capacity {
             // Full: drop it from the head of the partial list.
             size_class.full += 1;
@@ -1396,6 +1479,12 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             cursor = unsafe { slab.as_ref() }.next;
         }
         count - usize::from(self.parked(class).is_some())
+    }
+
+    /// The number of blocks in the block cache of `class`.
+    #[cfg(test)]
+    pub(crate) fn cached_blocks(&self, class: usize) -> usize {
+        self.classes[class].cache_len as usize
     }
 
     /// The number of cached empty slabs of `class`, the parked one

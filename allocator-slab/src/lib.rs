@@ -57,6 +57,12 @@
 //!   slab for reuse, and the heap returns all of them and tries again before
 //!   it reports [`AllocError::NoMemory`](allocator_traits::AllocError::NoMemory). After a burst of small objects is
 //!   freed, the largest block the heap can serve is what it was before.
+//! - **A block cache per class**: a freed block waits in its class's cache
+//!   (at most [`SizeClasses::CACHED_BLOCKS`] blocks and
+//!   [`CACHED_BLOCK_BYTES`] bytes), and the class's next allocation takes
+//!   the most recently freed block back, still warm in the CPU's cache;
+//!   neither touches a slab header. Cached blocks go back to their slabs
+//!   before the heap returns memory or reports `NoMemory`.
 //! - **O(1) free**: a slab is aligned to its size, so a block's slab header is
 //!   found by masking the block's address; no free walks the slabs.
 //! - **The backing allocator is a parameter**: `Heap<B = TlsfByteAllocator>`,
@@ -249,9 +255,9 @@ use core::{alloc::Layout, ptr::NonNull};
 pub use allocator_tlsf::TlsfByteAllocator;
 use allocator_traits::{AllocResult, BaseAllocator, ByteAllocator};
 pub use classes::{
-    COLOUR_STEP, FINE_WORST_WASTE_PERCENT, FineClasses, FineClassesTo4096, MAX_BLOCKS_PER_SLAB,
-    MAX_CLASS_SIZE, MAX_CLASSES, MAX_SLAB_SIZE, MIN_CLASS_SIZE, MIN_SLAB_SIZE, MallocClasses,
-    PowerOfTwoClasses, SizeClasses,
+    CACHED_BLOCK_BYTES, COLOUR_STEP, FINE_WORST_WASTE_PERCENT, FineClasses, FineClassesTo4096,
+    MAX_BLOCKS_PER_SLAB, MAX_CLASS_SIZE, MAX_CLASSES, MAX_SLAB_SIZE, MIN_CLASS_SIZE, MIN_SLAB_SIZE,
+    MallocClasses, PowerOfTwoClasses, SizeClasses,
 };
 pub use heap::{
     CACHED_EMPTY_SLABS, ClassStats, HEAP_ALIGN, Heap, HeapClassStats, MIN_HEAP_SIZE, MIN_REGION_SIZE,
@@ -386,13 +392,14 @@ unsafe impl<B: ByteAllocator, C: SizeClasses> ByteAllocator for SlabByteAllocato
     ///
     /// # Complexity
     ///
-    /// A class block: O(1), one table lookup, the head of the class's
-    /// partial list, a pop from its free list (or the next uncarved block).
-    /// When the class has no partial slab: one call of the backing
-    /// allocator for a new slab (O(1) over TLSF, O(log n) over buddy); when
-    /// that fails, every cached empty slab (at most one per class) goes back
-    /// and the call repeats once. A large layout: the backing allocator's
-    /// cost.
+    /// A class block: O(1), one table lookup, then a pop from the class's
+    /// block cache, or from the free list of the head of its partial list
+    /// (or the next uncarved block). When the class has no partial slab:
+    /// one call of the backing allocator for a new slab (O(1) over TLSF,
+    /// O(log n) over buddy); when that fails, the block caches go back to
+    /// their slabs (at most [`MAX_CLASSES`] x 64 blocks) and every empty
+    /// slab held (at most one per class) to the backing allocator, and the
+    /// call repeats once. A large layout: the backing allocator's cost.
     #[inline]
     fn alloc(&mut self, layout: Layout) -> AllocResult<NonNull<u8>> {
         self.heap.alloc(layout)
@@ -402,10 +409,11 @@ unsafe impl<B: ByteAllocator, C: SizeClasses> ByteAllocator for SlabByteAllocato
     ///
     /// # Complexity
     ///
-    /// A class block: O(1), its slab found by masking, a push onto the
-    /// slab's free list, at most one list link; a slab that empties goes to
-    /// the class's cache or back to the backing allocator (one call). A
-    /// large block: the backing allocator's cost.
+    /// A class block: O(1), a push onto the class's block cache while it
+    /// has room; otherwise its slab found by masking, a push onto the slab's
+    /// free list, at most one list link, and a slab that empties goes to the
+    /// class's cache or back to the backing allocator (one call). A large
+    /// block: the backing allocator's cost.
     ///
     /// # Safety
     ///
@@ -466,9 +474,10 @@ unsafe impl<B: ByteAllocator, C: SizeClasses> ByteAllocator for SlabByteAllocato
     ///
     /// # Complexity
     ///
-    /// The backing allocator's `remove_memory` (at most twice) plus
-    /// O(cached empty slabs), at most [`MAX_CLASSES`] x
-    /// [`CACHED_EMPTY_SLABS`].
+    /// The backing allocator's `remove_memory` (at most three times) plus
+    /// O(cached blocks + cached empty slabs), at most [`MAX_CLASSES`] x
+    /// (64 + [`CACHED_EMPTY_SLABS`]), plus O(indexed slabs) to move the
+    /// slab index's table.
     fn remove_memory(&mut self, start: usize, size: usize) -> AllocResult {
         self.heap.remove_memory(start, size)
     }

@@ -22,7 +22,21 @@ mod slab_index;
 // Most of these tests count slabs and blocks of the power-of-two table (the
 // heaps they build use it); the default table has its own tests in
 // `classes`.
-type P2 = PowerOfTwoClasses;
+/// The power-of-two table with the block cache off: these tests watch the
+/// slabs' states and costs, which the cache would defer.
+type P2 = Uncached<PowerOfTwoClasses>;
+
+/// The table `T` with its block cache off.
+pub(crate) struct Uncached<T>(core::marker::PhantomData<T>);
+
+impl<T: SizeClasses> SizeClasses for Uncached<T> {
+    const SIZES: &'static [usize] = T::SIZES;
+    const SLAB_SIZES: &'static [usize] = T::SLAB_SIZES;
+    const EXACT_FIT_ABOVE: usize = T::EXACT_FIT_ABOVE;
+    const COLOURING: bool = T::COLOURING;
+    const SLAB_INDEX: bool = T::SLAB_INDEX;
+    const CACHED_BLOCKS: usize = 0;
+}
 const NUM_CLASSES: usize = 10;
 
 fn class_size(class: usize) -> usize {
@@ -159,6 +173,11 @@ use allocator_testkit::layout;
 
 /// A heap over the first-fit double managing `arena`.
 fn first_fit_heap(arena: &Pool) -> Heap<FirstFit, P2> {
+    first_fit_heap_of(arena)
+}
+
+/// A heap of the table `C` over a [`FirstFit`] managing all of `arena`.
+fn first_fit_heap_of<C: SizeClasses>(arena: &Pool) -> Heap<FirstFit, C> {
     let mut backing = FirstFit::default();
     // SAFETY: the arena is host memory used by nothing else, which outlives
     // the heap (tests drop the heap first).
@@ -457,6 +476,70 @@ fn slabs_pack_in_tlsf() {
         unsafe { heap.dealloc(block, l) };
     }
     assert_eq!(heap.used_bytes(), 0);
+}
+
+/// The block cache: a freed block waits in its class's cache (no slab
+/// header touched) and is the next one handed out; past the cache's limit
+/// frees go to the slabs; a flush returns the cached blocks to their slabs.
+#[test]
+fn the_block_cache_serves_the_last_freed_block() {
+    let arena = Pool::new(256 * 1024, 4096);
+    let mut heap = first_fit_heap_of::<PowerOfTwoClasses>(&arena);
+    let l = layout(64, 8);
+    let class = PowerOfTwoClasses::size_class(l).unwrap();
+    let limit = PowerOfTwoClasses::CACHED_BLOCKS.min(crate::CACHED_BLOCK_BYTES / 64);
+    let blocks: Vec<_> = (0..limit + 10).map(|_| heap.alloc(l).unwrap()).collect();
+    // SAFETY: allocated with `l`, freed once.
+    let ((), touches) = header_touches(|| unsafe { heap.dealloc(blocks[3], l) });
+    assert_eq!(touches, 0, "a free into the cache touches no slab header");
+    let (again, touches) = header_touches(|| heap.alloc(l).unwrap());
+    assert_eq!((again, touches), (blocks[3], 0), "the last block freed comes back first, from the cache");
+    for &block in &blocks {
+        // SAFETY: as above.
+        unsafe { heap.dealloc(block, l) };
+    }
+    let stats = heap.class_stats().classes()[class];
+    assert_eq!(
+        (stats.live, stats.cached_blocks),
+        (0, limit),
+        "the cache is full; the rest went to the slabs"
+    );
+    assert_eq!(heap.used_bytes(), 0, "cached blocks are not used");
+    heap.assert_valid();
+    // The cache's blocks keep their slabs until a flush.
+    let slabs = heap.slab_count(class);
+    assert!(slabs >= 1);
+    heap.flush_cached_blocks();
+    heap.assert_valid();
+    assert_eq!(heap.class_stats().classes()[class].cached_blocks, 0);
+    assert_eq!(heap.slab_count(class), 1, "one empty slab stays cached, the others went back");
+    assert_eq!(heap.release_cached_slabs(), slab_size(class));
+    assert_eq!(heap.backing().used_bytes(), 0);
+}
+
+/// Cached blocks never make an allocation fail: the heap returns them to
+/// their slabs, and the emptied slabs to the backing allocator, first.
+#[test]
+fn cached_blocks_go_back_before_no_memory() {
+    // Room for exactly two 4 KiB slabs.
+    let arena = Pool::new(8192, 4096);
+    let mut heap = first_fit_heap_of::<PowerOfTwoClasses>(&arena);
+    for size in [8, 16] {
+        let l = layout(size, 8);
+        let blocks = [heap.alloc(l).unwrap(), heap.alloc(l).unwrap()];
+        for block in blocks {
+            // SAFETY: allocated with `l`, freed once.
+            unsafe { heap.dealloc(block, l) };
+        }
+    }
+    assert_eq!((heap.cached_blocks(0), heap.cached_blocks(1)), (2, 2));
+    assert_eq!((heap.slab_count(0), heap.slab_count(1)), (1, 1), "the cached blocks keep both slabs");
+    let whole = layout(arena.size(), 8);
+    let block = heap.alloc(whole).expect("the cached blocks and their slabs went back");
+    assert!((0..NUM_CLASSES).all(|c| heap.cached_blocks(c) == 0 && heap.slab_count(c) == 0));
+    heap.assert_valid();
+    // SAFETY: allocated with `whole`.
+    unsafe { heap.dealloc(block, whole) };
 }
 
 /// A class's only partial slab stays parked when it empties: the
@@ -1221,6 +1304,46 @@ mod debug_checks {
         unsafe { slab.dealloc(block.add(64), l) };
     }
 
+    /// Past the block cache's limit a free goes to its slab, where a double
+    /// free is found as well.
+    #[test]
+    #[should_panic(expected = "allocator-slab: double free of")]
+    fn double_free_past_the_block_cache() {
+        let arena = Pool::new(256 * 1024, 4096);
+        let mut slab = slab_on(&arena);
+        let l = layout(64, 8);
+        let blocks: Vec<_> = (0..FineClasses::CACHED_BLOCKS + 8).map(|_| slab.alloc(l).unwrap()).collect();
+        // SAFETY: each freed once, then the last one again (the bug).
+        unsafe {
+            for &block in &blocks {
+                slab.dealloc(block, l);
+            }
+            slab.dealloc(blocks[blocks.len() - 1], l);
+        }
+    }
+
+    /// With the block cache off, a write after free is found on a slab's
+    /// free list.
+    #[test]
+    #[should_panic(expected = "allocator-slab: use after free: block")]
+    fn write_after_free_on_a_slab_free_list() {
+        let arena = Pool::new(256 * 1024, 4096);
+        let mut slab: SlabByteAllocator<TlsfByteAllocator, Uncached<FineClasses>> =
+            SlabByteAllocator::with_classes(TlsfByteAllocator::new());
+        // SAFETY: host memory used by nothing else; it outlives `slab`.
+        unsafe { slab.init(arena.start(), arena.size()) }.unwrap();
+        let l = layout(64, 8);
+        let block = slab.alloc(l).unwrap();
+        let _other = slab.alloc(l).unwrap();
+        // SAFETY: freed once; then written (the bug under test, in memory
+        // the test owns).
+        unsafe {
+            slab.dealloc(block, l);
+            block.add(40).write(0);
+        }
+        let _ = slab.alloc(l);
+    }
+
     #[test]
     fn freed_blocks_are_poisoned() {
         let arena = Pool::new(256 * 1024, 4096);
@@ -1400,19 +1523,24 @@ fn removal_releases_cached_slabs_first_and_a_live_slab_blocks_it() {
         check_fill(x, 8, 0xAB);
         // SAFETY: allocated above with `small`.
         unsafe { heap.dealloc(x, small) };
-        assert_eq!(heap.heap.cached_count(0), 1, "the empty slab is cached");
-        // A range never handed over: refused, the cache untouched.
+        assert_eq!(
+            (heap.heap.cached_blocks(0), heap.heap.cached_count(0)),
+            (1, 0),
+            "x waits in the block cache"
+        );
+        // A range never handed over: refused, the caches untouched.
         assert_eq!(heap.remove_memory(a.start(), size / 2), Err(AllocError::NotAllocated));
-        assert_eq!(heap.heap.cached_count(0), 1);
+        assert_eq!((heap.heap.cached_blocks(0), heap.heap.cached_count(0)), (1, 0));
         // A large block in `b`, wherever the backing puts it: `b` is refused
         // while it lives.
         let large = layout(2 * MAX_CLASS_SIZE, 8);
         let big = heap.alloc(large).unwrap();
         let big_in = if in_pool(&b, big) { &b } else { &a };
         assert_eq!(heap.remove_memory(big_in.start(), size), Err(AllocError::MemoryOverlap));
-        // A refused removal of `a` returned a's cached slab on the way.
+        // A refused removal returned the cached blocks to their slabs, and
+        // then, for `a`, a's cached slab, on the way.
         let a_cache = usize::from(in_pool(&b, big));
-        assert_eq!(heap.heap.cached_count(0), a_cache);
+        assert_eq!((heap.heap.cached_blocks(0), heap.heap.cached_count(0)), (0, a_cache));
         // SAFETY: allocated above with `large`.
         unsafe { heap.dealloc(big, large) };
         // A cached slab of another class, wherever it is.
@@ -1421,12 +1549,14 @@ fn removal_releases_cached_slabs_first_and_a_live_slab_blocks_it() {
         // SAFETY: allocated just now.
         unsafe { heap.dealloc(y, layout(64, 64)) };
         let class64 = FineClasses::size_class(layout(64, 64)).unwrap();
-        assert_eq!(heap.heap.cached_count(class64), 1);
-        // Removing `b` returns only the cached slabs in `b`.
+        assert_eq!(heap.heap.cached_blocks(class64), 1);
+        // Removing `b` returns only the cached slabs in `b` (after the
+        // cached blocks went back to their slabs, if y kept b's).
         assert_eq!(heap.remove_memory(b.start(), size), Ok(()));
         assert_eq!(heap.total_bytes(), before_b, "total drops by what `b` added ({b_bytes} bytes)");
         assert_eq!(heap.heap.cached_count(0), a_cache, "a's cached slab stays");
-        assert_eq!(heap.heap.cached_count(class64), usize::from(!y_in_b));
+        let y_held = heap.heap.cached_blocks(class64) + heap.heap.cached_count(class64);
+        assert_eq!(y_held, usize::from(!y_in_b), "y's slab stays if it lies in a");
         assert_eq!(heap.used_bytes(), 0);
         // Removing `a` returns its cached slabs first.
         assert_eq!(heap.remove_memory(a.start(), size), Ok(()));

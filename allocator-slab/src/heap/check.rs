@@ -8,6 +8,65 @@ use super::{CACHED_EMPTY_SLABS, Heap, SlabHeader, debug, header_of, slab_base};
 use crate::classes::SizeClasses;
 
 impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
+    /// Walks the block cache of `class` and asserts its invariants (see
+    /// [`Heap`]); returns its length.
+    fn check_block_cache(&self, class: usize) -> usize {
+        let info = Self::info(class);
+        let size_class = &self.classes[class];
+        let limit = info.cache_limit;
+        let mut blocks = [0usize; crate::classes::MAX_CACHED_BLOCKS];
+        let mut len = 0;
+        let mut cursor = size_class.cache;
+        while let Some(block) = cursor {
+            assert!(
+                len < limit,
+                "allocator-slab: the block cache of {} B outgrew its limit {limit}",
+                info.size
+            );
+            let addr = block.as_ptr().addr();
+            assert!(
+                !blocks[..len].contains(&addr),
+                "allocator-slab: a block cached twice in {} B",
+                info.size
+            );
+            blocks[len] = addr;
+            len += 1;
+            let slab = header_of(block.cast(), info);
+            // SAFETY: a cached block lies in a live slab of its class; the
+            // reference lives for this iteration only.
+            let hdr: &SlabHeader = unsafe { slab.as_ref() };
+            // SAFETY: as above.
+            let first = unsafe { slab_base(slab, info) }.as_ptr().addr() + hdr.colour as usize;
+            assert!(
+                addr >= first
+                    && (addr - first) % info.size == 0
+                    && (addr - first) / info.size < hdr.carved as usize,
+                "allocator-slab: a cached block of {} B is not a carved block of its slab",
+                info.size
+            );
+            assert!(hdr.used > 0, "allocator-slab: a cached block of {} B lies in an empty slab", info.size);
+            self.check_indexed(slab, class);
+            let mut free = hdr.free;
+            while let Some(free_block) = free {
+                assert!(
+                    free_block.as_ptr().addr() != addr,
+                    "allocator-slab: a cached block of {} B is also on its slab's free list",
+                    info.size
+                );
+                // SAFETY: a free block of a live slab holds its link.
+                free = unsafe { debug::read_link(free_block) };
+            }
+            // SAFETY: a cached block holds its link.
+            cursor = unsafe { debug::read_link(block) };
+        }
+        assert_eq!(
+            len, size_class.cache_len as usize,
+            "allocator-slab: the block cache count of {} B",
+            info.size
+        );
+        len
+    }
+
     /// Walks every slab in the lists of every class, then the backing
     /// allocator ([`ByteAllocator::assert_valid`]), and asserts the
     /// invariants stated on [`Heap`]; panics naming the broken one. O(slabs
@@ -84,10 +143,11 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
                 "allocator-slab: slabs of {} B: held != partial + full + cached",
                 info.size
             );
+            let cached = self.check_block_cache(class);
             assert_eq!(
-                live,
+                live + cached,
                 used_in_partial + size_class.full as usize * info.capacity,
-                "allocator-slab: live blocks of {} B != blocks used in partial and full slabs",
+                "allocator-slab: live and cached blocks of {} B != blocks used in partial and full slabs",
                 info.size
             );
             assert!(

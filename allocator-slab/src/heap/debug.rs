@@ -212,6 +212,23 @@ pub(super) unsafe fn take_free_block(
     slab: NonNull<SlabHeader>,
     info: &ClassInfo,
 ) -> Option<NonNull<FreeBlock>> {
+    // SAFETY: the caller's contract.
+    unsafe { checked_link(block, info, |addr, next| valid_link(slab, info, addr, next)) }
+}
+
+/// The link of the free block at `block` of the class `info`: panics if
+/// the block was written after it was freed (its poison changed, or its
+/// link fails `valid(block address, link)`).
+///
+/// # Safety
+///
+/// `block` is a free block of a live slab of the class `info`, written by
+/// [`write_free_block`].
+unsafe fn checked_link(
+    block: NonNull<FreeBlock>,
+    info: &ClassInfo,
+    valid: impl FnOnce(usize, usize) -> bool,
+) -> Option<NonNull<FreeBlock>> {
     let block = block.cast::<u8>();
     let addr = block.as_ptr().addr();
     // SAFETY: a free block of `class`: a word-aligned, readable link.
@@ -222,7 +239,7 @@ pub(super) unsafe fn take_free_block(
             info.size
         )
     };
-    if !valid_link(slab, info, addr, next) {
+    if !valid(addr, next) {
         written_after_free(0);
     }
     let size = info.size;
@@ -234,11 +251,8 @@ pub(super) unsafe fn take_free_block(
         }
         offset += size_of::<usize>();
     }
-    // Derived from the slab's provenance; `valid_link` put it inside.
-    (next != 0).then(|| {
-        // SAFETY: `next` lies in the slab, so it is not null.
-        unsafe { NonNull::new_unchecked(block.as_ptr().with_addr(next)) }.cast()
-    })
+    // Derived from the region's provenance, which `block` carries.
+    NonNull::new(block.as_ptr().with_addr(next)).map(NonNull::cast)
 }
 
 impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
@@ -248,46 +262,27 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     /// block.
     pub(super) fn check_live(&self, ptr: NonNull<u8>, layout: Layout, class: usize, op: Op) {
         let addr = ptr.as_ptr().addr();
-        let info = Self::info(class);
-        let size = info.size;
+        let size = Self::info(class).size;
         let align = layout.align();
         if addr % align != 0 {
             allocator_traits::caller_bug!(
                 "allocator-slab: {op} of {addr:#x}, misaligned for its layout (align {align})"
             );
         }
-        if addr % info.block_align != 0 {
-            allocator_traits::caller_bug!(
-                "allocator-slab: {op} of {addr:#x}, which is not the start of a block of the {size}-byte class"
-            );
-        }
-        let slab = header_of(ptr, info);
-        if !self.known.may_hold(addr, size) || !self.known.may_hold(slab.as_ptr().addr(), HEADER_SIZE) {
-            allocator_traits::caller_bug!(
-                "allocator-slab: {op} of {addr:#x}, which lies outside every region"
-            );
-        }
-        // SAFETY: the header's place lies in the heap's memory (checked above
-        // when the heap knows its regions; otherwise the caller's word that
-        // `ptr` came from this heap) and is aligned for a header; the tag is
-        // read in place, without a reference.
-        let tag = unsafe { (&raw const (*slab.as_ptr()).debug.tag).read() };
-        if tag != slab_tag(class) {
-            allocator_traits::caller_bug!(
-                "allocator-slab: {op} of {addr:#x}, which is in no slab of the {size}-byte class \
-                 (never allocated, or freed with another layout)"
-            );
-        }
-        let index = match block_index(ptr, slab, info) {
-            Some((index, true)) if index < info.capacity => index,
-            _ => allocator_traits::caller_bug!(
+        let (slab, index) = match self.locate(addr, class) {
+            Ok(found) => found,
+            Err(Misplaced::NotABlock) => allocator_traits::caller_bug!(
                 "allocator-slab: {op} of {addr:#x}, which is not the start of a block of the {size}-byte class"
             ),
+            Err(Misplaced::OutsideRegions) => allocator_traits::caller_bug!(
+                "allocator-slab: {op} of {addr:#x}, which lies outside every region"
+            ),
+            Err(Misplaced::NotInClass) => allocator_traits::caller_bug!(
+                "allocator-slab: {op} of {addr:#x}, which is in no slab of the {size}-byte class \
+                 (never allocated, or freed with another layout)"
+            ),
         };
-        // SAFETY: `slab` is a live slab of `class` (its tag says so); the
-        // bitmap word is read in place, without a reference.
-        let word = unsafe { (&raw const (*slab.as_ptr()).debug.live[index / 64]).read() };
-        if word & (1 << (index % 64)) == 0 {
+        if !live_bit(slab, index) {
             if op == Op::Free {
                 allocator_traits::caller_bug!("allocator-slab: double free of {addr:#x} ({size}-byte class)")
             }
@@ -296,4 +291,101 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
             )
         }
     }
+
+    /// The slab and index of the block of `class` at `addr`, read from the
+    /// heap's own metadata only (never the block): O(1) (and a scan of at
+    /// most 32 known regions).
+    fn locate(&self, addr: usize, class: usize) -> Result<(NonNull<SlabHeader>, usize), Misplaced> {
+        let info = Self::info(class);
+        // The heap's metadata is reached with the region's provenance.
+        let block =
+            NonNull::new(core::ptr::with_exposed_provenance_mut::<u8>(addr)).ok_or(Misplaced::NotABlock)?;
+        if addr % info.block_align != 0 {
+            return Err(Misplaced::NotABlock);
+        }
+        let slab = header_of(block, info);
+        if !self.known.may_hold(addr, info.size) || !self.known.may_hold(slab.as_ptr().addr(), HEADER_SIZE) {
+            return Err(Misplaced::OutsideRegions);
+        }
+        // SAFETY: the header's place lies in the heap's memory (checked above
+        // when the heap knows its regions; otherwise the caller's word that
+        // the block came from this heap) and is aligned for a header; the
+        // tag is read in place, without a reference.
+        let tag = unsafe { (&raw const (*slab.as_ptr()).debug.tag).read() };
+        if tag != slab_tag(class) {
+            return Err(Misplaced::NotInClass);
+        }
+        match block_index(block, slab, info) {
+            Some((index, true)) if index < info.capacity => Ok((slab, index)),
+            _ => Err(Misplaced::NotABlock),
+        }
+    }
+
+    /// Marks the freed block at `ptr` of `class` free in its slab and writes
+    /// it as a free block whose link is `next`: the block cache's blocks are
+    /// checked as the slabs' free blocks are.
+    ///
+    /// # Safety
+    ///
+    /// `ptr`, with the region's provenance, is a block of `class` just freed
+    /// (checked by [`check_live`](Self::check_live)).
+    pub(super) unsafe fn cache_block(
+        &mut self,
+        ptr: NonNull<u8>,
+        next: Option<NonNull<FreeBlock>>,
+        class: usize,
+    ) {
+        let info = Self::info(class);
+        let slab = header_of(ptr, info);
+        // SAFETY: a live block lies in a live slab of its class, whose
+        // header `header_of` found; no other reference to it is live. (Not
+        // counted as a touch of the heap: the checks' own.)
+        set_live(unsafe { &mut *slab.as_ptr() }, ptr, slab, info, false);
+        // SAFETY: the caller's contract.
+        unsafe { write_free_block(ptr, next, info) };
+    }
+
+    /// Takes the block at `block` out of the block cache of `class`: panics
+    /// if it was written after it was freed, or if its link is not another
+    /// cached block of `class`; marks it handed out and returns its link.
+    ///
+    /// # Safety
+    ///
+    /// `block` heads the block cache of `class`.
+    pub(super) unsafe fn uncache_block(
+        &mut self,
+        block: NonNull<FreeBlock>,
+        class: usize,
+    ) -> Option<NonNull<FreeBlock>> {
+        let info = Self::info(class);
+        let cached =
+            |next: usize| matches!(self.locate(next, class), Ok((slab, index)) if !live_bit(slab, index));
+        // SAFETY: a cached block was written by `cache_block`.
+        let next =
+            unsafe { checked_link(block, info, |addr, next| next == 0 || (next != addr && cached(next))) };
+        let ptr = block.cast::<u8>();
+        let slab = header_of(ptr, info);
+        // SAFETY: a cached block lies in a live slab of its class; no other
+        // reference to its header is live. (Not counted, as above.)
+        set_live(unsafe { &mut *slab.as_ptr() }, ptr, slab, info, true);
+        next
+    }
+}
+
+/// Why an address is no block of a class.
+enum Misplaced {
+    /// Not at a block boundary of a slab of the class.
+    NotABlock,
+    /// Outside every region the heap knows.
+    OutsideRegions,
+    /// In no slab of the class.
+    NotInClass,
+}
+
+/// Whether block `index` of the live slab `slab` is handed out.
+fn live_bit(slab: NonNull<SlabHeader>, index: usize) -> bool {
+    // SAFETY: `slab` is a live slab (its tag was checked); the bitmap word
+    // is read in place, without a reference.
+    let word = unsafe { (&raw const (*slab.as_ptr()).debug.live[index / 64]).read() };
+    word & (1 << (index % 64)) != 0
 }

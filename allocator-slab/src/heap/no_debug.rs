@@ -110,4 +110,35 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     /// Checks nothing.
     #[inline(always)]
     pub(super) fn check_live(&self, _ptr: NonNull<u8>, _layout: Layout, _class: usize, _op: Op) {}
+
+    /// Writes the freed block at `ptr` as a free block whose link is `next`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr`, with the region's provenance, is a block of `class` just freed.
+    #[inline(always)]
+    pub(super) unsafe fn cache_block(
+        &mut self,
+        ptr: NonNull<u8>,
+        next: Option<NonNull<FreeBlock>>,
+        class: usize,
+    ) {
+        // SAFETY: the caller's contract.
+        unsafe { write_free_block(ptr, next, Self::info(class)) };
+    }
+
+    /// The link of the cached block at `block`.
+    ///
+    /// # Safety
+    ///
+    /// `block` heads the block cache of `class`.
+    #[inline(always)]
+    pub(super) unsafe fn uncache_block(
+        &mut self,
+        block: NonNull<FreeBlock>,
+        _class: usize,
+    ) -> Option<NonNull<FreeBlock>> {
+        // SAFETY: the caller's contract: a cached block holds its link.
+        unsafe { read_link(block) }
+    }
 }

@@ -19,9 +19,10 @@ pub struct ClassStats {
     pub live: usize,
     /// The most blocks handed out at once.
     pub peak_live: usize,
-    /// Slabs held with every block handed out.
+    /// Slabs held with every block handed out or in the block cache.
     pub full_slabs: usize,
-    /// Slabs held with a block handed out and a block free.
+    /// Slabs held with a block handed out (or in the block cache) and a
+    /// block free.
     pub partial_slabs: usize,
     /// Empty slabs cached for reuse.
     pub cached_slabs: usize,
@@ -37,6 +38,10 @@ pub struct ClassStats {
     pub allocs: u64,
     /// Blocks freed since the heap was made.
     pub frees: u64,
+    /// Freed blocks in the class's block cache (see
+    /// [`SizeClasses::CACHED_BLOCKS`](crate::SizeClasses::CACHED_BLOCKS)):
+    /// free, but still counted as used by their slabs.
+    pub cached_blocks: usize,
 }
 
 impl ClassStats {
@@ -46,8 +51,9 @@ impl ClassStats {
         (self.live * self.size).saturating_sub(self.requested_bytes)
     }
 
-    /// Bytes of free blocks in the full and partial slabs held (cached empty
-    /// slabs not counted: they go back on demand).
+    /// Bytes of free blocks in the full and partial slabs held, the block
+    /// cache's included (cached empty slabs not counted: they go back on
+    /// demand).
     pub fn free_in_slabs_bytes(&self) -> usize {
         ((self.full_slabs + self.partial_slabs) * self.blocks_per_slab).saturating_sub(self.live) * self.size
     }
