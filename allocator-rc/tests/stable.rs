@@ -235,3 +235,65 @@ fn collections_in_every_engine() {
         allocator_buddy::BuddyByteAllocator::new(),
     ));
 }
+
+/// A TLSF heap that counts its drops.
+struct DropCounted(TlsfByteAllocator, std::rc::Rc<core::cell::Cell<u32>>);
+
+impl Drop for DropCounted {
+    fn drop(&mut self) {
+        self.1.set(self.1.get() + 1);
+    }
+}
+
+impl BaseAllocator for DropCounted {
+    unsafe fn init(&mut self, start: usize, size: usize) -> allocator_traits::AllocResult {
+        // SAFETY: forwarded contract.
+        unsafe { self.0.init(start, size) }
+    }
+    unsafe fn add_memory(&mut self, start: usize, size: usize) -> allocator_traits::AllocResult {
+        // SAFETY: forwarded contract.
+        unsafe { self.0.add_memory(start, size) }
+    }
+}
+
+// SAFETY: every call goes to the TLSF heap inside, which keeps the promise.
+unsafe impl ByteAllocator for DropCounted {
+    fn alloc(&mut self, layout: Layout) -> allocator_traits::AllocResult<NonNull<u8>> {
+        self.0.alloc(layout)
+    }
+    unsafe fn dealloc(&mut self, pos: NonNull<u8>, layout: Layout) {
+        // SAFETY: forwarded contract.
+        unsafe { self.0.dealloc(pos, layout) }
+    }
+    fn total_bytes(&self) -> usize {
+        self.0.total_bytes()
+    }
+    fn used_bytes(&self) -> usize {
+        self.0.used_bytes()
+    }
+    fn available_bytes(&self) -> usize {
+        self.0.available_bytes()
+    }
+}
+
+/// The heap lives while any handle does, collections' handles included, and
+/// is dropped once, with the last of them.
+#[test]
+fn the_last_handle_drops_the_heap_once() {
+    let drops = std::rc::Rc::new(core::cell::Cell::new(0));
+    let pool: &'static mut [u8] = std::vec![0u8; POOL].leak();
+    let rc = AllocatorRc::new(DropCounted(TlsfByteAllocator::new(), drops.clone()), pool).unwrap();
+    let mut v = Vec::new_in(rc.clone());
+    v.extend(0..ELEMENTS);
+    let b = Box::new_in(7u64, rc.clone());
+    drop(rc);
+    assert_eq!(drops.get(), 0, "the collections' handles keep the heap");
+    drop(v);
+    assert_eq!(drops.get(), 0);
+    let rc = allocator_api2::boxed::Box::allocator(&b).clone();
+    assert_eq!(*b, 7);
+    drop(b);
+    assert_eq!((drops.get(), rc.used_bytes()), (0, 0));
+    drop(rc);
+    assert_eq!(drops.get(), 1, "dropped once, with the last handle");
+}
