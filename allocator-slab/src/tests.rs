@@ -1332,6 +1332,11 @@ mod debug_checks {
             SlabByteAllocator::with_classes(TlsfByteAllocator::new());
         // SAFETY: host memory used by nothing else; it outlives `slab`.
         unsafe { slab.init(arena.start(), arena.size()) }.unwrap();
+        write_after_free_then_reuse(&mut slab);
+    }
+
+    /// Frees a 64-byte block, writes into it, and allocates it again.
+    fn write_after_free_then_reuse(slab: &mut impl ByteAllocator) {
         let l = layout(64, 8);
         let block = slab.alloc(l).unwrap();
         let _other = slab.alloc(l).unwrap();
@@ -1365,17 +1370,7 @@ mod debug_checks {
     #[should_panic(expected = "allocator-slab: use after free: block")]
     fn write_after_free_is_caught_on_reuse() {
         let arena = Pool::new(256 * 1024, 4096);
-        let mut slab = slab_on(&arena);
-        let l = layout(64, 8);
-        let block = slab.alloc(l).unwrap();
-        let _other = slab.alloc(l).unwrap();
-        // SAFETY: freed once; then written (the bug under test, in memory
-        // the test owns).
-        unsafe {
-            slab.dealloc(block, l);
-            block.add(40).write(0);
-        }
-        let _ = slab.alloc(l);
+        write_after_free_then_reuse(&mut slab_on(&arena));
     }
 
     /// A write over the link would send the free list anywhere: caught
