@@ -4,19 +4,14 @@
 //! by the size the heap finds from the address, as a C `free` is.
 #![no_main]
 
-use allocator_slab::{MIN_REGION_SIZE, MallocClasses, SlabByteAllocator};
-use allocator_testkit::ByteConfig;
-use allocator_testkit::props::{byte_ops_from_tape, run_byte_ops};
+use allocator_fuzz::run_slab_tape;
+use allocator_slab::{MallocClasses, SlabByteAllocator};
 use allocator_tlsf::TlsfByteAllocator;
 use libfuzzer_sys::fuzz_target;
 
-/// As the `slab_tlsf` target: 256 KiB regions, sizes up to 8 KiB.
-const CONFIG: ByteConfig = ByteConfig::new()
-    .with_min_region_size(MIN_REGION_SIZE)
-    .with_region_size(256 << 10)
-    .with_max_size(8 << 10);
-
 fuzz_target!(|tape: &[u8]| {
-    let make = || SlabByteAllocator::<TlsfByteAllocator, MallocClasses>::with_classes(TlsfByteAllocator::new());
-    run_byte_ops(&make, &CONFIG, &byte_ops_from_tape(tape));
+    run_slab_tape(
+        &|| SlabByteAllocator::<TlsfByteAllocator, MallocClasses>::with_classes(TlsfByteAllocator::new()),
+        tape,
+    );
 });
