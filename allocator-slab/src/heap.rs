@@ -739,25 +739,7 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
     /// number of bytes (slab sizes) returned. The heap does this by itself
     /// before it reports that it is out of memory.
     pub fn release_cached_slabs(&mut self) -> usize {
-        let held = self.slab_bytes_held();
-        self.flush_cached_blocks();
-        for class in 0..Self::count() {
-            if let Some(slab) = self.parked(class) {
-                // SAFETY: the parked slab is the only member of the list.
-                unsafe { Self::unlink_partial(&mut self.classes[class], slab) };
-                // SAFETY: it is empty and now in no list.
-                unsafe { self.release_slab(slab, class) };
-            }
-            while let Some(slab) = self.classes[class].empty {
-                // SAFETY: `slab` is a cached empty slab of `class`.
-                let hdr = unsafe { header(slab) };
-                self.classes[class].empty = hdr.next;
-                self.classes[class].empty_count -= 1;
-                // SAFETY: the slab is empty and now in no list.
-                unsafe { self.release_slab(slab, class) };
-            }
-        }
-        held - self.slab_bytes_held()
+        self.release_cached_slabs_in(0, usize::MAX)
     }
 
     /// The bytes (slab sizes) of the slabs held.
@@ -786,10 +768,11 @@ impl<B: ByteAllocator, C: SizeClasses> Heap<B, C> {
         }
     }
 
-    /// Returns the block caches' blocks to their slabs, then the cached
-    /// empty slabs whose memory starts in `[start, end)` to the backing
-    /// allocator, and the number of bytes (slab sizes) returned (slabs the
-    /// blocks emptied included). O(cached blocks + cached slabs).
+    /// Returns the block caches' blocks to their slabs, then the empty
+    /// slabs held (cached or parked) whose memory starts in `[start, end)`
+    /// to the backing allocator, and the number of bytes (slab sizes)
+    /// returned (slabs the blocks emptied included). O(cached blocks +
+    /// cached slabs).
     fn release_cached_slabs_in(&mut self, start: usize, end: usize) -> usize {
         let held = self.slab_bytes_held();
         self.flush_cached_blocks();
